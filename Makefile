@@ -1,0 +1,33 @@
+# octo-assets: `make run` builds the lake and catalog from data/; `make test` runs the tests.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.dagster
+
+.PHONY: run test ui sql bench clean
+
+$(BIN)/activate: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/activate
+
+$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp config/dagster.yaml $@
+
+run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset for every landed day
+	$(BIN)/python -m octo_assets.run
+
+test: $(BIN)/activate  ## run the test suite
+	$(BIN)/python -m pytest
+
+ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only)
+	$(BIN)/python -m octo_assets.sql
+
+clean:  ## remove everything the pipeline generated (not the venv)
+	rm -rf data/lake data/warehouse.duckdb $(DAGSTER_HOME)

@@ -1,0 +1,1 @@
+"""The analysts' ready tables, computed by DuckDB SQL over the lake."""

@@ -1,0 +1,111 @@
+"""The three analytics tables, one Parquet partition per day, computed by DuckDB SQL."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from octo_assets.analytics.queries import run_query
+from octo_assets.lake import Lake
+from octo_assets.partitions import daily_partitions
+from octo_assets.resources import LakeStorage
+
+READINGS = dg.AssetKey(["lake", "readings"])
+AGREEMENT = dg.AssetKey(["lake", "agreement"])
+PRODUCT = dg.AssetKey(["lake", "product"])
+
+
+def latest_snapshot_file(lake: Lake, table: str) -> Path:
+    dates = lake.partition_values(f"source/{table}", "snapshot_date")
+    if not dates:
+        raise dg.Failure(f"No snapshot of the source `{table}` table in {lake.root}: materialise lake/{table} first.")
+    return lake.partition_file(f"source/{table}", "snapshot_date", dates[-1])
+
+
+def readings_file(lake: Lake, day: str) -> Path | None:
+    path = lake.partition_file("readings", "date", day)
+    return path if path.is_file() else None
+
+
+def materialise_days(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    duckdb: DuckDBResource,
+    query: str,
+    partition_key: str,
+    relations: Callable[[str], dict[str, Path | None]],
+    parameter: str,
+) -> dg.MaterializeResult:
+    """Run `query` for each partition of this run and write each result as that partition."""
+    table = f"analytics/{query}"
+    with duckdb.get_connection() as connection:
+        for day in context.partition_keys:
+            frame = run_query(connection, query, relations(day), {parameter: day})
+            path = lake.write(frame, lake.partition_file(table, partition_key, day))
+            metadata = {"dagster/row_count": frame.height, "path": dg.MetadataValue.path(str(path))}
+            if "consumption_kwh" in frame.columns:
+                metadata["consumption_kwh"] = float(frame["consumption_kwh"].sum() or 0.0)
+            context.add_asset_metadata(metadata, partition_key=day)
+    return dg.MaterializeResult()
+
+
+def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs):
+    return dg.asset(
+        key=["analytics", name],
+        deps=deps,
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="analytics",
+        description=description,
+        **kwargs,
+    )
+
+
+@_daily_asset(
+    "active_agreements",
+    [AGREEMENT, PRODUCT],
+    "Agreements active on the partition's date (valid_from < date < valid_to or open), with their product.",
+)
+def active_agreements(context: dg.AssetExecutionContext, lake: LakeStorage, duckdb: DuckDBResource):
+    store = lake.lake()
+    sources = {"agreement": latest_snapshot_file(store, "agreement"), "product": latest_snapshot_file(store, "product")}
+    return materialise_days(context, store, duckdb, "active_agreements", "as_of_date", lambda day: sources, "as_of_date")
+
+
+@_daily_asset(
+    "half_hourly_consumption",
+    [READINGS],
+    "Per half hour: meterpoints with a reading and their total kWh.",
+)
+def half_hourly_consumption(context: dg.AssetExecutionContext, lake: LakeStorage, duckdb: DuckDBResource):
+    store = lake.lake()
+    return materialise_days(
+        context,
+        store,
+        duckdb,
+        "half_hourly_consumption",
+        "date",
+        lambda day: {"readings": readings_file(store, day)},
+        "reading_date",
+    )
+
+
+@_daily_asset(
+    "daily_product_consumption",
+    [READINGS, AGREEMENT, PRODUCT],
+    "Per product display name and day: meterpoints with readings and their total kWh; "
+    "readings no agreement covers sit under a NULL display name.",
+)
+def daily_product_consumption(context: dg.AssetExecutionContext, lake: LakeStorage, duckdb: DuckDBResource):
+    store = lake.lake()
+    sources = {"agreement": latest_snapshot_file(store, "agreement"), "product": latest_snapshot_file(store, "product")}
+    return materialise_days(
+        context,
+        store,
+        duckdb,
+        "daily_product_consumption",
+        "date",
+        lambda day: {"readings": readings_file(store, day), **sources},
+        "reading_date",
+    )

@@ -1,0 +1,41 @@
+"""Run the analytics SQL files over Parquet with DuckDB, returning Polars frames.
+
+Each query sees plain relation names (`readings`, `agreement`, `product`), bound here to the
+Parquet files of one partition or snapshot, so the SQL reads like what an analyst would write.
+"""
+
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+
+def sql_text(name: str) -> str:
+    return files("octo_assets.analytics").joinpath("sql", f"{name}.sql").read_text()
+
+
+def run_query(
+    connection: duckdb.DuckDBPyConnection,
+    name: str,
+    relations: dict[str, Path | None],
+    parameters: dict[str, object],
+) -> pl.DataFrame:
+    """Bind each relation to a Parquet file (or to an empty relation of the right columns)."""
+    connection.execute("SET TimeZone = 'UTC'")
+    for relation, path in relations.items():
+        source = f"read_parquet({sql_literal(path)})" if path else f"({EMPTY[relation]})"
+        connection.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT * FROM {source}")
+    return connection.sql(sql_text(name), params=parameters).pl()
+
+
+def sql_literal(path: Path | str) -> str:
+    """A path as a SQL string literal (DDL cannot take bound parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+# a day with no readings still gets its (empty) partition
+EMPTY = {
+    "readings": "SELECT NULL::VARCHAR AS meterpoint_id, NULL::TIMESTAMPTZ AS interval_start_utc, "
+    "NULL::TIMESTAMP AS interval_start_local, NULL::DOUBLE AS consumption_kwh LIMIT 0",
+}

@@ -1,0 +1,1 @@
+"""The analysts' DuckDB catalog: one file of views over the lake."""

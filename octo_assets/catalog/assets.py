@@ -1,0 +1,33 @@
+"""The catalog asset: the analysts' DuckDB file of views over the lake."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from octo_assets.catalog.views import build_catalog
+from octo_assets.resources import LakeStorage, Warehouse
+
+CATALOG_POOL = "duckdb_catalog"
+
+
+@dg.asset(
+    key=["warehouse", "catalog"],
+    deps=[
+        dg.AssetKey(["lake", "readings"]),
+        dg.AssetKey(["lake", "agreement"]),
+        dg.AssetKey(["lake", "product"]),
+        dg.AssetKey(["lake", "meterpoint"]),
+        dg.AssetKey(["analytics", "active_agreements"]),
+        dg.AssetKey(["analytics", "half_hourly_consumption"]),
+        dg.AssetKey(["analytics", "daily_product_consumption"]),
+    ],
+    group_name="warehouse",
+    pool=CATALOG_POOL,  # one writer of the catalog file at a time
+    description="DuckDB catalog file: schemas `lake` and `analytics`, views over the Parquet lake.",
+)
+def catalog(lake: LakeStorage, warehouse: Warehouse) -> dg.MaterializeResult:
+    path = Path(warehouse.path).expanduser().resolve()
+    views = build_catalog(lake.lake(), path)
+    return dg.MaterializeResult(
+        metadata={"views": dg.MetadataValue.md("\n".join(f"- `{v}`" for v in views)), "path": dg.MetadataValue.path(str(path))}
+    )

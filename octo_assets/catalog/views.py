@@ -1,0 +1,99 @@
+"""Build the DuckDB catalog file: schemas `lake` and `analytics`, views over Parquet.
+
+The catalog holds no data, only views with absolute paths, so it opens from any working
+directory and new partitions show up without rebuilding it. It is written to a temporary
+file and renamed into place: an analyst holding the old file open read-only keeps reading
+it, and the pipeline never waits on, or fails for, DuckDB's single-writer lock.
+"""
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from octo_assets.analytics.queries import sql_literal
+from octo_assets.lake import Lake
+
+
+@dataclass(frozen=True)
+class View:
+    name: str  # schema.view
+    table: str  # lake table folder
+    select: str  # columns, over the relation `t` (hive partition keys included)
+    latest_snapshot: bool = False
+    description: str = ""
+
+
+VIEWS = [
+    View(
+        "lake.readings",
+        "readings",
+        "meterpoint_id, interval_start_utc, interval_start_local, date AS reading_date, consumption_kwh, source_file",
+        description="Half-hourly readings, one row per (meterpoint_id, interval_start_utc).",
+    ),
+    View(
+        "lake.readings_quarantine",
+        "readings_quarantine",
+        "date AS reading_date, source_file, row_number, reason, raw",
+        description="Landing rows and files that could not be loaded, with the reason.",
+    ),
+    View("lake.agreement", "source/agreement", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),
+    View("lake.product", "source/product", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),
+    View("lake.meterpoint", "source/meterpoint", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),
+    View("lake.agreement_history", "source/agreement", "*"),
+    View("lake.product_history", "source/product", "*"),
+    View("lake.meterpoint_history", "source/meterpoint", "*"),
+    View(
+        "analytics.active_agreements",
+        "analytics/active_agreements",
+        "as_of_date, agreement_id, meterpoint_id, product_display_name, product_is_variable, "
+        "product_id, account_id, agreement_valid_from, agreement_valid_to",
+    ),
+    View(
+        "analytics.half_hourly_consumption",
+        "analytics/half_hourly_consumption",
+        "interval_start_utc, interval_start_local, meterpoint_count, consumption_kwh, reading_date, reading_count",
+    ),
+    View(
+        "analytics.daily_product_consumption",
+        "analytics/daily_product_consumption",
+        "reading_date, product_display_name, meterpoint_count, consumption_kwh, reading_count",
+    ),
+]
+
+
+def view_sql(view: View, lake: Lake) -> str | None:
+    """The CREATE VIEW statement, or None while the table has no partition yet."""
+    if not any(lake.table_dir(view.table).glob("*/*.parquet")):
+        return None
+    source = f"read_parquet({sql_literal(lake.table_glob(view.table))}, hive_partitioning = true)"
+    where = ""
+    if view.latest_snapshot:
+        where = f" WHERE snapshot_date = (SELECT max(snapshot_date) FROM {source})"
+    return f"CREATE OR REPLACE VIEW {view.name} AS SELECT {view.select} FROM {source} AS t{where}"
+
+
+def build_catalog(lake: Lake, path: Path) -> list[str]:
+    """Write the catalog at `path` atomically; returns the views it holds."""
+    path = path.expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    created = []
+    try:
+        with duckdb.connect(str(tmp)) as connection:
+            connection.execute("CREATE SCHEMA lake; CREATE SCHEMA analytics;")
+            for view in VIEWS:
+                statement = view_sql(view, lake)
+                if statement:
+                    connection.execute(statement)
+                    if view.description:
+                        connection.execute(f"COMMENT ON VIEW {view.name} IS {sql_literal(view.description)}")
+                    created.append(view.name)
+            connection.execute("CHECKPOINT")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+    return created

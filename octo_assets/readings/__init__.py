@@ -1,0 +1,1 @@
+"""Half-hourly smart-meter readings: landing folder -> daily Parquet partitions."""

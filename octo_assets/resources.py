@@ -1,0 +1,65 @@
+"""Where things are. Every location is a setting, read from the environment with a default."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from octo_assets.lake import Lake
+
+DEFAULTS = {
+    "OCTO_READINGS_DIR": "data/readings",
+    "OCTO_SOURCE_DB": "data/case_study.db",
+    "OCTO_LAKE_DIR": "data/lake",
+    "OCTO_WAREHOUSE": "data/warehouse.duckdb",
+}
+
+
+def setting(name: str) -> str:
+    return os.environ.get(name) or DEFAULTS[name]
+
+
+class LandingFolder(dg.ConfigurableResource):
+    """The folder readings files land in (read recursively)."""
+
+    path: str
+
+    def root(self) -> Path:
+        root = Path(self.path).expanduser().resolve()
+        if not root.is_dir():
+            raise dg.Failure(f"Landing folder {root} does not exist: set OCTO_READINGS_DIR to the readings folder.")
+        return root
+
+
+class SourceDatabase(dg.ConfigurableResource):
+    """The nightly SQLite database; only ever opened read-only."""
+
+    path: str
+
+
+class LakeStorage(dg.ConfigurableResource):
+    """The root of the Parquet lake."""
+
+    root: str
+
+    def lake(self) -> Lake:
+        return Lake(self.root)
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The analysts' DuckDB catalog file (views over the lake)."""
+
+    path: str
+
+
+def resources_from_env() -> dict:
+    from dagster_duckdb import DuckDBResource
+
+    return {
+        "landing": LandingFolder(path=setting("OCTO_READINGS_DIR")),
+        "source_db": SourceDatabase(path=setting("OCTO_SOURCE_DB")),
+        "lake": LakeStorage(root=setting("OCTO_LAKE_DIR")),
+        "warehouse": Warehouse(path=setting("OCTO_WAREHOUSE")),
+        # analytics SQL runs in a private in-memory database over Parquet, never in the catalog
+        "duckdb": DuckDBResource(database=":memory:", connection_config={"threads": 2}),
+    }

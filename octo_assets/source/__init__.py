@@ -1,0 +1,1 @@
+"""The nightly SQLite source: agreement, product and meterpoint, snapshotted into the lake."""

@@ -1,0 +1,58 @@
+"""The source snapshot: agreement, product and meterpoint, one Parquet snapshot a day."""
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from octo_assets.partitions import LOCAL_TZ
+from octo_assets.resources import LakeStorage, SourceDatabase
+from octo_assets.source.snapshot import TABLES, SourceError, read_source
+
+SOURCE_DB = dg.AssetSpec(
+    ["source", "case_study_db"],
+    description="The SQLite database the business updates at midnight (external; read-only).",
+    group_name="source",
+)
+
+SNAPSHOT_KEY = "snapshot_date"
+
+
+class SnapshotConfig(dg.Config):
+    snapshot_date: str | None = None  # default: today in Europe/London
+
+
+def snapshot_table_dir(table: str) -> str:
+    return f"source/{table}"
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["lake", table],
+            deps=[SOURCE_DB],
+            group_name="source",
+            description=f"The source `{table}` table; every day's snapshot is kept, views use the latest.",
+        )
+        for table in TABLES
+    ],
+)
+def source_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, source_db: SourceDatabase, lake: LakeStorage):
+    snapshot_date = config.snapshot_date or datetime.now(ZoneInfo(LOCAL_TZ)).date().isoformat()
+    try:
+        snapshot = read_source(Path(source_db.path))
+    except SourceError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    store = lake.lake()
+    for table, frame in snapshot.tables.items():
+        path = store.partition_file(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date)
+        store.write(frame, path)
+        yield dg.MaterializeResult(
+            asset_key=["lake", table],
+            metadata={
+                "snapshot_date": snapshot_date,
+                "dagster/row_count": frame.height,
+                "path": dg.MetadataValue.path(str(path)),
+            },
+        )

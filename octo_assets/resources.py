@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from octo_assets.lake import Lake
 
@@ -52,14 +53,18 @@ class Warehouse(dg.ConfigurableResource):
     path: str
 
 
-def resources_from_env() -> dict:
-    from dagster_duckdb import DuckDBResource
-
+def build_resources(readings_dir: str, source_db: str, lake_dir: str, warehouse: str) -> dict:
     return {
-        "landing": LandingFolder(path=setting("OCTO_READINGS_DIR")),
-        "source_db": SourceDatabase(path=setting("OCTO_SOURCE_DB")),
-        "lake": LakeStorage(root=setting("OCTO_LAKE_DIR")),
-        "warehouse": Warehouse(path=setting("OCTO_WAREHOUSE")),
+        "landing": LandingFolder(path=str(readings_dir)),
+        "source_db": SourceDatabase(path=str(source_db)),
+        "lake": LakeStorage(root=str(lake_dir)),
+        "warehouse": Warehouse(path=str(warehouse)),
         # analytics SQL runs in a private in-memory database over Parquet, never in the catalog
         "duckdb": DuckDBResource(database=":memory:", connection_config={"threads": 2}),
     }
+
+
+def resources_from_env() -> dict:
+    return build_resources(
+        setting("OCTO_READINGS_DIR"), setting("OCTO_SOURCE_DB"), setting("OCTO_LAKE_DIR"), setting("OCTO_WAREHOUSE")
+    )

@@ -22,6 +22,10 @@ from octo_assets.partitions import daily_partitions  # noqa: E402
 from octo_assets.readings.landing import scan_landing  # noqa: E402
 from octo_assets.resources import setting  # noqa: E402
 
+class RunError(Exception):
+    """The run cannot start or failed; the message says what to do."""
+
+
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -40,12 +44,14 @@ def landed_partition_keys(readings_dir: Path) -> list[str]:
     return [d for d in days if d in valid]
 
 
-def materialize(selection: dg.AssetSelection, instance: dg.DagsterInstance, tags: dict | None = None) -> None:
+def materialize(
+    selection: dg.AssetSelection, instance: dg.DagsterInstance, resources: dict, tags: dict | None = None
+) -> None:
     result = dg.materialize(
         assets=definitions.ASSETS,
         selection=selection,
         instance=instance,
-        resources=definitions.defs.resources,
+        resources=resources,
         tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,
@@ -56,23 +62,32 @@ def materialize(selection: dg.AssetSelection, instance: dg.DagsterInstance, tags
         while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
             error = error.cause
         message = error.message.strip() if error else "see the run in the UI (make ui)"
-        raise SystemExit(f"run {result.run_id} failed: {message}")
+        raise RunError(f"run {result.run_id} failed: {message}")
+
+
+def run_pipeline(instance: dg.DagsterInstance, resources: dict) -> list[str]:
+    """Snapshot the source, build every landed day, rebuild the catalog; returns the days."""
+    readings_dir = Path(resources["landing"].path)
+    if not readings_dir.is_dir():
+        raise RunError(f"Landing folder {readings_dir} does not exist: set OCTO_READINGS_DIR.")
+    keys = landed_partition_keys(readings_dir)
+    if not keys:
+        raise RunError(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {readings_dir}.")
+    print(f"materialising {keys[0]} .. {keys[-1]} ({len(keys)} days) from {readings_dir}")
+    materialize(SOURCE, instance, resources)
+    # a contiguous range: days with no file get an empty partition, which is the truth
+    materialize(DAILY, instance, resources, {RANGE_START: keys[0], RANGE_END: keys[-1]})
+    materialize(CATALOG, instance, resources)
+    return keys
 
 
 def main() -> None:
-    readings_dir = Path(setting("OCTO_READINGS_DIR"))
-    if not readings_dir.is_dir():
-        raise SystemExit(f"Landing folder {readings_dir} does not exist: set OCTO_READINGS_DIR.")
-    keys = landed_partition_keys(readings_dir)
-    if not keys:
-        raise SystemExit(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {readings_dir}.")
     instance = dg.DagsterInstance.get()
-    print(f"materialising {keys[0]} .. {keys[-1]} ({len(keys)} days) from {readings_dir}")
     print(f"dagster home {instance.root_directory}: the runs show in `make ui`")
-    materialize(SOURCE, instance)
-    # a contiguous range: days with no file get an empty partition, which is the truth
-    materialize(DAILY, instance, {RANGE_START: keys[0], RANGE_END: keys[-1]})
-    materialize(CATALOG, instance)
+    try:
+        run_pipeline(instance, definitions.defs.resources)
+    except RunError as exc:
+        raise SystemExit(str(exc)) from None
     print_summary(Path(setting("OCTO_WAREHOUSE")))
 
 

@@ -78,12 +78,11 @@ def readings(context: dg.AssetExecutionContext, landing: LandingFolder, lake: La
     root = landing.root()
     days = [date.fromisoformat(key) for key in context.partition_keys]
     files, bytes_scanned = refresh_landing_index(root, store)
-    day_files = files_for_days(files, set(days))
     context.log.info(
-        f"{len(files)} landing files ({bytes_scanned} bytes scanned for days); "
-        f"{len(day_files)} hold the {len(days)} day(s) of this run"
+        f"{len(files)} landing files ({bytes_scanned} bytes scanned for their days); "
+        f"{len(files_for_days(files, set(days)))} hold the {len(days)} day(s) of this run"
     )
-    for day in ingest_days(root, day_files, days):
+    for day in ingest_days(root, files, days):
         path = write_day(store, day)
         context.add_asset_metadata(day_metadata(day, path), partition_key=day.day.isoformat())
     return dg.MaterializeResult()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from octo_assets.readings.landing import LandingFile
+from octo_assets.readings.landing import LandingFile, files_for_days
 from octo_assets.readings.parse import QUARANTINE_SCHEMA, READING_SCHEMA, parse_paths
 
 KEY = ["meterpoint_id", "interval_start_utc"]
@@ -51,8 +51,9 @@ class DayReadings:
 def ingest_days(
     landing_root: Path, files: Sequence[LandingFile], days: Sequence[date], workers: int = 2
 ) -> Iterator[DayReadings]:
-    """Yield each requested day's readings, parsing every file once."""
+    """Yield each requested day's readings, parsing once each file that holds any of them."""
     wanted = sorted(set(days))
+    files = files_for_days(files, set(wanted))
     with tempfile.TemporaryDirectory(prefix="octo-staging-") as staging:
         staging_dir = Path(staging)
         batches = [

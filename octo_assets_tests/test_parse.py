@@ -1,0 +1,114 @@
+"""Parsing landing files: layouts the feed really sends, and what becomes of bad rows."""
+
+from datetime import date, datetime
+
+import orjson
+import polars as pl
+
+from octo_assets.readings.parse import parse_documents
+
+COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]
+
+
+def document(rows, columns=COLUMNS, option=0) -> bytes:
+    return orjson.dumps({"columns": columns, "data": rows}, option=option)
+
+
+def test_pretty_printed_and_compact_files_parse_the_same():
+    rows = [["2021-01-01 00:30:00", 0.5, "0123"], ["2021-01-01 01:00:00", 1.25, "0123"]]
+    compact = parse_documents([("f.json", document(rows))]).readings
+    pretty = parse_documents([("f.json", document(rows, option=orjson.OPT_INDENT_2))]).readings
+    assert compact.equals(pretty)
+    assert compact["consumption_kwh"].to_list() == [0.5, 1.25]
+
+
+def test_ids_stay_text_exactly_as_delivered():
+    ids = ["0123456789", "3674e80033", "1234567890"]
+    parsed = parse_documents([("f.json", document([["2021-01-01 00:30:00", 1, i] for i in ids]))])
+    assert parsed.readings["meterpoint_id"].to_list() == ids
+
+
+def test_a_file_with_several_days_out_of_order_feeds_each_day():
+    rows = [
+        ["2021-01-03 00:00:00", 3.0, "m"],
+        ["2021-01-01 23:30:00", 1.0, "m"],
+        ["2021-01-02 12:00:00", 2.0, "m"],
+    ]
+    readings = parse_documents([("f.json", document(rows))]).readings
+    by_day = dict(zip(readings["reading_date"].to_list(), readings["consumption_kwh"].to_list()))
+    assert by_day == {date(2021, 1, 3): 3.0, date(2021, 1, 1): 1.0, date(2021, 1, 2): 2.0}
+
+
+def test_columns_in_another_order_are_read_by_name():
+    columns = ["meterpoint_id", "interval_start", "consumption_delta"]
+    readings = parse_documents([("f.json", document([["m", "2021-01-01 00:30:00", 0.25]], columns))]).readings
+    assert readings.select("meterpoint_id", "interval_start_local", "consumption_kwh").row(0) == (
+        "m",
+        datetime(2021, 1, 1, 0, 30),
+        0.25,
+    )
+
+
+def test_clock_change_rows_in_file_order():
+    rows = [
+        ["2021-10-31 01:30:00", 1.0, "m"],
+        ["2021-10-31 01:30:00", 2.0, "m"],
+        ["2021-03-28 01:30:00", 3.0, "m"],
+    ]
+    parsed = parse_documents([("f.json", document(rows))])
+    utc = parsed.readings["interval_start_utc"].dt.replace_time_zone(None).to_list()
+    assert utc == [datetime(2021, 10, 31, 0, 30), datetime(2021, 10, 31, 1, 30)]
+    assert parsed.quarantine.select("row_number", "reason").rows() == [
+        (3, "interval_start does not exist in Europe/London (clocks go forward)")
+    ]
+
+
+def test_bad_rows_are_quarantined_with_file_row_and_reason_and_good_rows_kept():
+    rows = [
+        ["2021-01-01 00:30:00", 1.0, "m"],
+        ["2021-01-01 01:00:00", "abc", "m"],
+        ["2021-01-01 01:30:00", 1.0],
+        ["2021-01-01 02:00:00", 1.0, None],
+        ["2021-01-01 02:30:00", -0.5, "m"],
+        ["yesterday", 1.0, "m"],
+        ["2021-01-01 03:10:00", 1.0, "m"],
+        ["2021-01-01 03:30:00", None, "m"],
+        ["2021-01-01 04:00:00", 2.0, "m"],
+    ]
+    parsed = parse_documents([("a/f.json", document(rows))])
+    assert parsed.readings["row_number"].to_list() == [1, 9]
+    reasons = dict(parsed.quarantine.select("row_number", "reason").rows())
+    assert reasons == {
+        2: "consumption_delta is not a number: 'abc'",
+        3: "row has 2 values, expected 3",
+        4: "meterpoint_id is missing",
+        5: "consumption_delta is negative",
+        6: "interval_start is not a YYYY-MM-DD HH:MM:SS time",
+        7: "interval_start is not on a half-hour boundary",
+        8: "consumption_delta is missing",
+    }
+    assert set(parsed.quarantine["source_file"]) == {"a/f.json"}
+    # a rejected row is counted on the day it names
+    assert parsed.quarantine.filter(pl.col("row_number") == 7)["reading_date"].to_list() == [date(2021, 1, 1)]
+
+
+def test_whole_file_problems_name_the_file_and_do_not_stop_the_others():
+    good = document([["2021-01-01 00:30:00", 1.0, "m"]])
+    parsed = parse_documents(
+        [
+            ("truncated.json", good[:-7]),
+            ("empty.json", b""),
+            ("no_data.json", orjson.dumps({"columns": COLUMNS})),
+            ("renamed.json", document([], ["interval_start", "kwh", "meterpoint_id"])),
+            ("list.json", b"[1, 2]"),
+            ("good.json", good),
+        ]
+    )
+    assert parsed.readings["source_file"].to_list() == ["good.json"]
+    reasons = {row["source_file"]: row["reason"] for row in parsed.quarantine.iter_rows(named=True)}
+    assert reasons["truncated.json"].startswith("invalid JSON")
+    assert reasons["empty.json"] == "file is empty"
+    assert reasons["no_data.json"] == 'no "data" array'
+    assert reasons["renamed.json"].startswith("columns are ['interval_start', 'kwh', 'meterpoint_id']")
+    assert reasons["list.json"] == "expected a JSON object, found list"
+    assert parsed.quarantine["row_number"].is_null().all()

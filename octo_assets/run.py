@@ -8,19 +8,15 @@ Then prints a short summary read back through the catalog, as an analyst would.
 """
 
 import sys
-import warnings
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-
-from octo_assets import definitions  # noqa: E402
-from octo_assets.partitions import daily_partitions  # noqa: E402
-from octo_assets.readings.landing import scan_landing  # noqa: E402
-from octo_assets.resources import setting  # noqa: E402
+from octo_assets import definitions
+from octo_assets.partitions import daily_partitions
+from octo_assets.readings.landing import scan_landing
+from octo_assets.resources import setting
 
 class RunError(Exception):
     """The run cannot start or failed; the message says what to do."""
@@ -48,7 +44,7 @@ def materialize(
     selection: dg.AssetSelection, instance: dg.DagsterInstance, resources: dict, tags: dict | None = None
 ) -> None:
     result = dg.materialize(
-        assets=definitions.ASSETS,
+        assets=[*definitions.ASSETS, *definitions.ASSET_CHECKS],
         selection=selection,
         instance=instance,
         resources=resources,

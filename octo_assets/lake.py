@@ -41,6 +41,14 @@ class Lake:
             if d.name.startswith(prefix) and (d / PART_FILE).is_file()
         )
 
+    def existing_partition(self, table: str, key: str, value: str) -> Path | None:
+        path = self.partition_file(table, key, value)
+        return path if path.is_file() else None
+
+    def latest_partition(self, table: str, key: str) -> Path | None:
+        values = self.partition_values(table, key)
+        return self.partition_file(table, key, values[-1]) if values else None
+
     def write(self, frame: pl.DataFrame, path: Path) -> Path:
         write_parquet_atomic(frame, path)
         return path

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from octo_assets.analytics.queries import run_query
 from octo_assets.lake import Lake
+from octo_assets.metadata import column_lineage, table_metadata
 from octo_assets.partitions import daily_partitions
 from octo_assets.resources import LakeStorage
 
@@ -15,17 +16,53 @@ READINGS = dg.AssetKey(["lake", "readings"])
 AGREEMENT = dg.AssetKey(["lake", "agreement"])
 PRODUCT = dg.AssetKey(["lake", "product"])
 
+ACTIVE_AGREEMENTS_LINEAGE = column_lineage(
+    {
+        "agreement_id": [(AGREEMENT, "agreement_id")],
+        "meterpoint_id": [(AGREEMENT, "meterpoint_id")],
+        "product_display_name": [(PRODUCT, "display_name"), (AGREEMENT, "product_id")],
+        "product_is_variable": [(PRODUCT, "is_variable"), (AGREEMENT, "product_id")],
+        "product_id": [(AGREEMENT, "product_id")],
+        "account_id": [(AGREEMENT, "account_id")],
+        "agreement_valid_from": [(AGREEMENT, "agreement_valid_from")],
+        "agreement_valid_to": [(AGREEMENT, "agreement_valid_to")],
+    }
+)
+HALF_HOURLY_LINEAGE = column_lineage(
+    {
+        "interval_start_utc": [(READINGS, "interval_start_utc")],
+        "interval_start_local": [(READINGS, "interval_start_local")],
+        "meterpoint_count": [(READINGS, "meterpoint_id")],
+        "consumption_kwh": [(READINGS, "consumption_kwh")],
+        "reading_count": [(READINGS, "meterpoint_id")],
+    }
+)
+PRODUCT_DAY_LINEAGE = column_lineage(
+    {
+        "reading_date": [(READINGS, "interval_start_local")],
+        "product_display_name": [
+            (PRODUCT, "display_name"),
+            (AGREEMENT, "product_id"),
+            (AGREEMENT, "agreement_valid_from"),
+            (AGREEMENT, "agreement_valid_to"),
+            (READINGS, "meterpoint_id"),
+        ],
+        "meterpoint_count": [(READINGS, "meterpoint_id")],
+        "consumption_kwh": [(READINGS, "consumption_kwh")],
+        "reading_count": [(READINGS, "meterpoint_id")],
+    }
+)
+
 
 def latest_snapshot_file(lake: Lake, table: str) -> Path:
-    dates = lake.partition_values(f"source/{table}", "snapshot_date")
-    if not dates:
+    path = lake.latest_partition(f"source/{table}", "snapshot_date")
+    if path is None:
         raise dg.Failure(f"No snapshot of the source `{table}` table in {lake.root}: materialise lake/{table} first.")
-    return lake.partition_file(f"source/{table}", "snapshot_date", dates[-1])
+    return path
 
 
 def readings_file(lake: Lake, day: str) -> Path | None:
-    path = lake.partition_file("readings", "date", day)
-    return path if path.is_file() else None
+    return lake.existing_partition("readings", "date", day)
 
 
 def materialise_days(
@@ -36,6 +73,7 @@ def materialise_days(
     partition_key: str,
     relations: Callable[[str], dict[str, Path | None]],
     parameter: str,
+    lineage: dg.TableColumnLineage,
 ) -> dg.MaterializeResult:
     """Run `query` for each partition of this run and write each result as that partition."""
     table = f"analytics/{query}"
@@ -43,7 +81,7 @@ def materialise_days(
         for day in context.partition_keys:
             frame = run_query(connection, query, relations(day), {parameter: day})
             path = lake.write(frame, lake.partition_file(table, partition_key, day))
-            metadata = {"dagster/row_count": frame.height, "path": dg.MetadataValue.path(str(path))}
+            metadata = {**table_metadata(frame, lineage), "path": dg.MetadataValue.path(str(path))}
             if "consumption_kwh" in frame.columns:
                 metadata["consumption_kwh"] = float(frame["consumption_kwh"].sum() or 0.0)
             context.add_asset_metadata(metadata, partition_key=day)
@@ -70,7 +108,9 @@ def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs)
 def active_agreements(context: dg.AssetExecutionContext, lake: LakeStorage, duckdb: DuckDBResource):
     store = lake.lake()
     sources = {"agreement": latest_snapshot_file(store, "agreement"), "product": latest_snapshot_file(store, "product")}
-    return materialise_days(context, store, duckdb, "active_agreements", "as_of_date", lambda day: sources, "as_of_date")
+    return materialise_days(
+        context, store, duckdb, "active_agreements", "as_of_date", lambda day: sources, "as_of_date", ACTIVE_AGREEMENTS_LINEAGE
+    )
 
 
 @_daily_asset(
@@ -88,6 +128,7 @@ def half_hourly_consumption(context: dg.AssetExecutionContext, lake: LakeStorage
         "date",
         lambda day: {"readings": readings_file(store, day)},
         "reading_date",
+        HALF_HOURLY_LINEAGE,
     )
 
 
@@ -108,4 +149,5 @@ def daily_product_consumption(context: dg.AssetExecutionContext, lake: LakeStora
         "date",
         lambda day: {"readings": readings_file(store, day), **sources},
         "reading_date",
+        PRODUCT_DAY_LINEAGE,
     )

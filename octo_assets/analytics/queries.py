@@ -21,12 +21,16 @@ def run_query(
     relations: dict[str, Path | None],
     parameters: dict[str, object],
 ) -> pl.DataFrame:
-    """Bind each relation to a Parquet file (or to an empty relation of the right columns)."""
+    bind(connection, relations)
+    return connection.sql(sql_text(name), params=parameters).pl()
+
+
+def bind(connection: duckdb.DuckDBPyConnection, relations: dict[str, Path | None]) -> None:
+    """Bind each relation name to a Parquet file (or to an empty relation of the right columns)."""
     connection.execute("SET TimeZone = 'UTC'")
     for relation, path in relations.items():
         source = f"read_parquet({sql_literal(path)})" if path else f"({EMPTY[relation]})"
         connection.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT * FROM {source}")
-    return connection.sql(sql_text(name), params=parameters).pl()
 
 
 def sql_literal(path: Path | str) -> str:

@@ -39,6 +39,12 @@ VIEWS = [
         "date AS reading_date, source_file, row_number, reason, raw",
         description="Landing rows and files that could not be loaded, with the reason.",
     ),
+    View(
+        "lake.readings_conflicts",
+        "readings_conflicts",
+        "date AS reading_date, meterpoint_id, interval_start_utc, deliveries, values, sources, kept_kwh",
+        description="Readings delivered more than once with different values; the newest delivery was kept.",
+    ),
     View("lake.agreement", "source/agreement", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),
     View("lake.product", "source/product", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),
     View("lake.meterpoint", "source/meterpoint", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),

@@ -8,7 +8,8 @@ import polars as pl
 
 from octo_assets.lake import Lake, write_parquet_atomic
 from octo_assets.partitions import daily_partitions
-from octo_assets.readings.ingest import DayReadings, ingest_days
+from octo_assets.metadata import column_lineage, column_schema, table_metadata
+from octo_assets.readings.ingest import LAKE_SCHEMA, DayReadings, ingest_days
 from octo_assets.readings.landing import (
     LandingFile,
     files_for_days,
@@ -25,6 +26,7 @@ LANDING = dg.AssetSpec(
 )
 READINGS_TABLE = "readings"
 QUARANTINE_TABLE = "readings_quarantine"
+CONFLICTS_TABLE = "readings_conflicts"
 PARTITION_KEY = "date"
 INDEX_FILE = "_state/landing_index.parquet"
 
@@ -44,12 +46,24 @@ def write_day(lake: Lake, day: DayReadings) -> Path:
     # quarantine first: a crash in between leaves the old readings with a fresher quarantine,
     # never readings whose rejects are missing
     lake.write(day.quarantine, lake.partition_file(QUARANTINE_TABLE, PARTITION_KEY, key))
+    lake.write(day.conflicts, lake.partition_file(CONFLICTS_TABLE, PARTITION_KEY, key))
     lake.write(day.readings, path)
     return path
 
 
+READINGS_LINEAGE = column_lineage(
+    {
+        "meterpoint_id": [(LANDING.key, "meterpoint_id")],
+        "interval_start_utc": [(LANDING.key, "interval_start")],
+        "interval_start_local": [(LANDING.key, "interval_start")],
+        "consumption_kwh": [(LANDING.key, "consumption_delta")],
+    }
+)
+
+
 def day_metadata(day: DayReadings, path: Path) -> dict:
     return {
+        **table_metadata(day.readings, READINGS_LINEAGE),
         "rows_read": day.rows_read,
         "rows_loaded": day.loaded,
         "duplicates": day.duplicates,
@@ -59,7 +73,6 @@ def day_metadata(day: DayReadings, path: Path) -> dict:
         "conflicting_deliveries": day.conflicts.height,
         "meterpoints": day.readings["meterpoint_id"].n_unique(),
         "consumption_kwh": float(day.readings["consumption_kwh"].sum()),
-        "dagster/row_count": day.loaded,
         "path": dg.MetadataValue.path(str(path)),
     }
 
@@ -70,6 +83,7 @@ def day_metadata(day: DayReadings, path: Path) -> dict:
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="readings",
+    metadata={"dagster/column_schema": column_schema(LAKE_SCHEMA)},
     description="Half-hourly readings of one Europe/London day, de-duplicated (newest delivery wins), "
     "instants in UTC. Rows that cannot be loaded go to readings_quarantine with the reason.",
 )

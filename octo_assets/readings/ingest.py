@@ -20,7 +20,10 @@ from octo_assets.readings.landing import LandingFile, files_for_days
 from octo_assets.readings.parse import QUARANTINE_SCHEMA, READING_SCHEMA, parse_paths
 
 KEY = ["meterpoint_id", "interval_start_utc"]
-LAKE_COLUMNS = ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
+LAKE_SCHEMA = {
+    c: READING_SCHEMA[c]
+    for c in ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
+}
 FILES_PER_BATCH = 2_000
 SMALL_INPUT_FILES = 400  # below this, worker start-up costs more than it saves
 
@@ -28,7 +31,7 @@ SMALL_INPUT_FILES = 400  # below this, worker start-up costs more than it saves
 @dataclass(frozen=True)
 class DayReadings:
     day: date
-    readings: pl.DataFrame  # LAKE_COLUMNS, one row per (meterpoint_id, interval_start_utc)
+    readings: pl.DataFrame  # LAKE_SCHEMA, one row per (meterpoint_id, interval_start_utc)
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
     conflicts: pl.DataFrame  # readings delivered more than once with different values
     files: int
@@ -136,7 +139,7 @@ def assemble_day(day: date, day_dir: Path, files: int) -> DayReadings:
         .drop("distinct_values")
         .sort(KEY)
     )
-    latest = ordered.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY).select(LAKE_COLUMNS)
+    latest = ordered.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY).select(list(LAKE_SCHEMA))
     rows_read = readings.height + quarantine.filter(pl.col("row_number").is_not_null()).height
     return DayReadings(
         day=day,

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from octo_assets.metadata import column_lineage, column_schema, table_metadata
 from octo_assets.partitions import LOCAL_TZ
 from octo_assets.resources import LakeStorage, SourceDatabase
 from octo_assets.source.snapshot import TABLES, SourceError, read_source
@@ -33,6 +34,7 @@ def snapshot_table_dir(table: str) -> str:
             ["lake", table],
             deps=[SOURCE_DB],
             group_name="source",
+            metadata={"dagster/column_schema": column_schema(TABLES[table])},
             description=f"The source `{table}` table; every day's snapshot is kept, views use the latest.",
         )
         for table in TABLES
@@ -48,11 +50,12 @@ def source_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, s
     for table, frame in snapshot.tables.items():
         path = store.partition_file(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date)
         store.write(frame, path)
+        lineage = column_lineage({column: [(SOURCE_DB.key, f"{table}.{column}")] for column in frame.columns})
         yield dg.MaterializeResult(
             asset_key=["lake", table],
             metadata={
+                **table_metadata(frame, lineage),
                 "snapshot_date": snapshot_date,
-                "dagster/row_count": frame.height,
                 "path": dg.MetadataValue.path(str(path)),
             },
         )

@@ -7,6 +7,7 @@ old partition or the new one, never half of one, and a crash leaves the old one 
 """
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class Lake:
         return path
 
 
+STALE_TMP_S = 3600  # a temporary file this old was left by a killed writer
+
+
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -62,3 +66,15 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    _remove_stale_tmp(path)
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """Leftovers of writers killed mid-write; a live writer's file is younger than STALE_TMP_S."""
+    now = time.time()
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_TMP_S:
+                leftover.unlink()
+        except FileNotFoundError:
+            pass

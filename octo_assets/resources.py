@@ -36,6 +36,7 @@ class SourceDatabase(dg.ConfigurableResource):
     """The nightly SQLite database; only ever opened read-only."""
 
     path: str
+    busy_timeout_s: float = 10.0  # how long to wait for a writer to finish before giving up
 
 
 class LakeStorage(dg.ConfigurableResource):

@@ -89,3 +89,31 @@ def instance(tmp_path):
     (tmp_path / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
         yield instance
+
+
+def materialize(ws: Workspace, instance, selection, partition_keys: list[str] | None = None, run_config=None,
+                resources: dict | None = None):
+    """Materialise a selection (with its checks) through Dagster, as the UI would; never raises."""
+    from octo_assets.definitions import ASSET_CHECKS, ASSETS
+
+    tags = {}
+    if partition_keys:
+        tags = {"dagster/asset_partition_range_start": partition_keys[0],
+                "dagster/asset_partition_range_end": partition_keys[-1]}
+    return dg.materialize(
+        [*ASSETS, *ASSET_CHECKS],
+        selection=selection,
+        instance=instance,
+        resources=resources or ws.resources(),
+        tags=tags,
+        run_config=run_config,
+        raise_on_error=False,
+    )
+
+
+def check_outcomes(result) -> dict[str, tuple[bool, str, dict]]:
+    """check name -> (passed, severity, metadata values)"""
+    return {
+        e.check_name: (e.passed, e.severity.value, {k: v.value for k, v in e.metadata.items()})
+        for e in result.get_asset_check_evaluations()
+    }

@@ -56,7 +56,8 @@ def ingest_days(
 ) -> Iterator[DayReadings]:
     """Yield each requested day's readings, parsing once each file that holds any of them."""
     wanted = sorted(set(days))
-    files = files_for_days(files, set(wanted))
+    # a file with no recognisable day is read by every run, so that every run reports it
+    files = files_for_days(files, set(wanted)) + [f for f in files if not f.days]
     with tempfile.TemporaryDirectory(prefix="octo-staging-") as staging:
         staging_dir = Path(staging)
         batches = [
@@ -100,11 +101,12 @@ def stage_batch(number: int, batch: list[tuple[str, str, int, tuple[date, ...]]]
 def _assign_days(quarantine: pl.DataFrame, batch, days: list[date]) -> pl.DataFrame:
     """Give every reject a day in `days` it is counted on, or drop it (another run counts it).
 
-    A row whose day cannot be told is counted on its file's first day; a rejected file is
-    reported on every day it holds, since each of those days may be missing its rows.
+    A row whose day cannot be told is counted on its file's first day. A rejected file is
+    reported on every day it holds, since each of them may be missing its rows; a file in
+    which no day can be found at all may hold any day, so every run reports it.
     """
     file_days = pl.DataFrame(
-        {"source_file": [b[0] for b in batch], "file_days": [list(b[3]) for b in batch]},
+        {"source_file": [b[0] for b in batch], "file_days": [list(b[3]) or days for b in batch]},
         schema={"source_file": pl.String, "file_days": pl.List(pl.Date)},
     )
     with_days = quarantine.join(file_days, on="source_file", how="left")

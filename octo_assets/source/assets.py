@@ -43,9 +43,9 @@ def snapshot_table_dir(table: str) -> str:
 def source_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, source_db: SourceDatabase, lake: LakeStorage):
     snapshot_date = config.snapshot_date or datetime.now(ZoneInfo(LOCAL_TZ)).date().isoformat()
     try:
-        snapshot = read_source(Path(source_db.path))
+        snapshot = read_source(Path(source_db.path), source_db.busy_timeout_s)
     except SourceError as exc:
-        raise dg.Failure(description=str(exc)) from exc
+        raise dg.Failure(description=str(exc)) from None  # the message says it all
     store = lake.lake()
     for table, frame in snapshot.tables.items():
         path = store.partition_file(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date)

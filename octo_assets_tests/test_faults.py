@@ -1,0 +1,274 @@
+"""Faults the feed and the source really produce, and what the pipeline does with each."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import dagster as dg
+import duckdb
+import pytest
+
+from octo_assets.resources import SourceDatabase
+from octo_assets_tests.conftest import check_outcomes, materialize
+
+DAY = "2021-01-01"
+SOURCE = dg.AssetSelection.groups("source").materializable()
+READINGS = dg.AssetSelection.assets(["lake", "readings"])
+AGREEMENTS = [(1, "2020-01-01", None, "p1", "m1", "a1")]
+PRODUCTS = [("Fixed", 0, 1, "p1")]
+METERPOINTS = [("Eastern", "m1")]
+
+
+def snapshot(ws, instance, snapshot_date: str, resources=None):
+    return materialize(
+        ws, instance, SOURCE, run_config={"ops": {"source_snapshot": {"config": {"snapshot_date": snapshot_date}}}},
+        resources=resources,
+    )
+
+
+def failure_message(result) -> str:
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    return error.message
+
+
+def query(ws, sql):
+    with duckdb.connect() as con:
+        return con.execute(sql.replace("{lake}", str(ws.lake))).fetchall()
+
+
+@pytest.fixture
+def sourced(workspace, instance):
+    workspace.write_source(AGREEMENTS, PRODUCTS, METERPOINTS)
+    assert snapshot(workspace, instance, "2021-01-01").success
+    return workspace
+
+
+# -- readings files --------------------------------------------------------------------------
+
+
+def test_bad_files_and_rows_are_quarantined_and_the_good_ones_load(sourced, instance):
+    ws = sourced
+    good = ws.write_readings("good.json", [["2021-01-01 00:00:00", 1.0, "m1"], ["2021-01-01 00:30:00", 2.0, "m1"]])
+    ws.write_readings("rows.json", [
+        ["2021-01-01 01:00:00", 1.0, "m1"],
+        ["2021-01-01 01:30:00", "n/a", "m1"],
+        ["2021-01-01 02:00:00", 1.0],
+        ["2021-01-01 02:30:00", 1.0, None],
+        ["2021-01-01 03:00:00", -3.0, "m1"],
+        ["2021-01-01 03:3", 1.0, "m1"],
+    ])
+    (ws.readings / "truncated.json").write_bytes(good.read_bytes()[:40])
+    (ws.readings / "empty.json").write_bytes(b"")
+    ws.write_readings("renamed.json", [["2021-01-01 04:00:00", 1.0, "m1"]],
+                      columns=["interval_start", "kwh", "meterpoint_id"])
+    (ws.readings / "no_data.json").write_text('{"columns": ["interval_start", "consumption_delta", "meterpoint_id"], '
+                                              '"rows": [["2021-01-01 05:00:00", 1.0, "m1"]]}')
+    result = materialize(ws, instance, READINGS, [DAY])
+    assert result.success  # bad input never fails the run: it is quarantined and reported
+
+    loaded = query(ws, "SELECT source_file, consumption_kwh FROM '{lake}/readings/*/*.parquet' ORDER BY ALL")
+    assert loaded == [("good.json", 1.0), ("good.json", 2.0), ("rows.json", 1.0)]
+    quarantined = query(ws, "SELECT source_file, row_number, reason FROM '{lake}/readings_quarantine/*/*.parquet' "
+                            "ORDER BY source_file, row_number")
+    assert quarantined == [
+        ("empty.json", None, "file is empty"),  # no day in it: every day's run reports it
+        ("no_data.json", None, 'no "data" array'),
+        ("renamed.json", None, "columns are ['interval_start', 'kwh', 'meterpoint_id'], "
+                               "expected ['interval_start', 'consumption_delta', 'meterpoint_id']"),
+        ("rows.json", 2, "consumption_delta is not a number: 'n/a'"),
+        ("rows.json", 3, "row has 2 values, expected 3"),
+        ("rows.json", 4, "meterpoint_id is missing"),
+        ("rows.json", 5, "consumption_delta is negative"),
+        ("rows.json", 6, "interval_start is not a YYYY-MM-DD HH:MM:SS time"),
+        ("truncated.json", None, "invalid JSON: unexpected end of data: line 1 column 41 (char 40)"),
+    ]
+    metadata = result.asset_materializations_for_node("lake__readings")[0].metadata
+    counts = {k: metadata[k].value for k in ["rows_read", "rows_loaded", "duplicates", "rows_quarantined"]}
+    assert counts == {"rows_read": 8, "rows_loaded": 3, "duplicates": 0, "rows_quarantined": 5}
+
+    passed, severity, details = check_outcomes(result)["readings_nothing_quarantined"]
+    assert (passed, severity, details["files_rejected"]) == (False, "ERROR", 4)
+    assert "truncated.json" in details["offenders"] and "invalid JSON" in details["offenders"]
+
+
+def test_a_clocks_forward_time_that_does_not_exist_is_quarantined(sourced, instance):
+    ws = sourced
+    ws.write_readings("m1.json", [["2021-03-28 00:30:00", 1.0, "m1"], ["2021-03-28 01:30:00", 1.0, "m1"],
+                                  ["2021-03-28 02:00:00", 1.0, "m1"]])
+    assert materialize(ws, instance, READINGS, ["2021-03-28"]).success
+    assert query(ws, "SELECT row_number, reason FROM '{lake}/readings_quarantine/*/*.parquet'") == [
+        (2, "interval_start does not exist in Europe/London (clocks go forward)")
+    ]
+    assert query(ws, "SELECT count(*) FROM '{lake}/readings/*/*.parquet'") == [(2,)]
+
+
+def test_a_corrected_redelivery_wins_and_the_conflict_check_names_it(sourced, instance):
+    ws = sourced
+    first = ws.write_readings("m1.json", [["2021-01-01 00:00:00", 1.0, "m1"], ["2021-01-01 00:30:00", 1.0, "m1"]])
+    os.utime(first, (1_000, 1_000))
+    ws.write_readings("2021-01-02/m1.json", [["2021-01-01 00:30:00", 7.5, "m1"]])
+    result = materialize(ws, instance, READINGS, [DAY])
+    assert query(ws, "SELECT consumption_kwh FROM '{lake}/readings/*/*.parquet' ORDER BY interval_start_utc") == [
+        (1.0,), (7.5,)
+    ]
+    passed, severity, details = check_outcomes(result)["readings_no_conflicting_deliveries"]
+    assert (passed, severity) == (False, "WARN")
+    assert "2021-01-02/m1.json" in details["offenders"]
+
+
+def test_readings_for_a_meterpoint_the_database_lacks_are_kept_and_reported(sourced, instance):
+    ws = sourced
+    ws.write_readings("ghost.json", [["2021-01-01 00:00:00", 1.0, "ghost"]])
+    result = materialize(ws, instance, READINGS, [DAY])
+    outcomes = check_outcomes(result)
+    assert outcomes["readings_meterpoints_known"][0] is False
+    assert "ghost" in outcomes["readings_meterpoints_known"][2]["offenders"]
+    assert outcomes["readings_covered_by_agreement"][2]["uncovered_share"] == 1.0
+
+
+def test_gaps_in_a_day_are_reported_with_the_missing_half_hours(sourced, instance):
+    ws = sourced
+    rows = [[f"2021-01-01 {h:02d}:{m:02d}:00", 0.5, "m1"] for h in range(24) for m in (0, 30)]
+    del rows[10]  # 05:00
+    ws.write_readings("m1.json", rows)
+    passed, _, details = check_outcomes(materialize(ws, instance, READINGS, [DAY]))["readings_complete_days"]
+    assert passed is False
+    assert "| 47 | 48 | 05:00 |" in details["offenders"]
+
+
+# -- the source database ---------------------------------------------------------------------
+
+
+def latest_agreements(ws):
+    return query(ws, "SELECT snapshot_date::VARCHAR, count(*) FROM read_parquet('{lake}/source/agreement/*/*.parquet',"
+                     " hive_partitioning = true) GROUP BY ALL ORDER BY ALL")
+
+
+def test_a_corrupt_database_fails_clearly_and_the_previous_snapshot_stays(sourced, instance):
+    ws = sourced
+    ws.source_db.write_bytes(b"this is not a database" * 100)
+    result = snapshot(ws, instance, "2021-01-02")
+    assert not result.success
+    message = failure_message(result)
+    assert str(ws.source_db) in message and "not a readable SQLite database" in message
+    assert latest_agreements(ws) == [("2021-01-01", 1)]
+
+
+def test_a_database_locked_by_a_writer_fails_clearly(sourced, instance):
+    ws = sourced
+    writer = sqlite3.connect(ws.source_db)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        resources = ws.resources()
+        resources["source_db"] = SourceDatabase(path=str(ws.source_db), busy_timeout_s=0.2)
+        result = snapshot(ws, instance, "2021-01-02", resources)
+    finally:
+        writer.rollback()
+        writer.close()
+    assert not result.success
+    assert "locked by a writer" in failure_message(result)
+    assert latest_agreements(ws) == [("2021-01-01", 1)]
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        ("DROP TABLE product", "table 'product' is missing"),
+        ("ALTER TABLE agreement DROP COLUMN agreement_valid_to", "table 'agreement' lacks column(s) agreement_valid_to"),
+    ],
+)
+def test_a_database_missing_a_table_or_column_fails_clearly(sourced, instance, damage, expected):
+    ws = sourced
+    with sqlite3.connect(ws.source_db) as con:
+        con.execute(damage)
+    con.close()
+    result = snapshot(ws, instance, "2021-01-02")
+    assert not result.success
+    assert f"{ws.source_db}: {expected}" in failure_message(result)
+    assert latest_agreements(ws) == [("2021-01-01", 1)]
+
+
+def test_the_source_database_is_never_written(sourced, instance):
+    before = sourced.source_db.read_bytes(), sourced.source_db.stat().st_mtime_ns
+    assert snapshot(sourced, instance, "2021-01-03").success
+    assert (sourced.source_db.read_bytes(), sourced.source_db.stat().st_mtime_ns) == before
+
+
+def test_source_checks_name_overlaps_missing_products_and_bad_dates(workspace, instance):
+    workspace.write_source(
+        [
+            (1, "2020-01-01", None, "p1", "m1", "a1"),
+            (2, "2020-06-01", "2021-06-01", "p1", "m1", "a1"),  # overlaps 1
+            (3, "2020-01-01", "2020-01-01", "p1", "m1", "a1"),  # zero length: fine
+            (4, "2020-01-01", None, "p_gone", "m2", "a2"),  # product missing
+            (5, "2020-02-01", "2020-01-01", "p1", "m3", "a3"),  # ends before it starts
+        ],
+        PRODUCTS,
+        [("Eastern", "m1"), ("Eastern", "m2"), ("Eastern", "m3")],
+    )
+    outcomes = check_outcomes(snapshot(workspace, instance, "2021-01-01"))
+    assert outcomes["agreement_no_overlaps"][0] is False
+    assert "| m1 | 1 |" in outcomes["agreement_no_overlaps"][2]["offenders"]
+    assert outcomes["agreement_product_exists"][0] is False
+    assert "p_gone" in outcomes["agreement_product_exists"][2]["offenders"]
+    assert outcomes["agreement_valid_dates"][0] is False
+    assert outcomes["agreement_valid_dates"][2]["zero_length_agreements"] == 1
+    assert outcomes["product_id_unique"][0] is True
+    assert outcomes["agreement_schema"][0] is True
+
+
+# -- crashes -----------------------------------------------------------------------------------
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import sys
+    import dagster as dg
+    from octo_assets.definitions import ASSETS
+    from octo_assets.resources import build_resources
+
+    readings, db, lake, warehouse, home = sys.argv[1:]
+    with dg.instance_for_test(temp_dir=home) as instance:
+        dg.materialize(ASSETS, selection=dg.AssetSelection.assets(["lake", "readings"]), instance=instance,
+                       resources=build_resources(readings, db, lake, warehouse), partition_key="2021-01-01")
+    """
+)
+
+
+def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_nothing(sourced, instance, tmp_path):
+    ws = sourced
+    rows_per_file = 48
+    for n in range(400):
+        ws.write_readings(f"m{n:04d}.json", [[f"2021-01-01 {h // 2:02d}:{30 * (h % 2):02d}:00", 0.25, f"m{n:04d}"]
+                                             for h in range(rows_per_file)])
+    expected = 400 * rows_per_file
+    assert materialize(ws, instance, READINGS, [DAY]).success
+    partition = ws.lake / "readings" / "date=2021-01-01" / "part-0.parquet"
+    before = partition.read_bytes()
+
+    for attempt in range(3):  # kill at a different moment each time
+        home = tmp_path / f"home{attempt}"
+        home.mkdir()
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_RUN, str(ws.readings), str(ws.source_db), str(ws.lake), str(ws.warehouse),
+             str(home)],
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while not list(partition.parent.glob(".*.tmp")) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        # whatever the moment, the partition is the old one, whole
+        assert partition.read_bytes() == before
+        assert query(ws, f"SELECT count(*) FROM '{partition}'") == [(expected,)]
+
+    assert materialize(ws, instance, READINGS, [DAY]).success
+    assert query(ws, "SELECT count(*), count(DISTINCT (meterpoint_id, interval_start_utc)) "
+                     "FROM '{lake}/readings/*/*.parquet'") == [(expected, expected)]

@@ -1,6 +1,7 @@
 """Where things are. Every location is a setting, read from the environment with a default."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -20,16 +21,25 @@ def setting(name: str) -> str:
     return os.environ.get(name) or DEFAULTS[name]
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 class LandingFolder(dg.ConfigurableResource):
     """The folder readings files land in (read recursively)."""
 
     path: str
 
+    def problem(self) -> str | None:
+        if not Path(self.path).expanduser().is_dir():
+            return (
+                f"OCTO_READINGS_DIR: {self.path} is not a folder; "
+                "point OCTO_READINGS_DIR at the folder the readings files land in."
+            )
+        return None
+
     def root(self) -> Path:
-        root = Path(self.path).expanduser().resolve()
-        if not root.is_dir():
-            raise dg.Failure(f"Landing folder {root} does not exist: set OCTO_READINGS_DIR to the readings folder.")
-        return root
+        _fail_on(self.problem())
+        return Path(self.path).expanduser().resolve()
 
 
 class SourceDatabase(dg.ConfigurableResource):
@@ -38,13 +48,26 @@ class SourceDatabase(dg.ConfigurableResource):
     path: str
     busy_timeout_s: float = 10.0  # how long to wait for a writer to finish before giving up
 
+    def problem(self) -> str | None:
+        path = Path(self.path).expanduser()
+        if not path.is_file():
+            return f"OCTO_SOURCE_DB: {self.path} does not exist; point OCTO_SOURCE_DB at the SQLite database file."
+        with path.open("rb") as file:
+            if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return f"OCTO_SOURCE_DB: {self.path} is not a SQLite database; point OCTO_SOURCE_DB at the right file."
+        return None
+
 
 class LakeStorage(dg.ConfigurableResource):
     """The root of the Parquet lake."""
 
     root: str
 
+    def problem(self) -> str | None:
+        return _unwritable_folder("OCTO_LAKE_DIR", Path(self.root).expanduser())
+
     def lake(self) -> Lake:
+        _fail_on(self.problem())
         return Lake(self.root)
 
 
@@ -52,6 +75,33 @@ class Warehouse(dg.ConfigurableResource):
     """The analysts' DuckDB catalog file (views over the lake)."""
 
     path: str
+
+    def problem(self) -> str | None:
+        path = Path(self.path).expanduser()
+        if path.is_dir():
+            return f"OCTO_WAREHOUSE: {self.path} is a folder; set OCTO_WAREHOUSE to a file path such as data/warehouse.duckdb."
+        return _unwritable_folder("OCTO_WAREHOUSE", path.parent)
+
+
+def _unwritable_folder(name: str, folder: Path) -> str | None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return f"{name}: cannot write to {folder} ({reason}); choose a folder you can write to, or fix its permissions."
+    return None
+
+
+def _fail_on(problem: str | None) -> None:
+    if problem:
+        raise dg.Failure(description=problem)
+
+
+def setting_problems(resources: dict) -> list[str]:
+    """One sentence per wrong setting, naming the setting and the fix."""
+    return [p for r in resources.values() if hasattr(r, "problem") and (p := r.problem())]
 
 
 def build_resources(readings_dir: str, source_db: str, lake_dir: str, warehouse: str) -> dict:

@@ -16,7 +16,7 @@ import duckdb
 from octo_assets import definitions
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings.landing import scan_landing
-from octo_assets.resources import setting
+from octo_assets.resources import setting, setting_problems
 
 class RunError(Exception):
     """The run cannot start or failed; the message says what to do."""
@@ -63,9 +63,10 @@ def materialize(
 
 def run_pipeline(instance: dg.DagsterInstance, resources: dict) -> list[str]:
     """Snapshot the source, build every landed day, rebuild the catalog; returns the days."""
+    problems = setting_problems(resources)
+    if problems:
+        raise RunError("\n".join(problems))
     readings_dir = Path(resources["landing"].path)
-    if not readings_dir.is_dir():
-        raise RunError(f"Landing folder {readings_dir} does not exist: set OCTO_READINGS_DIR.")
     keys = landed_partition_keys(readings_dir)
     if not keys:
         raise RunError(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {readings_dir}.")

@@ -4,9 +4,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from octo_assets.analytics.queries import run_query
+from octo_assets.charts import bar_chart
 from octo_assets.lake import Lake
 from octo_assets.metadata import column_lineage, table_metadata
 from octo_assets.partitions import daily_partitions
@@ -74,6 +76,7 @@ def materialise_days(
     relations: Callable[[str], dict[str, Path | None]],
     parameter: str,
     lineage: dg.TableColumnLineage,
+    chart: Callable[[pl.DataFrame], dict] = lambda frame: {},
 ) -> dg.MaterializeResult:
     """Run `query` for each partition of this run and write each result as that partition."""
     table = f"analytics/{query}"
@@ -81,11 +84,22 @@ def materialise_days(
         for day in context.partition_keys:
             frame = run_query(connection, query, relations(day), {parameter: day})
             path = lake.write(frame, lake.partition_file(table, partition_key, day))
-            metadata = {**table_metadata(frame, lineage), "path": dg.MetadataValue.path(str(path))}
+            metadata = {**table_metadata(frame, lineage), **chart(frame), "path": dg.MetadataValue.path(str(path))}
             if "consumption_kwh" in frame.columns:
                 metadata["consumption_kwh"] = float(frame["consumption_kwh"].sum() or 0.0)
             context.add_asset_metadata(metadata, partition_key=day)
     return dg.MaterializeResult()
+
+
+def load_curve(frame: pl.DataFrame) -> dict:
+    labels = [f"{t:%H:%M}" for t in frame["interval_start_local"]]
+    return {"load_curve": dg.MetadataValue.md(bar_chart(labels, frame["consumption_kwh"].to_list()))}
+
+
+def consumption_by_product(frame: pl.DataFrame) -> dict:
+    ranked = frame.sort("consumption_kwh", descending=True)
+    labels = [name or "(no agreement)" for name in ranked["product_display_name"]]
+    return {"consumption_by_product": dg.MetadataValue.md(bar_chart(labels, ranked["consumption_kwh"].to_list()))}
 
 
 def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs):
@@ -129,6 +143,7 @@ def half_hourly_consumption(context: dg.AssetExecutionContext, lake: LakeStorage
         lambda day: {"readings": readings_file(store, day)},
         "reading_date",
         HALF_HOURLY_LINEAGE,
+        load_curve,
     )
 
 
@@ -150,4 +165,5 @@ def daily_product_consumption(context: dg.AssetExecutionContext, lake: LakeStora
         lambda day: {"readings": readings_file(store, day), **sources},
         "reading_date",
         PRODUCT_DAY_LINEAGE,
+        consumption_by_product,
     )

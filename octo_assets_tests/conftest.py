@@ -91,6 +91,20 @@ def instance(tmp_path):
         yield instance
 
 
+@pytest.fixture(scope="module")
+def module_workspace(tmp_path_factory) -> Workspace:
+    """A workspace shared by one module's tests, for pipelines too slow to build per test."""
+    ws = Workspace(tmp_path_factory.mktemp("ws"))
+    ws.readings.mkdir(parents=True)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def module_instance(tmp_path_factory):
+    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
+        yield instance
+
+
 def materialize(ws: Workspace, instance, selection, partition_keys: list[str] | None = None, run_config=None,
                 resources: dict | None = None):
     """Materialise a selection (with its checks) through Dagster, as the UI would; never raises."""

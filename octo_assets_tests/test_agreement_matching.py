@@ -28,8 +28,9 @@ METERPOINTS = [("Eastern", m) for m in ["m_switch", "m_zero", "m_other", "m_ende
 KWH = {"m_switch": 1.0, "m_zero": 2.0, "m_other": 4.0, "m_ended": 8.0, "m_none": 16.0}
 
 
-@pytest.fixture
-def built(workspace, instance):
+@pytest.fixture(scope="module")
+def built(module_workspace, module_instance):
+    workspace, instance = module_workspace, module_instance
     workspace.write_source(AGREEMENTS, PRODUCTS, METERPOINTS)
     for meterpoint, kwh in KWH.items():
         workspace.write_readings(
@@ -86,7 +87,8 @@ def test_half_hourly_counts_meterpoints_per_half_hour(built):
     ]
 
 
-def test_partition_metadata_accounts_for_every_row(built, instance):
+def test_partition_metadata_accounts_for_every_row(built, module_instance):
+    instance = module_instance
     event = instance.get_latest_materialization_event(dg.AssetKey(["lake", "readings"]))
     metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     assert metadata["rows_read"] == metadata["rows_loaded"] + metadata["duplicates"] + metadata["rows_quarantined"]

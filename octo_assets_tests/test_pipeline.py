@@ -1,6 +1,7 @@
 """The whole graph on the case-study sample, checked against an independent computation."""
 
 import hashlib
+import shutil
 from collections import Counter
 from datetime import timezone
 
@@ -10,14 +11,17 @@ import pytest
 
 from octo_assets.run import run_pipeline
 from octo_assets_tests import expected
+from octo_assets_tests.conftest import SAMPLE
 
 DAYS = ["2021-01-01", "2021-01-02", "2021-01-03"]
 
 
-@pytest.fixture
-def built(sample_workspace, instance):
-    days = run_pipeline(instance, sample_workspace.resources())
-    return sample_workspace, instance, days
+@pytest.fixture(scope="module")
+def built(module_workspace, module_instance):
+    shutil.copytree(SAMPLE / "readings", module_workspace.readings, dirs_exist_ok=True)
+    shutil.copy(SAMPLE / "case_study.db", module_workspace.source_db)
+    days = run_pipeline(module_instance, module_workspace.resources())
+    return module_workspace, module_instance, days
 
 
 def query(ws, sql: str) -> list[tuple]:

@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from octo_assets.checks import ASSET_CHECKS
 from octo_assets.run import run_pipeline
 from octo_assets_tests import expected
 from octo_assets_tests.conftest import SAMPLE
@@ -127,3 +128,32 @@ def test_catalog_opens_from_any_working_directory(built, tmp_path, monkeypatch):
     ws, _, _ = built
     monkeypatch.chdir(tmp_path)
     assert query(ws, "SELECT count(*) FROM lake.readings")[0][0] == len(expected.readings(ws.readings))
+
+
+def check_evaluations(instance) -> dict[str, object]:
+    """check name -> its latest evaluation, over every run on the instance."""
+    evaluations = {}
+    for run in reversed(instance.get_runs()):
+        for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            evaluation = record.dagster_event.event_specific_data
+            evaluations[evaluation.check_name] = evaluation
+    return evaluations
+
+
+def test_the_checks_report_exactly_the_samples_real_issues(built):
+    ws, instance, _ = built
+    evaluations = check_evaluations(instance)
+    assert set(evaluations) == {key.name for check in ASSET_CHECKS for key in check.check_keys}  # all ran
+    failed = {name: e for name, e in evaluations.items() if not e.passed}
+    assert set(failed) == {"readings_complete_days", "readings_covered_by_agreement"}
+    assert {e.severity for e in failed.values()} == {dg.AssetCheckSeverity.WARN}
+
+    readings = expected.readings(ws.readings)
+    half_hours = Counter((meterpoint, day) for (meterpoint, _), (_, day, _) in readings.items())
+    short_days = {key for key, n in half_hours.items() if n != 48}  # no clock change in the sample
+    assert failed["readings_complete_days"].metadata["offending_rows"].value == len(short_days) == 100
+    assert failed["readings_complete_days"].metadata["offenders"].value.count("| 47 | 48 | 00:00 |") == 20  # shown
+
+    uncovered = {(m, day) for (m, _), (_, day, name) in expected.with_products(readings, ws.source_db).items()
+                 if name is None}
+    assert failed["readings_covered_by_agreement"].metadata["offending_rows"].value == len(uncovered) == 18

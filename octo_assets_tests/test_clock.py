@@ -3,7 +3,7 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
-from octo_assets.readings.clock import half_hours_in_day, local_to_utc, occurrence_in_file
+from octo_assets.readings.clock import half_hours_in_day, with_utc
 
 
 @pytest.mark.parametrize(
@@ -14,34 +14,37 @@ def test_half_hours_in_a_london_day(day, half_hours):
     assert half_hours_in_day(day) == half_hours
 
 
-def to_utc(rows: list[tuple[str, str]]) -> list:
-    frame = pl.DataFrame(rows, schema=["meterpoint_id", "local"], orient="row").with_columns(
+def to_utc(rows: list[tuple[str, str, str]]) -> list:
+    frame = pl.DataFrame(rows, schema=["file", "meterpoint_id", "local"], orient="row").with_columns(
         local=pl.col("local").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S")
     )
-    return frame.select(
-        local_to_utc(pl.col("local"), occurrence_in_file("meterpoint_id", "local")).dt.replace_time_zone(None)
-    ).to_series().to_list()
+    return with_utc(frame, "local", ["file", "meterpoint_id"], "utc")["utc"].dt.replace_time_zone(None).to_list()
 
 
 def test_winter_is_utc_and_summer_is_an_hour_ahead():
-    assert to_utc([("a", "2021-01-01 00:30:00"), ("a", "2021-07-01 00:30:00")]) == [
+    assert to_utc([("f", "a", "2021-01-01 00:30:00"), ("f", "a", "2021-07-01 00:30:00")]) == [
         datetime(2021, 1, 1, 0, 30),
         datetime(2021, 6, 30, 23, 30),
     ]
 
 
 def test_clocks_back_second_row_at_a_repeated_time_is_the_later_instant():
-    rows = [("a", "2021-10-31 01:00:00"), ("b", "2021-10-31 01:00:00"), ("a", "2021-10-31 01:00:00")]
+    rows = [
+        ("f", "a", "2021-10-31 01:00:00"),
+        ("f", "b", "2021-10-31 01:00:00"),
+        ("f", "a", "2021-10-31 01:00:00"),
+        ("g", "a", "2021-10-31 01:00:00"),  # another file: its own first
+        ("f", "a", "2021-10-31 02:00:00"),
+    ]
     assert to_utc(rows) == [
         datetime(2021, 10, 31, 0, 0),  # a, first: 01:00 BST
         datetime(2021, 10, 31, 0, 0),  # b, its own first
         datetime(2021, 10, 31, 1, 0),  # a, second: 01:00 GMT
+        datetime(2021, 10, 31, 0, 0),
+        datetime(2021, 10, 31, 2, 0),
     ]
 
 
 def test_clocks_forward_missing_hour_is_null():
-    assert to_utc([("a", "2021-03-28 00:30:00"), ("a", "2021-03-28 01:30:00"), ("a", "2021-03-28 02:00:00")]) == [
-        datetime(2021, 3, 28, 0, 30),
-        None,
-        datetime(2021, 3, 28, 1, 0),
-    ]
+    rows = [("f", "a", "2021-03-28 00:30:00"), ("f", "a", "2021-03-28 01:30:00"), ("f", "a", "2021-03-28 02:00:00")]
+    assert to_utc(rows) == [datetime(2021, 3, 28, 0, 30), None, datetime(2021, 3, 28, 1, 0)]

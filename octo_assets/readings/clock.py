@@ -15,17 +15,31 @@ import polars as pl
 LOCAL_TZ = "Europe/London"
 
 
-def occurrence_in_file(*keys: str) -> pl.Expr:
-    """0 for the first row with these key values (in row order), 1 for the second, ..."""
-    return pl.int_range(pl.len()).over(list(keys))
+def with_utc(frame: pl.DataFrame, local: str, order_keys: list[str], out: str) -> pl.DataFrame:
+    """Add column `out`: the UTC instant of the naive wall-clock column `local`.
 
+    `order_keys` identify one meterpoint in one file; the frame is in file order. Repeated
+    wall-clock times are rare (two hours a year), so only those rows are ranked: a window
+    over every row would cost more than all the rest of the parse.
+    """
+    def to_utc(ambiguous: str) -> pl.Expr:
+        return (
+            pl.col(local)
+            .dt.replace_time_zone(LOCAL_TZ, ambiguous=ambiguous, non_existent="null")
+            .dt.convert_time_zone("UTC")
+        )
 
-def local_to_utc(local: pl.Expr, occurrence: pl.Expr) -> pl.Expr:
-    """Naive wall-clock datetimes -> UTC; null where the wall-clock time does not exist."""
-    ambiguous = pl.when(occurrence == 0).then(pl.lit("earliest")).otherwise(pl.lit("latest"))
-    return local.dt.replace_time_zone(
-        LOCAL_TZ, ambiguous=ambiguous, non_existent="null"
-    ).dt.convert_time_zone("UTC")
+    frame = frame.with_columns(to_utc("earliest").alias(out), _ambiguous=to_utc("null").is_null() & to_utc("earliest").is_not_null())
+    if not frame["_ambiguous"].any():
+        return frame.drop("_ambiguous")
+    frame = frame.with_row_index("_row")
+    later = (
+        frame.filter("_ambiguous")
+        .filter(pl.int_range(pl.len()).over([*order_keys, local]) > 0)["_row"]
+    )
+    return frame.with_columns(
+        pl.when(pl.col("_row").is_in(later.implode())).then(to_utc("latest")).otherwise(pl.col(out)).alias(out)
+    ).drop("_row", "_ambiguous")
 
 
 def half_hours_in_day(day: date) -> int:

@@ -6,10 +6,12 @@ each day is then assembled from its staged rows alone, so memory is bounded by o
 not by the range of a backfill.
 """
 
-import multiprocessing
+import json
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,7 +27,7 @@ LAKE_SCHEMA = {
     for c in ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
 }
 FILES_PER_BATCH = 2_000
-SMALL_INPUT_FILES = 400  # below this, worker start-up costs more than it saves
+SMALL_INPUT_FILES = 2_000  # below this, a worker's start-up (~0.3 s) costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -58,34 +60,66 @@ def ingest_days(
     wanted = sorted(set(days))
     # a file with no recognisable day is read by every run, so that every run reports it
     files = files_for_days(files, set(wanted)) + [f for f in files if not f.days]
+    # the delivery rank orders duplicates: newest file last (then path, for a stable order)
+    delivered = sorted(files, key=lambda f: (f.mtime_ns, f.path))
+    jobs = [(f.path, str(landing_root / f.path), rank, [d.isoformat() for d in f.days]) for rank, f in enumerate(delivered)]
+    batches = [jobs[i : i + FILES_PER_BATCH] for i in range(0, len(jobs), FILES_PER_BATCH)]
     with tempfile.TemporaryDirectory(prefix="octo-staging-") as staging:
         staging_dir = Path(staging)
-        batches = [
-            (n, [(f.path, str(landing_root / f.path), f.mtime_ns, f.days) for f in files[i : i + FILES_PER_BATCH]])
-            for n, i in enumerate(range(0, len(files), FILES_PER_BATCH))
-        ]
         if len(files) < SMALL_INPUT_FILES or workers < 2:
-            for number, batch in batches:
-                stage_batch(number, batch, wanted, staging_dir)
+            stage_batches(list(enumerate(batches)), wanted, staging_dir)
         else:
-            context = multiprocessing.get_context("spawn")  # no fork of a threaded Dagster process
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                for _ in pool.map(stage_batch, *zip(*batches), [wanted] * len(batches), [staging_dir] * len(batches)):
-                    pass
+            _stage_in_workers(batches, wanted, staging_dir, workers)
         for day in wanted:
             day_files = sum(1 for f in files if day in f.days)
             yield assemble_day(day, staging_dir / day.isoformat(), day_files)
 
 
-def stage_batch(number: int, batch: list[tuple[str, str, int, tuple[date, ...]]], days: list[date], staging_dir: Path) -> None:
-    """Parse a batch of files and stage its rows (and rejects) under staging_dir/<day>/."""
+def _stage_in_workers(batches: list, days: list[date], staging_dir: Path, workers: int) -> None:
+    """Parse the batches in `workers` fresh interpreters (readings.worker), round robin.
+
+    Plain subprocesses, not multiprocessing: a spawned child would re-import the parent's main
+    module (Dagster's CLI, seconds of start-up), and a forked one would inherit Dagster's threads.
+    """
+    numbered = list(enumerate(batches))
+    processes = []
+    for worker in range(workers):
+        job = {"batches": numbered[worker::workers], "days": [d.isoformat() for d in days], "staging": str(staging_dir)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "octo_assets.readings.worker"],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "POLARS_MAX_THREADS": "1"},  # one core each: the workers are the parallelism
+        )
+        process.stdin.write(json.dumps(job).encode())
+        process.stdin.close()
+        processes.append(process)
+    failures = []
+    for process in processes:
+        stderr = process.stderr.read().decode(errors="replace")
+        if process.wait() != 0:
+            failures.append(stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {process.returncode}")
+    if failures:
+        raise RuntimeError(f"a readings worker failed: {'; '.join(failures)}")
+
+
+def stage_batches(batches: list[tuple[int, list]], days: list[date], staging_dir: Path) -> None:
+    for number, batch in batches:
+        stage_batch(number, batch, days, staging_dir)
+
+
+def stage_batch(number: int, batch: list[tuple[str, str, int, list[str]]], days: list[date], staging_dir: Path) -> None:
+    """Parse a batch of files and stage its rows (and rejects) under staging_dir/<day>/.
+
+    Each file is (source name, absolute path, delivery rank, ISO days it holds).
+    """
     parsed = parse_paths([(source, Path(path)) for source, path, _, _ in batch])
-    delivered = pl.DataFrame(
-        {"source_file": [b[0] for b in batch], "delivered_ns": [b[2] for b in batch]},
-        schema={"source_file": pl.String, "delivered_ns": pl.Int64},
+    delivery = pl.DataFrame(
+        {"source_file": [b[0] for b in batch], "delivery": [b[2] for b in batch]},
+        schema={"source_file": pl.String, "delivery": pl.Int32},
     )
     readings = parsed.readings.filter(pl.col("reading_date").is_in(days)).join(
-        delivered, on="source_file", how="left"
+        delivery, on="source_file", how="left"
     )
     quarantine = _assign_days(parsed.quarantine, batch, days)
     for day in days:
@@ -105,9 +139,13 @@ def _assign_days(quarantine: pl.DataFrame, batch, days: list[date]) -> pl.DataFr
     reported on every day it holds, since each of them may be missing its rows; a file in
     which no day can be found at all may hold any day, so every run reports it.
     """
+    if quarantine.is_empty():
+        return quarantine
+    rejected = set(quarantine["source_file"])
     file_days = pl.DataFrame(
-        {"source_file": [b[0] for b in batch], "file_days": [list(b[3]) or days for b in batch]},
+        [(b[0], [date.fromisoformat(d) for d in b[3]] or days) for b in batch if b[0] in rejected],
         schema={"source_file": pl.String, "file_days": pl.List(pl.Date)},
+        orient="row",
     )
     with_days = quarantine.join(file_days, on="source_file", how="left")
     whole_files = (
@@ -125,11 +163,15 @@ def _assign_days(quarantine: pl.DataFrame, batch, days: list[date]) -> pl.DataFr
 
 def assemble_day(day: date, day_dir: Path, files: int) -> DayReadings:
     """De-duplicate one day's staged rows: the newest delivery of a reading wins."""
-    readings = _read_staged(day_dir, "readings", {**READING_SCHEMA, "delivered_ns": pl.Int64})
+    readings = _read_staged(day_dir, "readings", {**READING_SCHEMA, "delivery": pl.Int32})
     quarantine = _read_staged(day_dir, "quarantine", QUARANTINE_SCHEMA)
-    ordered = readings.sort(["delivered_ns", "source_file", "row_number"])
+    # sorted by reading, then delivery: a reading's last row is its newest delivery
+    ordered = readings.sort([*KEY, "delivery", "row_number"])
+    same_as_next = _same_key(-1)
+    latest = ordered.filter(~same_as_next).select(list(LAKE_SCHEMA))
+    delivered_more_than_once = ordered.filter(same_as_next | _same_key(1))
     conflicts = (
-        ordered.group_by(KEY, maintain_order=True)
+        delivered_more_than_once.group_by(KEY, maintain_order=True)
         .agg(
             deliveries=pl.len(),
             distinct_values=pl.col("consumption_kwh").n_unique(),
@@ -139,9 +181,7 @@ def assemble_day(day: date, day_dir: Path, files: int) -> DayReadings:
         )
         .filter(pl.col("distinct_values") > 1)
         .drop("distinct_values")
-        .sort(KEY)
     )
-    latest = ordered.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY).select(list(LAKE_SCHEMA))
     rows_read = readings.height + quarantine.filter(pl.col("row_number").is_not_null()).height
     return DayReadings(
         day=day,
@@ -152,6 +192,11 @@ def assemble_day(day: date, day_dir: Path, files: int) -> DayReadings:
         rows_read=rows_read,
         duplicates=readings.height - latest.height,
     )
+
+
+def _same_key(offset: int) -> pl.Expr:
+    """True where the row `offset` away (in a frame sorted by KEY) is the same reading."""
+    return pl.all_horizontal(pl.col(k) == pl.col(k).shift(offset) for k in KEY).fill_null(False)
 
 
 def _read_staged(day_dir: Path, kind: str, schema: dict) -> pl.DataFrame:

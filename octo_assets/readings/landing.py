@@ -5,6 +5,7 @@ index keyed by (path, size, mtime) means each file is scanned once, not every da
 index is a cache: losing it costs one rescan, never data.
 """
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -43,10 +44,16 @@ def days_in_bytes(raw: bytes) -> tuple[date, ...]:
 def list_landing(root: Path) -> list[tuple[str, int, int]]:
     """(relative path, size, mtime_ns) of every JSON file below root, sorted by path."""
     files = []
-    for path in root.rglob("*.json"):
-        if path.is_file():
-            stat = path.stat()
-            files.append((path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
+    stack = [(root, "")]
+    while stack:  # os.scandir: its entries carry their stat, far cheaper than Path.rglob + stat
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.name.endswith(".json") and entry.is_file():
+                    stat = entry.stat()
+                    files.append((prefix + entry.name, stat.st_size, stat.st_mtime_ns))
     return sorted(files)
 
 

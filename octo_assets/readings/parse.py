@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from octo_assets.readings.clock import local_to_utc, occurrence_in_file
+from octo_assets.readings.clock import with_utc
 
 COLUMNS = ("interval_start", "consumption_delta", "meterpoint_id")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -55,8 +55,8 @@ class Parsed:
 
 def parse_documents(documents: Iterable[tuple[str, bytes]]) -> Parsed:
     """Parse (source name, file bytes) pairs into readings and quarantined rows."""
-    fast: list[tuple[str, list, list, list]] = []
-    slow_raw: list[pl.DataFrame] = []
+    batch = _Batch()
+    raw_frames: list[pl.DataFrame] = []
     rejected: list[dict] = []
     for source, raw in documents:
         try:
@@ -67,29 +67,74 @@ def parse_documents(documents: Iterable[tuple[str, bytes]]) -> Parsed:
         columns = _transpose(data, order)
         if columns is None:
             frame, rows = _walk_rows(source, data, order)
-            slow_raw.append(frame)
+            raw_frames.append(frame)
             rejected.extend(rows)
         else:
-            fast.append((source, *columns))
-
-    raw_frames = slow_raw
+            batch.add(source, *columns)
     try:
-        raw_frames.append(_typed_batch(fast))
+        raw_frames.append(batch.frame())
     except TypeError:
         # some value has the wrong JSON type: find which file, and which rows, one by one
-        for source, ts, kwh, mp in fast:
+        for source, ts, kwh, mp in batch.files():
             try:
-                raw_frames.append(_typed_batch([(source, ts, kwh, mp)]))
+                raw_frames.append(_Batch.of(source, ts, kwh, mp).frame())
             except TypeError:
                 frame, rows = _walk_rows(source, [list(r) for r in zip(ts, kwh, mp)], (0, 1, 2))
                 raw_frames.append(frame)
                 rejected.extend(rows)
-    raw_rows = pl.concat(raw_frames, how="vertical") if raw_frames else pl.DataFrame(schema=RAW_SCHEMA)
-    readings, row_rejects = type_rows(raw_rows)
+    readings, row_rejects = type_rows(pl.concat(raw_frames, how="vertical"))
     quarantine = pl.concat(
         [pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA), row_rejects], how="vertical"
     )
     return Parsed(readings=readings, quarantine=quarantine)
+
+
+class _Batch:
+    """The columns of many well-formed files, appended as plain lists and typed at once."""
+
+    def __init__(self):
+        self.sources: list[str] = []
+        self.starts: list[int] = []  # each file's first row in the lists below
+        self.file_index: list[int] = []
+        self.row_number: list[int] = []
+        self.ts: list = []
+        self.kwh: list = []
+        self.mp: list = []
+
+    @classmethod
+    def of(cls, source: str, ts: list, kwh: list, mp: list) -> "_Batch":
+        batch = cls()
+        batch.add(source, ts, kwh, mp)
+        return batch
+
+    def add(self, source: str, ts: list, kwh: list, mp: list) -> None:
+        self.starts.append(len(self.ts))
+        self.file_index.extend([len(self.sources)] * len(ts))
+        self.row_number.extend(range(1, len(ts) + 1))
+        self.sources.append(source)
+        self.ts.extend(ts)
+        self.kwh.extend(kwh)
+        self.mp.extend(mp)
+
+    def files(self):
+        """(source, ts, kwh, mp) of each file again, for the slow path."""
+        for source, start, end in zip(self.sources, self.starts, [*self.starts[1:], len(self.ts)]):
+            yield source, self.ts[start:end], self.kwh[start:end], self.mp[start:end]
+
+    def frame(self) -> pl.DataFrame:
+        """RAW_SCHEMA frame; TypeError if a value has the wrong JSON type."""
+        if any(type(v) is bool for v in self.kwh):  # JSON true/false would pass as 1.0/0.0
+            raise TypeError("boolean consumption_delta")
+        file_index = pl.Series(self.file_index, dtype=pl.UInt32)
+        return pl.DataFrame(
+            {
+                "source_file": pl.Series(self.sources, dtype=pl.String).gather(file_index),
+                "row_number": pl.Series(self.row_number, dtype=pl.Int32),
+                "interval_start": pl.Series(self.ts, dtype=pl.String, strict=True),
+                "consumption_kwh": pl.Series(self.kwh, dtype=pl.Float64, strict=True),
+                "meterpoint_id": pl.Series(self.mp, dtype=pl.String, strict=True),
+            }
+        )
 
 
 def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
@@ -141,28 +186,6 @@ def _transpose(data: list, order: tuple[int, int, int]) -> tuple[list, list, lis
     return tuple(list(columns[i]) for i in order)
 
 
-def _typed_batch(files: Sequence[tuple[str, list, list, list]]) -> pl.DataFrame:
-    """One frame of a batch of transposed files; TypeError if a value has the wrong JSON type."""
-    sources, rows, ts, kwh, mp = [], [], [], [], []
-    for source, f_ts, f_kwh, f_mp in files:
-        sources.append(pl.repeat(source, len(f_ts), dtype=pl.String, eager=True))
-        rows.append(pl.int_range(1, len(f_ts) + 1, dtype=pl.Int32, eager=True))
-        ts.extend(f_ts)
-        kwh.extend(f_kwh)
-        mp.extend(f_mp)
-    if any(type(v) is bool for v in kwh):  # JSON true/false would pass as 1.0/0.0
-        raise TypeError("boolean consumption_delta")
-    return pl.DataFrame(
-        {
-            "source_file": pl.concat(sources) if sources else pl.Series([], dtype=pl.String),
-            "row_number": pl.concat(rows) if rows else pl.Series([], dtype=pl.Int32),
-            "interval_start": pl.Series(ts, dtype=pl.String, strict=True),
-            "consumption_kwh": pl.Series(kwh, dtype=pl.Float64, strict=True),
-            "meterpoint_id": pl.Series(mp, dtype=pl.String, strict=True),
-        }
-    )
-
-
 def _walk_rows(source: str, data: list, order: tuple[int, int, int]) -> tuple[pl.DataFrame, list[dict]]:
     """Row by row: rows of the right shape and types, and a reject for each other row."""
     kept: dict[str, list] = {name: [] for name in RAW_SCHEMA}
@@ -198,12 +221,13 @@ def _row_shape_problem(row, order) -> str | None:
 
 def type_rows(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Typed, validated readings (READING_SCHEMA) and quarantined rows (QUARANTINE_SCHEMA)."""
-    local = pl.col("interval_start").str.strptime(pl.Datetime("us"), TIMESTAMP_FORMAT, strict=False)
-    frame = raw.with_columns(interval_start_local=local).with_columns(
-        interval_start_utc=local_to_utc(
-            pl.col("interval_start_local"),
-            occurrence_in_file("source_file", "meterpoint_id", "interval_start_local"),
-        ),
+    local = pl.col("interval_start").str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", strict=False)
+    frame = with_utc(
+        raw.with_columns(interval_start_local=local),
+        "interval_start_local",
+        ["source_file", "meterpoint_id"],
+        "interval_start_utc",
+    ).with_columns(
         # the day of a row whose time is unusable, so its rejection is counted on that day
         reading_date=pl.coalesce(
             pl.col("interval_start_local").dt.date(),

@@ -1,10 +1,9 @@
 """`make run`: materialise every asset for every day found in the landing folder.
 
-Runs through Dagster on the instance in $DAGSTER_HOME, so the runs show in `make ui`:
-1. the source snapshot (today's, Europe/London),
-2. readings and analytics for the whole range of landed days, as one single-run backfill,
-3. the catalog.
-Then prints a short summary read back through the catalog, as an analyst would.
+One Dagster run on the instance in $DAGSTER_HOME (so it shows in `make ui`), a single-run
+backfill over the range of landed days: today's source snapshot, readings and analytics of
+every day, every check, then the catalog. Then a short summary read back through the
+catalog, as an analyst would.
 """
 
 import sys
@@ -15,8 +14,10 @@ import duckdb
 
 from octo_assets import definitions
 from octo_assets.partitions import daily_partitions
-from octo_assets.readings.landing import scan_landing
+from octo_assets.lake import Lake
+from octo_assets.readings.assets import refresh_landing_index
 from octo_assets.resources import setting, setting_problems
+
 
 class RunError(Exception):
     """The run cannot start or failed; the message says what to do."""
@@ -25,13 +26,12 @@ class RunError(Exception):
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
-SOURCE = dg.AssetSelection.groups("source").materializable()
-DAILY = dg.AssetSelection.groups("readings", "analytics").materializable()
-CATALOG = dg.AssetSelection.groups("warehouse")
+EVERYTHING = dg.AssetSelection.all().materializable()
 
 
-def landed_partition_keys(readings_dir: Path) -> list[str]:
-    files, _ = scan_landing(readings_dir)
+def landed_partition_keys(readings_dir: Path, lake: Lake) -> list[str]:
+    """The days the landing folder holds; the index it builds spares the run a second scan."""
+    files, _ = refresh_landing_index(readings_dir, lake)
     valid = set(daily_partitions.get_partition_keys())
     days = sorted({d.isoformat() for f in files for d in f.days})
     outside = [d for d in days if d not in valid]
@@ -66,15 +66,13 @@ def run_pipeline(instance: dg.DagsterInstance, resources: dict) -> list[str]:
     problems = setting_problems(resources)
     if problems:
         raise RunError("\n".join(problems))
-    readings_dir = Path(resources["landing"].path)
-    keys = landed_partition_keys(readings_dir)
+    readings_dir = resources["landing"].root()
+    keys = landed_partition_keys(readings_dir, resources["lake"].lake())
     if not keys:
         raise RunError(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {readings_dir}.")
     print(f"materialising {keys[0]} .. {keys[-1]} ({len(keys)} days) from {readings_dir}")
-    materialize(SOURCE, instance, resources)
-    # a contiguous range: days with no file get an empty partition, which is the truth
-    materialize(DAILY, instance, resources, {RANGE_START: keys[0], RANGE_END: keys[-1]})
-    materialize(CATALOG, instance, resources)
+    # a contiguous range: a day with no file gets an empty partition, which is the truth
+    materialize(EVERYTHING, instance, resources, {RANGE_START: keys[0], RANGE_END: keys[-1]})
     return keys
 
 

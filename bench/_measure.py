@@ -8,7 +8,8 @@ How each figure is taken, and why it is right for a tree (e.g. Dagster's multipr
   this one tree. The kernel adds a child's times (including the children it reaped) when reaped.
 - peak_rss_mb: the larger of
     * max_process_rss_mb: ru_maxrss of RUSAGE_CHILDREN, the kernel's exact high-water mark of the
-      single largest process in the tree (exact for a single-process command), and
+      single largest process in the tree (exact for a single-process command; it has a floor of
+      this launcher's ~13 MB, which the kernel charges to the child before exec), and
     * tree_pss_mb: the largest sum of Pss over all live processes of the tree, sampled every 50 ms
       from /proc/PID/smaps_rollup. Pss splits pages shared by forked workers, so they count once;
       a spike shorter than the interval can be missed, which the first figure backs up.

@@ -15,6 +15,7 @@ import random
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -210,7 +211,7 @@ def _rng(seed: int, index: int, ordinal: int) -> random.Random:
     return random.Random((seed << 60) | (index << 20) | ordinal)
 
 
-def _block(day: _Day, suffix: str, scale: float, rnd) -> tuple[str, int]:
+def _block(day: _Day, suffix: str, scale: float, rnd: Callable[[], float]) -> tuple[str, int]:
     """JSON rows of one meterpoint-day and their sum in Wh; about 1% of readings are 0."""
     wh = [int(scale * s * (0.25 + 1.5 * r)) if (r := rnd()) >= 0.01 else 0 for s in day.shape]
     text = ",".join([f"{prefix}{VALUE_TEXT[v]}{suffix}" for prefix, v in zip(day.prefixes, wh)])
@@ -224,7 +225,11 @@ def _write(path: Path, text: str, pretty: bool) -> None:
         f.write(text)
 
 
-def _write_per_meterpoint(readings: Path, ids, scales, days: list[_Day], seed, shuffle_days, pretty_share):
+def _write_per_meterpoint(
+    readings: Path, ids: list[str], scales: list[float], days: list[_Day], seed: int,
+    shuffle_days: bool, pretty_share: float,
+) -> tuple[int, int, int]:
+    """Files, rows and Wh written."""
     total_wh = rows = 0
     for index, (meterpoint_id, scale) in enumerate(zip(ids, scales)):
         suffix = f',"{meterpoint_id}"]'
@@ -243,7 +248,10 @@ def _write_per_meterpoint(readings: Path, ids, scales, days: list[_Day], seed, s
     return len(ids), rows, total_wh
 
 
-def _write_per_day(readings: Path, ids, scales, days: list[_Day], seed, pretty_share):
+def _write_per_day(
+    readings: Path, ids: list[str], scales: list[float], days: list[_Day], seed: int, pretty_share: float,
+) -> tuple[int, int, int]:
+    """Files, rows and Wh written."""
     total_wh = rows = 0
     for day in days:
         folder = readings / day.day.isoformat()

@@ -36,6 +36,8 @@ def duckdb_reference(readings_dir: Path, out_path: Path) -> int:
     """DuckDB's own read_json over **/*.json, unnested and written with COPY; returns rows."""
     sql = _DUCKDB_COPY.format(glob=_sql_text(Path(readings_dir) / "**" / "*.json"), out=_sql_text(out_path))
     with duckdb.connect() as con:
+        # Row order means nothing here; keeping it serialises the COPY and costs ~40% more CPU.
+        con.execute("SET preserve_insertion_order = false")
         return con.execute(sql).fetchone()[0]
 
 

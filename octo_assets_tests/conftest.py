@@ -1,6 +1,5 @@
 import shutil
 import sqlite3
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,9 +8,6 @@ import orjson
 import pytest
 
 from octo_assets.resources import build_resources
-
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data"
 COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]

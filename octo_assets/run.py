@@ -31,9 +31,9 @@ EVERYTHING = dg.AssetSelection.all().materializable()
 
 def landed_partition_keys(readings_dir: Path, lake: Lake) -> list[str]:
     """The days the landing folder holds; the index it builds spares the run a second scan."""
-    files, _ = refresh_landing_index(readings_dir, lake)
+    index, _ = refresh_landing_index(readings_dir, lake)
     valid = set(daily_partitions.get_partition_keys())
-    days = sorted({d.isoformat() for f in files for d in f.days})
+    days = sorted(d.isoformat() for d in index["days"].explode().drop_nulls().unique())
     outside = [d for d in days if d not in valid]
     if outside:
         print(f"skipping {len(outside)} day(s) outside the partitions: {', '.join(outside[:5])}")

@@ -67,12 +67,16 @@ def test_a_day_reads_only_the_files_that_hold_it(workspace):
     deliver(workspace, "2021-01-01/m.json", [["2021-01-01 00:00:00", 1.0, "m"]], 1_000)
     deliver(workspace, "2021-01-05/m.json", [["2021-01-05 00:00:00", 1.0, "m"]], 1_000)
     deliver(workspace, "both.json", [["2021-01-05 00:30:00", 1.0, "m"], ["2021-01-01 00:30:00", 1.0, "m"]], 1_000)
-    files, _ = scan_landing(workspace.readings)
-    assert {f.path: f.days for f in files} == {
-        "2021-01-01/m.json": (DAY,),
-        "2021-01-05/m.json": (date(2021, 1, 5),),
-        "both.json": (DAY, date(2021, 1, 5)),
+    (workspace.readings / "empty.json").write_bytes(b"")
+    index, _ = scan_landing(workspace.readings)
+    assert dict(index.select("path", "days").iter_rows()) == {
+        "2021-01-01/m.json": [DAY],
+        "2021-01-05/m.json": [date(2021, 1, 5)],
+        "both.json": [DAY, date(2021, 1, 5)],
+        "empty.json": [],
     }
-    assert [f.path for f in files_for_days(files, {DAY})] == ["2021-01-01/m.json", "both.json"]
+    # a file with no day may hold any day
+    assert files_for_days(index, {DAY})["path"].to_list() == ["2021-01-01/m.json", "both.json", "empty.json"]
     (day,) = ingest(workspace)
     assert (day.files, set(day.readings["source_file"])) == (2, {"2021-01-01/m.json", "both.json"})
+    assert day.rejected_files == ["empty.json"]

@@ -10,13 +10,7 @@ from octo_assets.lake import Lake, write_parquet_atomic
 from octo_assets.partitions import daily_partitions
 from octo_assets.metadata import column_lineage, column_schema, table_metadata
 from octo_assets.readings.ingest import LAKE_SCHEMA, DayReadings, ingest_days
-from octo_assets.readings.landing import (
-    LandingFile,
-    files_for_days,
-    index_from_frame,
-    index_to_frame,
-    scan_landing,
-)
+from octo_assets.readings.landing import files_for_days, scan_landing
 from octo_assets.resources import LakeStorage, LandingFolder
 
 LANDING = dg.AssetSpec(
@@ -31,13 +25,13 @@ PARTITION_KEY = "date"
 INDEX_FILE = "_state/landing_index.parquet"
 
 
-def refresh_landing_index(root: Path, lake: Lake) -> tuple[list[LandingFile], int]:
+def refresh_landing_index(root: Path, lake: Lake) -> tuple[pl.DataFrame, int]:
     """The landing folder's files and days; only new or changed files are scanned."""
     index_path = lake.root / INDEX_FILE
-    previous = index_from_frame(pl.read_parquet(index_path)) if index_path.is_file() else {}
-    files, bytes_scanned = scan_landing(root, previous)
-    write_parquet_atomic(index_to_frame(files), index_path)
-    return files, bytes_scanned
+    previous = pl.read_parquet(index_path) if index_path.is_file() else None
+    index, bytes_scanned = scan_landing(root, previous)
+    write_parquet_atomic(index, index_path)
+    return index, bytes_scanned
 
 
 def write_day(lake: Lake, day: DayReadings) -> Path:
@@ -91,12 +85,12 @@ def readings(context: dg.AssetExecutionContext, landing: LandingFolder, lake: La
     store = lake.lake()
     root = landing.root()
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    files, bytes_scanned = refresh_landing_index(root, store)
+    index, bytes_scanned = refresh_landing_index(root, store)
     context.log.info(
-        f"{len(files)} landing files ({bytes_scanned} bytes scanned for their days); "
-        f"{len(files_for_days(files, set(days)))} hold the {len(days)} day(s) of this run"
+        f"{index.height} landing files ({bytes_scanned} bytes scanned for their days); "
+        f"{files_for_days(index, set(days)).height} may hold the {len(days)} day(s) of this run"
     )
-    for day in ingest_days(root, files, days):
+    for day in ingest_days(root, index, days):
         path = write_day(store, day)
         context.add_asset_metadata(day_metadata(day, path), partition_key=day.day.isoformat())
     return dg.MaterializeResult()

@@ -18,13 +18,18 @@ from pathlib import Path
 
 import polars as pl
 
-from octo_assets.readings.landing import LandingFile, files_for_days
+from octo_assets.readings.landing import files_for_days
 from octo_assets.readings.parse import QUARANTINE_SCHEMA, READING_SCHEMA, parse_paths
 
 KEY = ["meterpoint_id", "interval_start_utc"]
 LAKE_SCHEMA = {
     c: READING_SCHEMA[c]
     for c in ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
+}
+STAGED_SCHEMA = {
+    **{c: t for c, t in READING_SCHEMA.items() if c != "reading_date"},
+    "source_file": pl.Categorical,
+    "delivery": pl.Int32,  # rank of the file's delivery: newest last
 }
 FILES_PER_BATCH = 2_000
 SMALL_INPUT_FILES = 2_000  # below this, a worker's start-up (~0.3 s) costs more than it saves
@@ -54,25 +59,31 @@ class DayReadings:
 
 
 def ingest_days(
-    landing_root: Path, files: Sequence[LandingFile], days: Sequence[date], workers: int = 2
+    landing_root: Path, index: pl.DataFrame, days: Sequence[date], workers: int = 2
 ) -> Iterator[DayReadings]:
-    """Yield each requested day's readings, parsing once each file that holds any of them."""
+    """Yield each requested day's readings, parsing once each file that may hold any of them.
+
+    `index` is the landing index (landing.INDEX_SCHEMA). A file with no recognisable day is
+    read by every run, so that every run reports it.
+    """
     wanted = sorted(set(days))
-    # a file with no recognisable day is read by every run, so that every run reports it
-    files = files_for_days(files, set(wanted)) + [f for f in files if not f.days]
     # the delivery rank orders duplicates: newest file last (then path, for a stable order)
-    delivered = sorted(files, key=lambda f: (f.mtime_ns, f.path))
-    jobs = [(f.path, str(landing_root / f.path), rank, [d.isoformat() for d in f.days]) for rank, f in enumerate(delivered)]
+    files = files_for_days(index, set(wanted)).sort(["mtime_ns", "path"])
+    jobs = [
+        (path, str(landing_root / path), rank, [d.isoformat() for d in file_days])
+        for rank, (path, file_days) in enumerate(zip(files["path"], files["days"]))
+    ]
     batches = [jobs[i : i + FILES_PER_BATCH] for i in range(0, len(jobs), FILES_PER_BATCH)]
+    files_per_day = files.select(pl.col("days").explode().value_counts()).unnest("days")
+    day_files = dict(zip(files_per_day["days"], files_per_day["count"]))
     with tempfile.TemporaryDirectory(prefix="octo-staging-") as staging:
         staging_dir = Path(staging)
-        if len(files) < SMALL_INPUT_FILES or workers < 2:
+        if files.height < SMALL_INPUT_FILES or workers < 2:
             stage_batches(list(enumerate(batches)), wanted, staging_dir)
         else:
             _stage_in_workers(batches, wanted, staging_dir, workers)
         for day in wanted:
-            day_files = sum(1 for f in files if day in f.days)
-            yield assemble_day(day, staging_dir / day.isoformat(), day_files)
+            yield assemble_day(day, staging_dir / day.isoformat(), day_files.get(day, 0))
 
 
 def _stage_in_workers(batches: list, days: list[date], staging_dir: Path, workers: int) -> None:
@@ -118,18 +129,32 @@ def stage_batch(number: int, batch: list[tuple[str, str, int, list[str]]], days:
         {"source_file": [b[0] for b in batch], "delivery": [b[2] for b in batch]},
         schema={"source_file": pl.String, "delivery": pl.Int32},
     )
-    readings = parsed.readings.filter(pl.col("reading_date").is_in(days)).join(
-        delivery, on="source_file", how="left"
+    readings = (
+        parsed.readings.filter(pl.col("reading_date").is_in(days))
+        .join(delivery, on="source_file", how="left")
+        # a day holds millions of rows from thousands of files: store each file name once
+        .with_columns(pl.col("source_file").cast(pl.Categorical))
     )
     quarantine = _assign_days(parsed.quarantine, batch, days)
     for day in days:
         day_dir = staging_dir / day.isoformat()
-        day_readings = readings.filter(pl.col("reading_date") == day)
+        day_readings = readings.filter(pl.col("reading_date") == day).drop("reading_date")  # the folder says
         day_quarantine = quarantine.filter(pl.col("reading_date") == day)
         if day_readings.height or day_quarantine.height:
             day_dir.mkdir(parents=True, exist_ok=True)
-            day_readings.write_ipc(day_dir / f"readings-{number}.arrow")
             day_quarantine.write_ipc(day_dir / f"quarantine-{number}.arrow")
+            buckets = day_readings.with_columns(_bucket=_key_range()).partition_by("_bucket", as_dict=True)
+            for (bucket,), part in buckets.items():
+                part.drop("_bucket").write_ipc(day_dir / f"readings-{bucket}-{number}.arrow")
+
+
+def _key_range() -> pl.Expr:
+    """The first character of the meterpoint id, as hex of its UTF-8 bytes (sorts as the ids do).
+
+    Buckets by it are key ranges: de-duplicating and sorting them one after the other yields
+    the day in key order while holding a fraction of it in memory.
+    """
+    return pl.col("meterpoint_id").str.slice(0, 1).str.encode("hex")
 
 
 def _assign_days(quarantine: pl.DataFrame, batch, days: list[date]) -> pl.DataFrame:
@@ -162,35 +187,43 @@ def _assign_days(quarantine: pl.DataFrame, batch, days: list[date]) -> pl.DataFr
 
 
 def assemble_day(day: date, day_dir: Path, files: int) -> DayReadings:
-    """De-duplicate one day's staged rows: the newest delivery of a reading wins."""
-    readings = _read_staged(day_dir, "readings", {**READING_SCHEMA, "delivery": pl.Int32})
+    """De-duplicate one day's staged rows, one key range at a time: the newest delivery wins."""
+    latest, conflicts, rows_staged = [], [], 0
+    for bucket in sorted({p.name.split("-")[1] for p in day_dir.glob("readings-*.arrow")}):
+        readings = _read_staged(day_dir, f"readings-{bucket}", STAGED_SCHEMA)
+        rows_staged += readings.height
+        # sorted by reading, then delivery: a reading's last row is its newest delivery
+        ordered = readings.sort([*KEY, "delivery", "row_number"])
+        del readings  # never hold two copies of a bucket
+        same_as_next = ordered.select(_same_key(-1)).to_series()
+        conflicts.append(_conflicts(ordered.filter(same_as_next | same_as_next.shift(1, fill_value=False))))
+        latest.append(ordered.filter(~same_as_next).select(list(LAKE_SCHEMA)))
     quarantine = _read_staged(day_dir, "quarantine", QUARANTINE_SCHEMA)
-    # sorted by reading, then delivery: a reading's last row is its newest delivery
-    ordered = readings.sort([*KEY, "delivery", "row_number"])
-    same_as_next = _same_key(-1)
-    latest = ordered.filter(~same_as_next).select(list(LAKE_SCHEMA))
-    delivered_more_than_once = ordered.filter(same_as_next | _same_key(1))
-    conflicts = (
-        delivered_more_than_once.group_by(KEY, maintain_order=True)
+    readings = pl.concat(latest, rechunk=False) if latest else pl.DataFrame(schema=LAKE_SCHEMA)
+    return DayReadings(
+        day=day,
+        readings=readings,
+        quarantine=quarantine.sort(["source_file", "row_number"], nulls_last=False),
+        conflicts=pl.concat(conflicts) if conflicts else _conflicts(pl.DataFrame(schema=STAGED_SCHEMA)),
+        files=files,
+        rows_read=rows_staged + quarantine.filter(pl.col("row_number").is_not_null()).height,
+        duplicates=rows_staged - readings.height,
+    )
+
+
+def _conflicts(repeated: pl.DataFrame) -> pl.DataFrame:
+    """Readings delivered more than once with different values (`repeated` sorted as in assemble)."""
+    return (
+        repeated.group_by(KEY, maintain_order=True)
         .agg(
             deliveries=pl.len(),
             distinct_values=pl.col("consumption_kwh").n_unique(),
             values=pl.col("consumption_kwh"),
-            sources=pl.col("source_file"),
+            sources=pl.col("source_file").cast(pl.String),
             kept_kwh=pl.col("consumption_kwh").last(),
         )
         .filter(pl.col("distinct_values") > 1)
         .drop("distinct_values")
-    )
-    rows_read = readings.height + quarantine.filter(pl.col("row_number").is_not_null()).height
-    return DayReadings(
-        day=day,
-        readings=latest,
-        quarantine=quarantine.sort(["source_file", "row_number"], nulls_last=False),
-        conflicts=conflicts,
-        files=files,
-        rows_read=rows_read,
-        duplicates=readings.height - latest.height,
     )
 
 
@@ -199,8 +232,8 @@ def _same_key(offset: int) -> pl.Expr:
     return pl.all_horizontal(pl.col(k) == pl.col(k).shift(offset) for k in KEY).fill_null(False)
 
 
-def _read_staged(day_dir: Path, kind: str, schema: dict) -> pl.DataFrame:
-    paths = sorted(day_dir.glob(f"{kind}-*.arrow")) if day_dir.is_dir() else []
+def _read_staged(day_dir: Path, prefix: str, schema: dict) -> pl.DataFrame:
+    paths = sorted(day_dir.glob(f"{prefix}-*.arrow")) if day_dir.is_dir() else []
     if not paths:
         return pl.DataFrame(schema=schema)
     return pl.concat([pl.read_ipc(p) for p in paths], how="vertical").select(list(schema))

@@ -2,12 +2,12 @@
 
 Finding a file's days by a byte scan for dates is far cheaper than parsing its JSON, and an
 index keyed by (path, size, mtime) means each file is scanned once, not every day. The
-index is a cache: losing it costs one rescan, never data.
+index is a cache (a Polars frame, INDEX_SCHEMA): losing it costs one rescan, never data.
 """
 
 import os
 import re
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -15,20 +15,13 @@ import polars as pl
 
 _DATE = re.compile(rb'"(\d{4}-\d{2}-\d{2})[ T]')
 
+SCAN_THREADS = 4
 INDEX_SCHEMA = {
     "path": pl.String,  # relative to the landing root, POSIX separators
     "size": pl.Int64,
     "mtime_ns": pl.Int64,  # the delivery time: a newer delivery wins over an older one
     "days": pl.List(pl.Date),
 }
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    path: str
-    size: int
-    mtime_ns: int
-    days: tuple[date, ...]
 
 
 def days_in_bytes(raw: bytes) -> tuple[date, ...]:
@@ -57,45 +50,35 @@ def list_landing(root: Path) -> list[tuple[str, int, int]]:
     return sorted(files)
 
 
-def scan_landing(root: Path, previous: dict[str, LandingFile] | None = None) -> tuple[list[LandingFile], int]:
-    """Every landing file with its days, reusing `previous` entries whose size and mtime match.
-
-    Returns the files and the number of bytes read to find days.
-    """
-    previous = previous or {}
-    files, bytes_read = [], 0
-    for rel, size, mtime_ns in list_landing(root):
-        known = previous.get(rel)
-        if known and known.size == size and known.mtime_ns == mtime_ns:
-            files.append(known)
-            continue
-        try:
-            raw = (root / rel).read_bytes()
-        except OSError:
-            raw = b""  # unreadable now: it holds no known day; the check names it
-        bytes_read += len(raw)
-        files.append(LandingFile(rel, size, mtime_ns, days_in_bytes(raw)))
-    return files, bytes_read
-
-
-def files_for_days(files: list[LandingFile], days: set[date]) -> list[LandingFile]:
-    return [f for f in files if days.intersection(f.days)]
-
-
-def index_to_frame(files: list[LandingFile]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "path": [f.path for f in files],
-            "size": [f.size for f in files],
-            "mtime_ns": [f.mtime_ns for f in files],
-            "days": [list(f.days) for f in files],
-        },
-        schema=INDEX_SCHEMA,
+def scan_landing(root: Path, previous: pl.DataFrame | None = None) -> tuple[pl.DataFrame, int]:
+    """The index (INDEX_SCHEMA) of every landing file; only files that are new, or whose size
+    or mtime changed since `previous`, are read. Returns it and the bytes read."""
+    listing = pl.DataFrame(list_landing(root), schema=[k for k in INDEX_SCHEMA if k != "days"], orient="row")
+    known = previous if previous is not None else pl.DataFrame(schema=INDEX_SCHEMA)
+    index = listing.join(known, on=["path", "size", "mtime_ns"], how="left")
+    unread = index.filter(pl.col("days").is_null())["path"].to_list()
+    # reading is mostly waiting on the file system, which threads overlap
+    with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
+        scanned = list(pool.map(lambda rel: _scan_file(root / rel), unread))
+    found = pl.DataFrame(
+        {"path": unread, "days": [days for days, _ in scanned]},
+        schema={"path": pl.String, "days": pl.List(pl.Date)},
     )
+    index = index.update(found, on="path").select(list(INDEX_SCHEMA))
+    return index, sum(size for _, size in scanned)
 
 
-def index_from_frame(frame: pl.DataFrame) -> dict[str, LandingFile]:
-    return {
-        row["path"]: LandingFile(row["path"], row["size"], row["mtime_ns"], tuple(row["days"]))
-        for row in frame.iter_rows(named=True)
-    }
+def _scan_file(path: Path) -> tuple[list[date], int]:
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return [], 0  # unreadable now: no known day, so every run reads it and reports why
+    return list(days_in_bytes(raw)), len(raw)
+
+
+def files_for_days(index: pl.DataFrame, days: set[date]) -> pl.DataFrame:
+    """Files holding any of `days`, and files with no known day (they may hold any)."""
+    wanted = pl.lit(sorted(days), dtype=pl.List(pl.Date))
+    return index.filter(
+        (pl.col("days").list.set_intersection(wanted).list.len() > 0) | (pl.col("days").list.len() == 0)
+    )

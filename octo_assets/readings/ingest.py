@@ -69,9 +69,10 @@ def ingest_days(
     wanted = sorted(set(days))
     # the delivery rank orders duplicates: newest file last (then path, for a stable order)
     files = files_for_days(index, set(wanted)).sort(["mtime_ns", "path"])
+    root = str(landing_root)
     jobs = [
-        (path, str(landing_root / path), rank, [d.isoformat() for d in file_days])
-        for rank, (path, file_days) in enumerate(zip(files["path"], files["days"]))
+        (path, os.path.join(root, path), rank, [d.isoformat() for d in file_days])
+        for rank, (path, file_days) in enumerate(zip(files["path"].to_list(), files["days"].to_list()))
     ]
     batches = [jobs[i : i + FILES_PER_BATCH] for i in range(0, len(jobs), FILES_PER_BATCH)]
     files_per_day = files.select(pl.col("days").explode().value_counts()).unnest("days")

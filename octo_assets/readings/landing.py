@@ -7,7 +7,6 @@ index is a cache (a Polars frame, INDEX_SCHEMA): losing it costs one rescan, nev
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import polars as pl
 
 _DATE = re.compile(rb'"(\d{4}-\d{2}-\d{2})[ T]')
 
-SCAN_THREADS = 4
 INDEX_SCHEMA = {
     "path": pl.String,  # relative to the landing root, POSIX separators
     "size": pl.Int64,
@@ -57,23 +55,19 @@ def scan_landing(root: Path, previous: pl.DataFrame | None = None) -> tuple[pl.D
     known = previous if previous is not None else pl.DataFrame(schema=INDEX_SCHEMA)
     index = listing.join(known, on=["path", "size", "mtime_ns"], how="left")
     unread = index.filter(pl.col("days").is_null())["path"].to_list()
-    # reading is mostly waiting on the file system, which threads overlap
-    with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
-        scanned = list(pool.map(lambda rel: _scan_file(root / rel), unread))
-    found = pl.DataFrame(
-        {"path": unread, "days": [days for days, _ in scanned]},
-        schema={"path": pl.String, "days": pl.List(pl.Date)},
+    found_text, bytes_read = [], 0
+    for rel in unread:
+        try:
+            raw = (root / rel).read_bytes()
+        except OSError:
+            raw = b""  # unreadable now: no known day, so every run reads it and reports why
+        bytes_read += len(raw)
+        found_text.append(b",".join(set(_DATE.findall(raw))).decode())
+    found = pl.DataFrame({"path": unread, "days": found_text}, schema={"path": pl.String, "days": pl.String})
+    found = found.with_columns(
+        pl.col("days").str.split(",").list.eval(pl.element().str.to_date(strict=False).drop_nulls().sort())
     )
-    index = index.update(found, on="path").select(list(INDEX_SCHEMA))
-    return index, sum(size for _, size in scanned)
-
-
-def _scan_file(path: Path) -> tuple[list[date], int]:
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return [], 0  # unreadable now: no known day, so every run reads it and reports why
-    return list(days_in_bytes(raw)), len(raw)
+    return index.update(found, on="path").select(list(INDEX_SCHEMA)), bytes_read
 
 
 def files_for_days(index: pl.DataFrame, days: set[date]) -> pl.DataFrame:

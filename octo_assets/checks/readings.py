@@ -86,18 +86,22 @@ def readings_complete_days(context: dg.AssetCheckExecutionContext, lake: LakeSto
         WITH half_hour AS (
             SELECT unnest(generate_series($start::TIMESTAMPTZ, $end::TIMESTAMPTZ - INTERVAL 30 MINUTE,
                                           INTERVAL 30 MINUTE)) AS interval_start_utc
+        ),
+        -- count first: only the few incomplete meterpoints are crossed with the day's half hours
+        incomplete AS (
+            SELECT meterpoint_id, count(*) AS half_hours FROM readings GROUP BY meterpoint_id
+            HAVING count(*) <> (SELECT count(*) FROM half_hour)
         )
-        SELECT m.meterpoint_id,
-               count(r.meterpoint_id) AS half_hours,
+        SELECT i.meterpoint_id,
+               i.half_hours,
                (SELECT count(*) FROM half_hour) AS expected,
                string_agg(strftime(timezone('Europe/London', h.interval_start_utc), '%H:%M'), ' '
-                          ORDER BY h.interval_start_utc) FILTER (WHERE r.meterpoint_id IS NULL) AS missing_local
-        FROM (SELECT DISTINCT meterpoint_id FROM readings) AS m
+                          ORDER BY h.interval_start_utc) AS missing_local
+        FROM incomplete AS i
         CROSS JOIN half_hour AS h
-        LEFT JOIN readings AS r USING (meterpoint_id, interval_start_utc)
-        GROUP BY m.meterpoint_id
-        HAVING count(r.meterpoint_id) <> (SELECT count(*) FROM half_hour)
-        ORDER BY m.meterpoint_id
+        ANTI JOIN readings AS r ON r.meterpoint_id = i.meterpoint_id AND r.interval_start_utc = h.interval_start_utc
+        GROUP BY i.meterpoint_id, i.half_hours
+        ORDER BY i.meterpoint_id
         """,
         parameters=_day_bounds_utc,
     )

@@ -6,6 +6,7 @@ every day, every check, then the catalog. Then a short summary read back through
 catalog, as an analyst would.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -61,13 +62,19 @@ def materialize(
         raise RunError(f"run {result.run_id} failed: {message}")
 
 
-def run_pipeline(instance: dg.DagsterInstance, resources: dict) -> list[str]:
-    """Snapshot the source, build every landed day, rebuild the catalog; returns the days."""
+def run_pipeline(instance: dg.DagsterInstance, resources: dict, days: tuple[str, str] | None = None) -> list[str]:
+    """Snapshot the source, build the days (default: every landed day), rebuild the catalog.
+
+    Returns the partition keys built.
+    """
     problems = setting_problems(resources)
     if problems:
         raise RunError("\n".join(problems))
     readings_dir = resources["landing"].root()
-    keys = landed_partition_keys(readings_dir, resources["lake"].lake())
+    if days:
+        keys = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(*days))
+    else:
+        keys = landed_partition_keys(readings_dir, resources["lake"].lake())
     if not keys:
         raise RunError(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {readings_dir}.")
     print(f"materialising {keys[0]} .. {keys[-1]} ({len(keys)} days) from {readings_dir}")
@@ -77,11 +84,17 @@ def run_pipeline(instance: dg.DagsterInstance, resources: dict) -> list[str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Materialise every asset, for every landed day or a range.")
+    parser.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first day (with --to)")
+    parser.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last day (with --from)")
+    args = parser.parse_args()
+    if bool(args.first) != bool(args.last):
+        parser.error("--from and --to go together")
     instance = dg.DagsterInstance.get()
     print(f"dagster home {instance.root_directory}: the runs show in `make ui`")
     try:
-        run_pipeline(instance, definitions.defs.resources)
-    except RunError as exc:
+        run_pipeline(instance, definitions.defs.resources, (args.first, args.last) if args.first else None)
+    except (RunError, dg.DagsterInvalidInvocationError, ValueError) as exc:
         raise SystemExit(str(exc)) from None
     print_summary(Path(setting("OCTO_WAREHOUSE")))
 

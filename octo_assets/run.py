@@ -14,8 +14,8 @@ import dagster as dg
 import duckdb
 
 from octo_assets import definitions
-from octo_assets.partitions import daily_partitions
 from octo_assets.lake import Lake
+from octo_assets.partitions import daily_partitions
 from octo_assets.readings.assets import refresh_landing_index
 from octo_assets.resources import setting, setting_problems
 

@@ -1,9 +1,21 @@
 """How the graph runs itself: schedules, sensors, freshness and automation conditions."""
 
-SCHEDULES: list = []
-SENSORS: list = []
+import dagster as dg
 
+from octo_assets.automation.landing_sensor import landing_sensor
+from octo_assets.automation.policies import with_policies
+from octo_assets.automation.schedules import SCHEDULES
+from octo_assets.automation.source_sensor import source_db_sensor
 
-def with_policies(assets: list) -> list:
-    """The assets with their freshness policies and automation conditions attached."""
-    return assets
+# evaluates the analytics' refresh condition; on by default, as Dagster's implicit one would be
+automation_condition_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_condition_sensor",
+    target=dg.AssetSelection.all(),
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Refreshes recent analytics partitions when a source snapshot or readings change.",
+)
+
+SENSORS = [landing_sensor, source_db_sensor, automation_condition_sensor]
+
+__all__ = ["SCHEDULES", "SENSORS", "with_policies"]

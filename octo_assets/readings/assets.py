@@ -7,8 +7,8 @@ import dagster as dg
 import polars as pl
 
 from octo_assets.lake import Lake, write_parquet_atomic
-from octo_assets.partitions import daily_partitions
 from octo_assets.metadata import column_lineage, column_schema, table_metadata
+from octo_assets.partitions import daily_partitions
 from octo_assets.readings.ingest import LAKE_SCHEMA, DayReadings, ingest_days
 from octo_assets.readings.landing import files_for_days, scan_landing
 from octo_assets.resources import LakeStorage, LandingFolder

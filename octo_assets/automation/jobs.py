@@ -1,0 +1,32 @@
+"""The two jobs the schedules and sensors launch.
+
+The daily job mixes the partitioned readings and analytics with the unpartitioned catalog:
+Dagster allows it (the job takes the assets' daily partitions; the catalog step runs once per
+run), so one run of day D leaves readings, analytics and the analysts' catalog consistent. The
+catalog step is in the `duckdb_catalog` pool, so concurrent day runs queue on it, not race.
+"""
+
+import dagster as dg
+
+CATALOG = dg.AssetKey(["warehouse", "catalog"])
+
+DAILY_ASSETS = dg.AssetSelection.groups("readings", "analytics").materializable() | dg.AssetSelection.assets(CATALOG)
+SNAPSHOT_ASSETS = dg.AssetSelection.groups("source").materializable()
+
+DAILY_JOB = dg.define_asset_job(
+    "daily_readings_job",
+    selection=DAILY_ASSETS,
+    description="One Europe/London day: readings from the landing folder, the analytics tables, the catalog.",
+)
+
+SNAPSHOT_JOB = dg.define_asset_job(
+    "source_snapshot_job",
+    selection=SNAPSHOT_ASSETS,
+    description="Snapshot agreement, product and meterpoint from the source SQLite database.",
+)
+
+SNAPSHOT_OP = "source_snapshot"
+
+
+def snapshot_run_config(snapshot_date: str) -> dict:
+    return {"ops": {SNAPSHOT_OP: {"config": {"snapshot_date": snapshot_date}}}}

@@ -1,0 +1,77 @@
+"""Freshness deadlines and automation conditions, attached to the assets from outside.
+
+Freshness uses Dagster's FreshnessPolicy.cron: an asset is fresh when it was materialised
+between local midnight and its daily deadline (Europe/London), and the UI and the freshness
+daemon show it. The policy reads an asset's latest materialisation, whichever partition: for
+readings it holds because the 08:00 run of yesterday's partition is what lands in the window.
+"""
+
+import os
+from datetime import timedelta
+
+import dagster as dg
+
+from octo_assets.partitions import LOCAL_TZ
+
+REFRESH_DAYS_SETTING = "OCTO_REFRESH_DAYS"
+DEFAULT_REFRESH_DAYS = 7
+
+
+def due_by(hour: int, minute: int = 0) -> dg.FreshnessPolicy:
+    """Materialised each day between local midnight and hour:minute."""
+    return dg.FreshnessPolicy.cron(
+        deadline_cron=f"{minute} {hour} * * *",
+        lower_bound_delta=timedelta(hours=hour, minutes=minute),
+        timezone=LOCAL_TZ,
+    )
+
+
+FRESHNESS = {
+    "source": due_by(0, 30),  # the database's midnight update, seen by the source sensor
+    "landing": due_by(8),  # files land before 08:00
+    "lake/readings": due_by(8, 30),  # day D by 08:30 on D+1
+    "lake": due_by(1),  # the source snapshot tables
+    "analytics": due_by(9),
+    "warehouse": due_by(9),  # the catalog is rebuilt by the same daily run as analytics
+}
+
+
+def freshness_for(key: dg.AssetKey) -> dg.FreshnessPolicy:
+    """The most specific entry: a full key first, then its first path component."""
+    return FRESHNESS.get(key.to_user_string()) or FRESHNESS[key.path[0]]
+
+
+def refresh_recent(days: int) -> dg.AutomationCondition:
+    """Bring the latest `days` partitions up to date when an input's data changes outside their
+    own run (a new source snapshot, readings re-run alone). Missing partitions are left to the
+    schedule and the landing sensor; a snapshot that reports an unchanged data version triggers
+    nothing, one that reports none counts as changed."""
+    condition = dg.AutomationCondition
+    changed_elsewhere = (condition.data_version_changed() & ~condition.executed_with_root_target()).with_label(
+        "changed outside this asset's run"
+    )
+    return (
+        condition.in_latest_time_window(timedelta(days=days))
+        & ~condition.missing()
+        & condition.any_deps_match(changed_elsewhere).with_label("an input changed").since_last_handled()
+        & ~condition.any_deps_missing()
+        & ~condition.any_deps_in_progress()
+        & ~condition.in_progress()
+    ).with_label(f"refresh the last {days} days when an input changes")
+
+
+def refresh_days() -> int:
+    return int(os.environ.get(REFRESH_DAYS_SETTING) or DEFAULT_REFRESH_DAYS)
+
+
+def with_policies(assets: list, days: int | None = None) -> list:
+    """The assets with their freshness policies, and the analytics with their refresh condition."""
+    refresh = refresh_recent(days or refresh_days())
+
+    def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
+        spec = spec.replace_attributes(freshness_policy=freshness_for(spec.key))
+        if spec.key.path[0] == "analytics":
+            spec = spec.replace_attributes(automation_condition=refresh)
+        return spec
+
+    return dg.map_asset_specs(attach, assets)

@@ -1,0 +1,96 @@
+"""Freshness policies, evaluated at controlled Europe/London times by the evaluator Dagster's
+freshness daemon runs (what the UI shows), against real materialisations in a real instance.
+
+The evaluator and the clock control are Dagster internals (no public API evaluates a
+FreshnessPolicy at a given time): `freeze_time` sets Dagster's clock, for the runs as well."""
+
+import asyncio
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
+from dagster._core.loader import LoadingContextForTest
+from dagster._core.test_utils import freeze_time
+
+from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS, snapshot_run_config
+from octo_assets.automation.landing_sensor import landing_event
+from octo_assets.automation.source_sensor import database_files, source_event
+from octo_assets.definitions import ASSETS, defs
+
+LONDON = ZoneInfo("Europe/London")
+PASS, FAIL, UNKNOWN = FreshnessState.PASS, FreshnessState.FAIL, FreshnessState.UNKNOWN
+
+
+DEADLINES = {
+    "source/case_study_db": "00:30",  # the database's midnight update, reported by the source sensor
+    "landing/readings_files": "08:00",  # files land before 08:00, reported by the landing sensor
+    "lake/agreement": "01:00",
+    "lake/product": "01:00",
+    "lake/meterpoint": "01:00",
+    "lake/readings": "08:30",
+    "analytics/active_agreements": "09:00",
+    "analytics/half_hourly_consumption": "09:00",
+    "analytics/daily_product_consumption": "09:00",
+    "warehouse/catalog": "09:00",
+}
+
+
+def at(local: str) -> datetime:
+    return datetime.fromisoformat(local).replace(tzinfo=LONDON)
+
+
+def freshness(instance, key: str, local: str) -> FreshnessState:
+    node = defs.resolve_asset_graph().get(dg.AssetKey(key.split("/")))
+    evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(node.freshness_policy_or_from_metadata)]()
+    with freeze_time(at(local)):
+        return asyncio.run(evaluator.evaluate_freshness(LoadingContextForTest(instance), node))
+
+
+def report_at(instance, local: str, event: dg.AssetMaterialization) -> None:
+    """What the daemon does with a sensor's asset events."""
+    with freeze_time(at(local)):
+        instance.report_runless_asset_event(event)
+
+
+def materialize_at(ws, instance, local: str, selection, **kwargs) -> None:
+    with freeze_time(at(local)):
+        result = dg.materialize(ASSETS, selection=selection, instance=instance, resources=ws.resources(), **kwargs)
+    assert result.success
+
+
+def test_every_asset_has_a_freshness_policy():
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(DEADLINES)
+    assert all(graph.get(key).freshness_policy_or_from_metadata for key in graph.get_all_asset_keys())
+
+
+@pytest.fixture
+def on_time(sample_workspace, instance):
+    """The night of 1-2 January 2021 as it should go: the database updated at midnight and
+    snapshotted at 00:30, the files in by 07:00, the 08:00 run done by 08:05."""
+    report_at(instance, "2021-01-02 00:01", source_event(database_files(sample_workspace.source_db)))
+    report_at(instance, "2021-01-02 07:00", landing_event([("mp.json", 1, 1)], []))
+    snapshot_config = snapshot_run_config("2021-01-02")
+    materialize_at(sample_workspace, instance, "2021-01-02 00:30", SNAPSHOT_ASSETS, run_config=snapshot_config)
+    materialize_at(sample_workspace, instance, "2021-01-02 08:05", DAILY_ASSETS, partition_key="2021-01-01")
+    return instance
+
+
+def test_fresh_by_the_deadline_and_stale_when_the_next_day_is_missed(on_time):
+    for key, deadline in DEADLINES.items():
+        assert freshness(on_time, key, f"2021-01-02 {deadline}") == PASS, key
+        assert freshness(on_time, key, "2021-01-02 23:59") == PASS, key
+        assert freshness(on_time, key, f"2021-01-03 {deadline}") == FAIL, key  # nothing ran on the 3rd
+
+
+def test_a_late_run_fails_until_it_lands(on_time, sample_workspace):
+    assert freshness(on_time, "lake/readings", "2021-01-03 08:45") == FAIL  # 2 January not in by 08:30
+    materialize_at(sample_workspace, on_time, "2021-01-03 09:10", DAILY_ASSETS, partition_key="2021-01-02")
+    assert freshness(on_time, "lake/readings", "2021-01-03 09:15") == PASS
+
+
+def test_unknown_until_first_materialised(instance):
+    assert freshness(instance, "lake/readings", "2021-01-02 09:00") == UNKNOWN

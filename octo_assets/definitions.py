@@ -2,7 +2,11 @@
 
 import dagster as dg
 
-from octo_assets.analytics.assets import active_agreements, daily_product_consumption, half_hourly_consumption
+from octo_assets.analytics.assets import (
+    active_agreements,
+    daily_product_consumption,
+    half_hourly_consumption,
+)
 from octo_assets.automation import SCHEDULES, SENSORS, with_policies
 from octo_assets.catalog.assets import catalog
 from octo_assets.checks import ASSET_CHECKS

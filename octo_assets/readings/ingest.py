@@ -8,9 +8,11 @@ not by the range of a backfill.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +33,8 @@ STAGED_SCHEMA = {
     "source_file": pl.Categorical,
     "delivery": pl.Int32,  # rank of the file's delivery: newest last
 }
+STAGING_PREFIX = "octo-staging-"
+STALE_STAGING_S = 24 * 3600  # no live run stages for a day
 FILES_PER_BATCH = 2_000
 SMALL_INPUT_FILES = 2_000  # below this, a worker's start-up (~0.3 s) costs more than it saves
 
@@ -75,9 +79,10 @@ def ingest_days(
         for rank, (path, file_days) in enumerate(zip(files["path"].to_list(), files["days"].to_list()))
     ]
     batches = [jobs[i : i + FILES_PER_BATCH] for i in range(0, len(jobs), FILES_PER_BATCH)]
+    _sweep_stale_staging()
     files_per_day = files.select(pl.col("days").explode().value_counts()).unnest("days")
     day_files = dict(zip(files_per_day["days"], files_per_day["count"]))
-    with tempfile.TemporaryDirectory(prefix="octo-staging-") as staging:
+    with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX) as staging:
         staging_dir = Path(staging)
         if files.height < SMALL_INPUT_FILES or workers < 2:
             stage_batches(list(enumerate(batches)), wanted, staging_dir)
@@ -85,6 +90,16 @@ def ingest_days(
             _stage_in_workers(batches, wanted, staging_dir, workers)
         for day in wanted:
             yield assemble_day(day, staging_dir / day.isoformat(), day_files.get(day, 0))
+
+
+def _sweep_stale_staging() -> None:
+    """Remove staging folders left by runs that were killed (a finished run removes its own)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*"):
+        try:
+            if time.time() - folder.stat().st_mtime > STALE_STAGING_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:
+            pass
 
 
 def _stage_in_workers(batches: list, days: list[date], staging_dir: Path, workers: int) -> None:

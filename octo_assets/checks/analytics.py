@@ -95,13 +95,7 @@ def product_day_matches_half_hourly(context: dg.AssetCheckExecutionContext, lake
     description="One row per product display name and day.",
 )
 def product_day_one_row_per_product(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    def find(day: str):
-        return offenders(
-            "SELECT product_display_name, count(*) AS copies FROM this GROUP BY ALL HAVING count(*) > 1",
-            {"this": _partition(lake, "daily_product_consumption", "date", day)},
-        )
-
-    return check_result(per_day(list(context.partition_keys), find))
+    return _repeated(context, lake, "daily_product_consumption", "date", "product_display_name")
 
 
 @dg.asset_check(
@@ -110,10 +104,16 @@ def product_day_one_row_per_product(context: dg.AssetCheckExecutionContext, lake
     description="One row per agreement on each as-of date.",
 )
 def active_agreements_one_row_per_agreement(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
+    return _repeated(context, lake, "active_agreements", "as_of_date", "agreement_id")
+
+
+def _repeated(context, lake: LakeStorage, table: str, partition_key: str, column: str) -> dg.AssetCheckResult:
+    """Offenders: values of `column` on more than one row of a partition."""
+
     def find(day: str):
         return offenders(
-            "SELECT agreement_id, count(*) AS copies FROM this GROUP BY ALL HAVING count(*) > 1",
-            {"this": _partition(lake, "active_agreements", "as_of_date", day)},
+            f"SELECT {column}, count(*) AS copies FROM this GROUP BY ALL HAVING count(*) > 1",
+            {"this": _partition(lake, table, partition_key, day)},
         )
 
     return check_result(per_day(list(context.partition_keys), find))

@@ -10,8 +10,10 @@ import time
 
 import dagster as dg
 import duckdb
+import polars as pl
 import pytest
 
+from octo_assets.checks.analytics import ANALYTICS_CHECKS
 from octo_assets.resources import SourceDatabase
 from octo_assets_tests.conftest import check_outcomes, materialize
 
@@ -272,3 +274,28 @@ def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_not
     assert materialize(ws, instance, READINGS, [DAY]).success
     assert query(ws, "SELECT count(*), count(DISTINCT (meterpoint_id, interval_start_utc)) "
                      "FROM '{lake}/readings/*/*.parquet'") == [(expected, expected)]
+
+
+# -- analytics that disagree -------------------------------------------------------------------
+
+
+def test_analytics_checks_catch_tables_that_disagree(sourced, instance):
+    ws = sourced
+    ws.write_readings("m1.json", [["2021-01-01 00:00:00", 1.0, "m1"], ["2021-01-01 00:30:00", 2.0, "m1"]])
+    analytics_checks = {key.name for check in ANALYTICS_CHECKS for key in check.check_keys}
+    daily = dg.AssetSelection.groups("readings", "analytics").materializable()
+    outcomes = check_outcomes(materialize(ws, instance, daily, [DAY]))
+    assert all(outcomes[name][0] for name in analytics_checks)
+
+    half_hourly = ws.lake / "analytics/half_hourly_consumption/date=2021-01-01/part-0.parquet"
+    tampered = pl.read_parquet(half_hourly)
+    pl.concat([tampered, tampered.head(1)]).write_parquet(half_hourly)  # a half hour twice: kWh too high
+    checks = dg.AssetSelection.checks_for_assets(dg.AssetKey(["analytics", "half_hourly_consumption"]),
+                                                 dg.AssetKey(["analytics", "daily_product_consumption"]))
+    outcomes = check_outcomes(materialize(ws, instance, checks, [DAY]))
+    assert {name: passed for name, (passed, _, _) in outcomes.items()} == {
+        "half_hourly_matches_readings": False,
+        "half_hourly_one_row_per_half_hour": False,
+        "product_day_matches_half_hourly": False,
+        "product_day_one_row_per_product": True,
+    }

@@ -36,9 +36,11 @@ def markdown_table(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     return "\n".join(lines)
 
 
-def table_metadata(frame: pl.DataFrame, lineage: dg.TableColumnLineage | None = None) -> dict:
+def table_metadata(
+    frame: pl.DataFrame, lineage: dg.TableColumnLineage | None = None, descriptions: Mapping[str, str] | None = None
+) -> dict:
     metadata = {
-        "dagster/column_schema": column_schema(frame.schema),
+        "dagster/column_schema": column_schema(frame.schema, descriptions),
         "dagster/row_count": frame.height,
         "preview": dg.MetadataValue.md(markdown_table(frame)),
     }

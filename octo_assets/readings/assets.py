@@ -45,6 +45,13 @@ def write_day(lake: Lake, day: DayReadings) -> Path:
     return path
 
 
+COLUMN_DESCRIPTIONS = {
+    "meterpoint_id": "The meterpoint, as text exactly as delivered.",
+    "interval_start_utc": "Start of the half hour, as a UTC instant.",
+    "interval_start_local": "Start of the half hour, Europe/London wall clock as delivered.",
+    "consumption_kwh": "kWh consumed in the half hour (the file's consumption_delta).",
+    "source_file": "The landing file the kept delivery came from, relative to the landing folder.",
+}
 READINGS_LINEAGE = column_lineage(
     {
         "meterpoint_id": [(LANDING.key, "meterpoint_id")],
@@ -57,7 +64,7 @@ READINGS_LINEAGE = column_lineage(
 
 def day_metadata(day: DayReadings, path: Path) -> dict:
     return {
-        **table_metadata(day.readings, READINGS_LINEAGE),
+        **table_metadata(day.readings, READINGS_LINEAGE, COLUMN_DESCRIPTIONS),
         "rows_read": day.rows_read,
         "rows_loaded": day.loaded,
         "duplicates": day.duplicates,
@@ -77,7 +84,7 @@ def day_metadata(day: DayReadings, path: Path) -> dict:
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="readings",
-    metadata={"dagster/column_schema": column_schema(LAKE_SCHEMA)},
+    metadata={"dagster/column_schema": column_schema(LAKE_SCHEMA, COLUMN_DESCRIPTIONS)},
     description="Half-hourly readings of one Europe/London day, de-duplicated (newest delivery wins), "
     "instants in UTC. Rows that cannot be loaded go to readings_quarantine with the reason.",
 )

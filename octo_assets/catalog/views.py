@@ -45,27 +45,38 @@ VIEWS = [
         "date AS reading_date, meterpoint_id, interval_start_utc, deliveries, values, sources, kept_kwh",
         description="Readings delivered more than once with different values; the newest delivery was kept.",
     ),
-    View("lake.agreement", "source/agreement", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),
-    View("lake.product", "source/product", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),
-    View("lake.meterpoint", "source/meterpoint", "* EXCLUDE (snapshot_date), snapshot_date", latest_snapshot=True),
-    View("lake.agreement_history", "source/agreement", "*"),
-    View("lake.product_history", "source/product", "*"),
-    View("lake.meterpoint_history", "source/meterpoint", "*"),
+    *(
+        View(
+            f"lake.{table}",
+            f"source/{table}",
+            "* EXCLUDE (snapshot_date), snapshot_date",
+            latest_snapshot=True,
+            description=f"The source {table} table, latest daily snapshot.",
+        )
+        for table in ("agreement", "product", "meterpoint")
+    ),
+    *(
+        View(f"lake.{table}_history", f"source/{table}", "*", description=f"Every daily snapshot of the {table} table.")
+        for table in ("agreement", "product", "meterpoint")
+    ),
     View(
         "analytics.active_agreements",
         "analytics/active_agreements",
         "as_of_date, agreement_id, meterpoint_id, product_display_name, product_is_variable, "
         "product_id, account_id, agreement_valid_from, agreement_valid_to",
+        description="Agreements active on as_of_date (valid_from < date < valid_to, or open), with their product.",
     ),
     View(
         "analytics.half_hourly_consumption",
         "analytics/half_hourly_consumption",
         "interval_start_utc, interval_start_local, meterpoint_count, consumption_kwh, reading_date, reading_count",
+        description="Per half hour: meterpoints with a reading and their total kWh.",
     ),
     View(
         "analytics.daily_product_consumption",
         "analytics/daily_product_consumption",
         "reading_date, product_display_name, meterpoint_count, consumption_kwh, reading_count",
+        description="Per product display name and day: meterpoints and kWh; NULL product = no agreement.",
     ),
 ]
 

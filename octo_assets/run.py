@@ -93,31 +93,37 @@ def main() -> None:
     instance = dg.DagsterInstance.get()
     print(f"dagster home {instance.root_directory}: the runs show in `make ui`")
     try:
-        run_pipeline(instance, definitions.defs.resources, (args.first, args.last) if args.first else None)
+        keys = run_pipeline(instance, definitions.defs.resources, (args.first, args.last) if args.first else None)
     except (RunError, dg.DagsterInvalidInvocationError, ValueError) as exc:
         raise SystemExit(str(exc)) from None
-    print_summary(Path(setting("OCTO_WAREHOUSE")))
+    print_summary(Path(setting("OCTO_WAREHOUSE")), keys[0], keys[-1])
 
 
-def print_summary(warehouse: Path) -> None:
+def print_summary(warehouse: Path, first: str, last: str) -> None:
+    """The days just built, read back through the catalog (only their partitions are opened)."""
+    days = f"BETWEEN DATE '{first}' AND DATE '{last}'"
+    queries = {
+        "active agreements on 2021-01-01": "SELECT count(*) FROM analytics.active_agreements "
+        "WHERE as_of_date = DATE '2021-01-01'",
+        "half hours": f"SELECT count(*) FROM analytics.half_hourly_consumption WHERE reading_date {days}",
+        "product-days": f"SELECT count(*) FROM analytics.daily_product_consumption WHERE reading_date {days}",
+        "readings loaded": f"SELECT count(*) FROM lake.readings WHERE reading_date {days}",
+        "rows quarantined": f"SELECT count(*) FROM lake.readings_quarantine WHERE reading_date {days}",
+        "kWh (readings)": f"SELECT round(sum(consumption_kwh), 3) FROM lake.readings WHERE reading_date {days}",
+        "kWh (half-hourly)": "SELECT round(sum(consumption_kwh), 3) FROM analytics.half_hourly_consumption "
+        f"WHERE reading_date {days}",
+        "kWh (product-day)": "SELECT round(sum(consumption_kwh), 3) FROM analytics.daily_product_consumption "
+        f"WHERE reading_date {days}",
+    }
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        queries = {
-            "active agreements on 2021-01-01": "SELECT count(*) FROM analytics.active_agreements WHERE as_of_date = DATE '2021-01-01'",
-            "half hours": "SELECT count(*) FROM analytics.half_hourly_consumption",
-            "product-days": "SELECT count(*) FROM analytics.daily_product_consumption",
-            "readings loaded": "SELECT count(*) FROM lake.readings",
-            "rows quarantined": "SELECT count(*) FROM lake.readings_quarantine",
-            "kWh (readings)": "SELECT round(sum(consumption_kwh), 3) FROM lake.readings",
-            "kWh (half-hourly)": "SELECT round(sum(consumption_kwh), 3) FROM analytics.half_hourly_consumption",
-            "kWh (product-day)": "SELECT round(sum(consumption_kwh), 3) FROM analytics.daily_product_consumption",
-        }
-        print(f"\ncatalog {warehouse.resolve()}")
+        print(f"\ncatalog {warehouse.resolve()}, {first} .. {last}")
         for label, sql in queries.items():
             print(f"  {label:<34} {con.execute(sql).fetchone()[0]}")
         print("\n  kWh per day and product (top 3 a day):")
         rows = con.execute(
-            "SELECT reading_date, coalesce(product_display_name, '(no agreement)'), meterpoint_count, round(consumption_kwh, 3) "
-            "FROM analytics.daily_product_consumption "
+            "SELECT reading_date, coalesce(product_display_name, '(no agreement)'), meterpoint_count, "
+            "round(consumption_kwh, 3) FROM analytics.daily_product_consumption "
+            f"WHERE reading_date {days} "
             "QUALIFY row_number() OVER (PARTITION BY reading_date ORDER BY consumption_kwh DESC) <= 3 "
             "ORDER BY reading_date, consumption_kwh DESC"
         ).fetchall()

@@ -5,7 +5,7 @@ from datetime import date
 
 import polars as pl
 
-from octo_assets.readings.ingest import ingest_days
+from octo_assets.readings.ingest import ingest_days, staged_days
 from octo_assets.readings.landing import files_for_days, scan_landing
 
 DAY = date(2021, 1, 1)
@@ -80,3 +80,16 @@ def test_a_day_reads_only_the_files_that_hold_it(workspace):
     (day,) = ingest(workspace)
     assert (day.files, set(day.readings["source_file"])) == (2, {"2021-01-01/m.json", "both.json"})
     assert day.rejected_files == ["empty.json"]
+
+
+def test_new_files_are_parsed_once_and_their_days_learnt_from_their_rows(workspace):
+    deliver(workspace, "a.json", [["2021-01-01 00:00:00", 1.0, "m"], ["2021-01-02 00:00:00", 2.0, "m"]], 1_000)
+    deliver(workspace, "b.json", [["2021-01-05 00:00:00", 1.0, "n"]], 1_000)
+    (workspace.readings / "bad.json").write_bytes(b"{")
+    index, bytes_read = scan_landing(workspace.readings, read_new=False)
+    assert bytes_read == 0 and index["days"].is_null().all()  # nothing read before the parse
+    with staged_days(workspace.readings, index, [DAY]) as staged:
+        day = staged.assemble(DAY)
+        learnt = dict(staged.discovered.iter_rows())
+    assert learnt == {"a.json": [DAY, date(2021, 1, 2)], "b.json": [date(2021, 1, 5)], "bad.json": []}
+    assert (day.files, day.loaded, day.rejected_files) == (1, 1, ["bad.json"])

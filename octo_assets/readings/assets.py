@@ -9,7 +9,7 @@ import polars as pl
 from octo_assets.lake import Lake, write_parquet_atomic
 from octo_assets.metadata import column_lineage, column_schema, table_metadata
 from octo_assets.partitions import daily_partitions
-from octo_assets.readings.ingest import LAKE_SCHEMA, DayReadings, ingest_days
+from octo_assets.readings.ingest import LAKE_SCHEMA, DayReadings, staged_days
 from octo_assets.readings.landing import files_for_days, scan_landing
 from octo_assets.resources import LakeStorage, LandingFolder
 
@@ -25,11 +25,11 @@ PARTITION_KEY = "date"
 INDEX_FILE = "_state/landing_index.parquet"
 
 
-def refresh_landing_index(root: Path, lake: Lake) -> tuple[pl.DataFrame, int]:
-    """The landing folder's files and days; only new or changed files are scanned."""
+def refresh_landing_index(root: Path, lake: Lake, read_new: bool = True) -> tuple[pl.DataFrame, int]:
+    """The landing folder's files and days (see landing.scan_landing), saved in the lake."""
     index_path = lake.root / INDEX_FILE
     previous = pl.read_parquet(index_path) if index_path.is_file() else None
-    index, bytes_scanned = scan_landing(root, previous)
+    index, bytes_scanned = scan_landing(root, previous, read_new)
     write_parquet_atomic(index, index_path)
     return index, bytes_scanned
 
@@ -92,12 +92,16 @@ def readings(context: dg.AssetExecutionContext, landing: LandingFolder, lake: La
     store = lake.lake()
     root = landing.root()
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    index, bytes_scanned = refresh_landing_index(root, store)
+    # new files are not scanned for their days: parsing them below tells, and reads them once
+    index, _ = refresh_landing_index(root, store, read_new=False)
     context.log.info(
-        f"{index.height} landing files ({bytes_scanned} bytes scanned for their days); "
+        f"{index.height} landing files, {index['days'].is_null().sum()} new; "
         f"{files_for_days(index, set(days)).height} may hold the {len(days)} day(s) of this run"
     )
-    for day in ingest_days(root, index, days):
-        path = write_day(store, day)
-        context.add_asset_metadata(day_metadata(day, path), partition_key=day.day.isoformat())
+    with staged_days(root, index, days) as staged:
+        for day in days:
+            assembled = staged.assemble(day)
+            path = write_day(store, assembled)
+            context.add_asset_metadata(day_metadata(assembled, path), partition_key=day.isoformat())
+        write_parquet_atomic(index.update(staged.discovered, on="path"), store.root / INDEX_FILE)
     return dg.MaterializeResult()

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,6 +35,7 @@ STAGED_SCHEMA = {
     "delivery": pl.Int32,  # rank of the file's delivery: newest last
 }
 STAGING_PREFIX = "octo-staging-"
+FILE_LIST = "files.arrow"
 STALE_STAGING_S = 24 * 3600  # no live run stages for a day
 FILES_PER_BATCH = 2_000
 SMALL_INPUT_FILES = 2_000  # below this, a worker's start-up (~0.3 s) costs more than it saves
@@ -62,34 +64,55 @@ class DayReadings:
         return self.quarantine.filter(pl.col("row_number").is_null())["source_file"].to_list()
 
 
-def ingest_days(
-    landing_root: Path, index: pl.DataFrame, days: Sequence[date], workers: int = 2
-) -> Iterator[DayReadings]:
-    """Yield each requested day's readings, parsing once each file that may hold any of them.
+class Staged:
+    """A run's landing files, parsed once and staged per day and key range on local disk."""
 
-    `index` is the landing index (landing.INDEX_SCHEMA). A file with no recognisable day is
-    read by every run, so that every run reports it.
+    def __init__(self, staging_dir: Path, day_files: dict[date, int], discovered: pl.DataFrame):
+        self.staging_dir = staging_dir
+        self.day_files = day_files
+        # (path, days) of the files the index did not know: the days their rows turned out to hold
+        self.discovered = discovered
+
+    def assemble(self, day: date) -> DayReadings:
+        return assemble_day(day, self.staging_dir / day.isoformat(), self.day_files.get(day, 0))
+
+
+@contextmanager
+def staged_days(landing_root: Path, index: pl.DataFrame, days: Sequence[date], workers: int = 2) -> Iterator[Staged]:
+    """Parse, once, each landing file that may hold any of `days`.
+
+    `index` is the landing index (landing.INDEX_SCHEMA). A file of unknown days (null: new
+    since the index was last refreshed) is parsed and its days learnt from its rows, so a new
+    file is read once. A file with no recognisable day (an empty list) is read by every run,
+    so that every run reports it.
     """
     wanted = sorted(set(days))
     # the delivery rank orders duplicates: newest file last (then path, for a stable order)
-    files = files_for_days(index, set(wanted)).sort(["mtime_ns", "path"])
-    root = str(landing_root)
-    jobs = [
-        (path, os.path.join(root, path), rank, [d.isoformat() for d in file_days])
-        for rank, (path, file_days) in enumerate(zip(files["path"].to_list(), files["days"].to_list()))
-    ]
-    batches = [jobs[i : i + FILES_PER_BATCH] for i in range(0, len(jobs), FILES_PER_BATCH)]
+    files = files_for_days(index, set(wanted)).sort(["mtime_ns", "path"]).with_row_index("delivery")
     _sweep_stale_staging()
-    files_per_day = files.select(pl.col("days").explode().value_counts()).unnest("days")
-    day_files = dict(zip(files_per_day["days"], files_per_day["count"]))
     with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX) as staging:
         staging_dir = Path(staging)
+        # the file list goes to the workers as a file: a million paths as Python objects would not fit
+        files.select("path", "delivery", "days").write_ipc(staging_dir / FILE_LIST)
+        job = {"root": str(landing_root), "staging": str(staging_dir), "days": [d.isoformat() for d in wanted]}
+        ranges = [(n, i, min(i + FILES_PER_BATCH, files.height)) for n, i in enumerate(range(0, files.height, FILES_PER_BATCH))]
         if files.height < SMALL_INPUT_FILES or workers < 2:
-            stage_batches(list(enumerate(batches)), wanted, staging_dir)
+            stage_ranges(job, ranges)
         else:
-            _stage_in_workers(batches, wanted, staging_dir, workers)
-        for day in wanted:
-            yield assemble_day(day, staging_dir / day.isoformat(), day_files.get(day, 0))
+            _stage_in_workers(job, ranges, workers)
+        discovered = _read_staged(staging_dir, "discovered", {"path": pl.String, "days": pl.List(pl.Date)})
+        known = files.select("path", "days").update(discovered, on="path")
+        per_day = known.select(pl.col("days").explode().drop_nulls().value_counts()).unnest("days")
+        yield Staged(staging_dir, dict(zip(per_day["days"], per_day["count"])), discovered)
+
+
+def ingest_days(
+    landing_root: Path, index: pl.DataFrame, days: Sequence[date], workers: int = 2
+) -> Iterator[DayReadings]:
+    """Each requested day's readings (see staged_days)."""
+    with staged_days(landing_root, index, days, workers) as staged:
+        for day in sorted(set(days)):
+            yield staged.assemble(day)
 
 
 def _sweep_stale_staging() -> None:
@@ -102,23 +125,21 @@ def _sweep_stale_staging() -> None:
             pass
 
 
-def _stage_in_workers(batches: list, days: list[date], staging_dir: Path, workers: int) -> None:
-    """Parse the batches in `workers` fresh interpreters (readings.worker), round robin.
+def _stage_in_workers(job: dict, ranges: list[tuple[int, int, int]], workers: int) -> None:
+    """Parse the file ranges in `workers` fresh interpreters (readings.worker), round robin.
 
     Plain subprocesses, not multiprocessing: a spawned child would re-import the parent's main
     module (Dagster's CLI, seconds of start-up), and a forked one would inherit Dagster's threads.
     """
-    numbered = list(enumerate(batches))
     processes = []
     for worker in range(workers):
-        job = {"batches": numbered[worker::workers], "days": [d.isoformat() for d in days], "staging": str(staging_dir)}
         process = subprocess.Popen(
             [sys.executable, "-m", "octo_assets.readings.worker"],
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "POLARS_MAX_THREADS": "1"},  # one core each: the workers are the parallelism
         )
-        process.stdin.write(json.dumps(job).encode())
+        process.stdin.write(json.dumps({**job, "ranges": ranges[worker::workers]}).encode())
         process.stdin.close()
         processes.append(process)
     failures = []
@@ -130,17 +151,33 @@ def _stage_in_workers(batches: list, days: list[date], staging_dir: Path, worker
         raise RuntimeError(f"a readings worker failed: {'; '.join(failures)}")
 
 
-def stage_batches(batches: list[tuple[int, list]], days: list[date], staging_dir: Path) -> None:
-    for number, batch in batches:
+def stage_ranges(job: dict, ranges: list[tuple[int, int, int]]) -> None:
+    """Stage each (batch number, first, end) range of the run's file list."""
+    staging_dir = Path(job["staging"])
+    files = pl.read_ipc(staging_dir / FILE_LIST)
+    days = [date.fromisoformat(d) for d in job["days"]]
+    for number, first, end in ranges:
+        part = files.slice(first, end - first)
+        batch = [
+            (path, os.path.join(job["root"], path), rank, None if file_days is None else [d.isoformat() for d in file_days])
+            for path, rank, file_days in part.iter_rows()
+        ]
         stage_batch(number, batch, days, staging_dir)
 
 
-def stage_batch(number: int, batch: list[tuple[str, str, int, list[str]]], days: list[date], staging_dir: Path) -> None:
+def stage_batch(
+    number: int, batch: list[tuple[str, str, int, list[str] | None]], days: list[date], staging_dir: Path
+) -> None:
     """Parse a batch of files and stage its rows (and rejects) under staging_dir/<day>/.
 
-    Each file is (source name, absolute path, delivery rank, ISO days it holds).
+    Each file is (source name, absolute path, delivery rank, ISO days it holds or None if unknown).
     """
     parsed = parse_paths([(source, Path(path)) for source, path, _, _ in batch])
+    discovered = _discovered_days(parsed, [b[0] for b in batch if b[3] is None])
+    if discovered.height:
+        discovered.write_ipc(staging_dir / f"discovered-{number}.arrow")
+    found = dict(zip(discovered["path"], discovered["days"].to_list()))
+    file_days = {b[0]: [date.fromisoformat(d) for d in b[3]] if b[3] is not None else found.get(b[0], []) for b in batch}
     delivery = pl.DataFrame(
         {"source_file": [b[0] for b in batch], "delivery": [b[2] for b in batch]},
         schema={"source_file": pl.String, "delivery": pl.Int32},
@@ -151,7 +188,7 @@ def stage_batch(number: int, batch: list[tuple[str, str, int, list[str]]], days:
         # a day holds millions of rows from thousands of files: store each file name once
         .with_columns(pl.col("source_file").cast(pl.Categorical))
     )
-    quarantine = _assign_days(parsed.quarantine, batch, days)
+    quarantine = _assign_days(parsed.quarantine, file_days, days)
     for day in days:
         day_dir = staging_dir / day.isoformat()
         day_readings = readings.filter(pl.col("reading_date") == day).drop("reading_date")  # the folder says
@@ -164,6 +201,22 @@ def stage_batch(number: int, batch: list[tuple[str, str, int, list[str]]], days:
                 part.drop("_bucket").write_ipc(day_dir / f"readings-{bucket}-{number}.arrow")
 
 
+def _discovered_days(parsed, unknown: list[str]) -> pl.DataFrame:
+    """(path, days) of the `unknown` files: the days their rows (loaded or rejected) name."""
+    named = pl.concat(
+        [
+            parsed.readings.select("source_file", "reading_date"),
+            parsed.quarantine.filter(pl.col("row_number").is_not_null()).select("source_file", "reading_date"),
+        ]
+    ).filter(pl.col("source_file").is_in(unknown) & pl.col("reading_date").is_not_null())
+    days = named.group_by("source_file").agg(pl.col("reading_date").unique().sort().alias("days"))
+    return (
+        pl.DataFrame({"path": unknown}, schema={"path": pl.String})
+        .join(days.rename({"source_file": "path"}), on="path", how="left")
+        .with_columns(pl.col("days").fill_null(pl.lit([], dtype=pl.List(pl.Date))))
+    )
+
+
 def _key_range() -> pl.Expr:
     """The first character of the meterpoint id, as hex of its UTF-8 bytes (sorts as the ids do).
 
@@ -173,7 +226,7 @@ def _key_range() -> pl.Expr:
     return pl.col("meterpoint_id").str.slice(0, 1).str.encode("hex")
 
 
-def _assign_days(quarantine: pl.DataFrame, batch, days: list[date]) -> pl.DataFrame:
+def _assign_days(quarantine: pl.DataFrame, file_days: dict[str, list[date]], days: list[date]) -> pl.DataFrame:
     """Give every reject a day in `days` it is counted on, or drop it (another run counts it).
 
     A row whose day cannot be told is counted on its file's first day. A rejected file is
@@ -183,12 +236,12 @@ def _assign_days(quarantine: pl.DataFrame, batch, days: list[date]) -> pl.DataFr
     if quarantine.is_empty():
         return quarantine
     rejected = set(quarantine["source_file"])
-    file_days = pl.DataFrame(
-        [(b[0], [date.fromisoformat(d) for d in b[3]] or days) for b in batch if b[0] in rejected],
+    known = pl.DataFrame(
+        [(source, file_days[source] or days) for source in rejected],
         schema={"source_file": pl.String, "file_days": pl.List(pl.Date)},
         orient="row",
     )
-    with_days = quarantine.join(file_days, on="source_file", how="left")
+    with_days = quarantine.join(known, on="source_file", how="left")
     whole_files = (
         with_days.filter(pl.col("row_number").is_null())
         .explode("file_days")

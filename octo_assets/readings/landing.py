@@ -48,12 +48,20 @@ def list_landing(root: Path) -> list[tuple[str, int, int]]:
     return sorted(files)
 
 
-def scan_landing(root: Path, previous: pl.DataFrame | None = None) -> tuple[pl.DataFrame, int]:
-    """The index (INDEX_SCHEMA) of every landing file; only files that are new, or whose size
-    or mtime changed since `previous`, are read. Returns it and the bytes read."""
+def scan_landing(
+    root: Path, previous: pl.DataFrame | None = None, read_new: bool = True
+) -> tuple[pl.DataFrame, int]:
+    """The index (INDEX_SCHEMA) of every landing file, and the bytes read to make it.
+
+    Files whose size and mtime match `previous` keep their days. The days of the others (new or
+    changed) are found by a byte scan, or left null (unknown) with `read_new=False`, for a
+    caller that is about to parse them anyway.
+    """
     listing = pl.DataFrame(list_landing(root), schema=[k for k in INDEX_SCHEMA if k != "days"], orient="row")
     known = previous if previous is not None else pl.DataFrame(schema=INDEX_SCHEMA)
     index = listing.join(known, on=["path", "size", "mtime_ns"], how="left")
+    if not read_new:
+        return index.select(list(INDEX_SCHEMA)), 0
     unread = index.filter(pl.col("days").is_null())["path"].to_list()
     found_text, bytes_read = [], 0
     for rel in unread:
@@ -71,8 +79,11 @@ def scan_landing(root: Path, previous: pl.DataFrame | None = None) -> tuple[pl.D
 
 
 def files_for_days(index: pl.DataFrame, days: set[date]) -> pl.DataFrame:
-    """Files holding any of `days`, and files with no known day (they may hold any)."""
+    """Files holding any of `days`, files of unknown days (null) and files in which no day
+    was found (an empty list): those two may hold any day."""
     wanted = pl.lit(sorted(days), dtype=pl.List(pl.Date))
     return index.filter(
-        (pl.col("days").list.set_intersection(wanted).list.len() > 0) | (pl.col("days").list.len() == 0)
+        pl.col("days").is_null()
+        | (pl.col("days").list.len() == 0)
+        | (pl.col("days").list.set_intersection(wanted).list.len() > 0)
     )

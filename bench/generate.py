@@ -33,14 +33,47 @@ MAX_WH = 5000
 VALUE_TEXT = [repr(wh / 1000) for wh in range(MAX_WH + 1)]
 # Relative household load by local hour: night trough, morning and evening peaks.
 LOAD_BY_HOUR = (
-    0.6, 0.5, 0.45, 0.45, 0.45, 0.5, 0.8, 1.2, 1.3, 1.0, 0.9, 0.9,
-    1.0, 0.9, 0.85, 0.9, 1.1, 1.5, 1.8, 1.7, 1.5, 1.3, 1.0, 0.8,
+    0.6,
+    0.5,
+    0.45,
+    0.45,
+    0.45,
+    0.5,
+    0.8,
+    1.2,
+    1.3,
+    1.0,
+    0.9,
+    0.9,
+    1.0,
+    0.9,
+    0.85,
+    0.9,
+    1.1,
+    1.5,
+    1.8,
+    1.7,
+    1.5,
+    1.3,
+    1.0,
+    0.8,
 )
 
 REGIONS = (
-    "Eastern", "East Midlands", "London", "Merseyside and North Wales", "Midlands",
-    "Northern", "North Western", "Southern", "South Eastern", "South Wales",
-    "South Western", "Yorkshire", "South Scotland", "North Scotland",
+    "Eastern",
+    "East Midlands",
+    "London",
+    "Merseyside and North Wales",
+    "Midlands",
+    "Northern",
+    "North Western",
+    "Southern",
+    "South Eastern",
+    "South Wales",
+    "South Western",
+    "Yorkshire",
+    "South Scotland",
+    "North Scotland",
 )
 # (display name, is_variable, product_ids sharing that name): 60 products, 15 names.
 PRODUCT_NAMES = (
@@ -66,8 +99,7 @@ DDL = (
     'CREATE TABLE "agreement" (\n"agreement_id" INTEGER,\n  "agreement_valid_from" DATE,\n'
     '  "agreement_valid_to" DATE,\n  "product_id" TEXT,\n  "meterpoint_id" TEXT,\n'
     '  "account_id" TEXT\n)',
-    'CREATE TABLE "product" (\n"display_name" TEXT,\n  "is_variable" INTEGER,\n'
-    '  "id" INTEGER,\n  "product_id" TEXT\n)',
+    'CREATE TABLE "product" (\n"display_name" TEXT,\n  "is_variable" INTEGER,\n  "id" INTEGER,\n  "product_id" TEXT\n)',
     'CREATE TABLE "meterpoint" (\n"region" TEXT,\n  "meterpoint_id" TEXT\n)',
 )
 
@@ -148,8 +180,10 @@ def _agreement_spans(rng: random.Random, start: date, days: int) -> list[tuple[d
         return []
     if scenario < 0.15:  # switches product inside the window on day k
         k = start + timedelta(days=rng.randrange(days))
-        spans = [(k, None if rng.random() < 0.7 else k + timedelta(days=365)),
-                 (k - timedelta(days=rng.randint(30, 700)), k)]
+        spans = [
+            (k, None if rng.random() < 0.7 else k + timedelta(days=365)),
+            (k - timedelta(days=rng.randint(30, 700)), k),
+        ]
     else:
         valid_from = start - timedelta(days=rng.randint(1, 700))
         if rng.random() < 0.75:
@@ -164,23 +198,23 @@ def _agreement_spans(rng: random.Random, start: date, days: int) -> list[tuple[d
     return spans
 
 
-def make_agreements(
-    rng: random.Random, ids: list[str], products: list[tuple], start: date, days: int
-) -> list[tuple]:
+def make_agreements(rng: random.Random, ids: list[str], products: list[tuple], start: date, days: int) -> list[tuple]:
     """Rows of agreement(agreement_id, valid_from, valid_to, product_id, meterpoint_id, account_id)."""
     product_ids = [row[3] for row in products]
     rows = []
     for meterpoint_id in ids:
         account_id = _hex_id(rng)
         for valid_from, valid_to in _agreement_spans(rng, start, days):
-            rows.append((
-                len(rows) + 1,
-                valid_from.isoformat(),
-                valid_to.isoformat() if valid_to else None,
-                rng.choice(product_ids),
-                meterpoint_id,
-                account_id,
-            ))
+            rows.append(
+                (
+                    len(rows) + 1,
+                    valid_from.isoformat(),
+                    valid_to.isoformat() if valid_to else None,
+                    rng.choice(product_ids),
+                    meterpoint_id,
+                    account_id,
+                )
+            )
     return rows
 
 
@@ -226,8 +260,13 @@ def _write(path: Path, text: str, pretty: bool) -> None:
 
 
 def _write_per_meterpoint(
-    readings: Path, ids: list[str], scales: list[float], days: list[_Day], seed: int,
-    shuffle_days: bool, pretty_share: float,
+    readings: Path,
+    ids: list[str],
+    scales: list[float],
+    days: list[_Day],
+    seed: int,
+    shuffle_days: bool,
+    pretty_share: float,
 ) -> tuple[int, int, int]:
     """Files, rows and Wh written."""
     total_wh = rows = 0
@@ -243,13 +282,17 @@ def _write_per_meterpoint(
             blocks.append(text)
             total_wh += wh
             rows += len(day.shape)
-        _write(readings / f"{meterpoint_id}.json", HEAD + ",".join(blocks) + TAIL,
-               file_rng.random() < pretty_share)
+        _write(readings / f"{meterpoint_id}.json", HEAD + ",".join(blocks) + TAIL, file_rng.random() < pretty_share)
     return len(ids), rows, total_wh
 
 
 def _write_per_day(
-    readings: Path, ids: list[str], scales: list[float], days: list[_Day], seed: int, pretty_share: float,
+    readings: Path,
+    ids: list[str],
+    scales: list[float],
+    days: list[_Day],
+    seed: int,
+    pretty_share: float,
 ) -> tuple[int, int, int]:
     """Files, rows and Wh written."""
     total_wh = rows = 0
@@ -293,15 +336,23 @@ def generate(
     readings.mkdir()
     day_list = [_Day(start + timedelta(days=n)) for n in range(days)]
     if layout == "per_meterpoint":
-        files, rows, total_wh = _write_per_meterpoint(
-            readings, ids, scales, day_list, seed, shuffle_days, pretty_share)
+        files, rows, total_wh = _write_per_meterpoint(readings, ids, scales, day_list, seed, shuffle_days, pretty_share)
     else:
         files, rows, total_wh = _write_per_day(readings, ids, scales, day_list, seed, pretty_share)
 
     summary = GeneratedSummary(
-        meterpoints=meterpoints, days=days, start=start.isoformat(), seed=seed, layout=layout,
-        shuffle_days=shuffle_days, pretty_share=pretty_share, files=files, rows=rows,
-        total_kwh=round(total_wh / 1000, 3), agreements=len(agreements), products=len(products),
+        meterpoints=meterpoints,
+        days=days,
+        start=start.isoformat(),
+        seed=seed,
+        layout=layout,
+        shuffle_days=shuffle_days,
+        pretty_share=pretty_share,
+        files=files,
+        rows=rows,
+        total_kwh=round(total_wh / 1000, 3),
+        agreements=len(agreements),
+        products=len(products),
     )
     (out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
     return summary
@@ -319,8 +370,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pretty-share", type=float, default=0.01)
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    summary = generate(args.out, args.meterpoints, args.days, args.start, args.seed,
-                       args.layout, args.shuffle_days, args.pretty_share)
+    summary = generate(
+        args.out, args.meterpoints, args.days, args.start, args.seed, args.layout, args.shuffle_days, args.pretty_share
+    )
     print(json.dumps({**asdict(summary), "seconds": round(time.perf_counter() - began, 2)}))
 
 

@@ -126,7 +126,10 @@ def run_measured(
         # A session of its own, so a timeout can stop the whole tree.
         child = subprocess.Popen(
             [sys.executable, "-m", "bench._measure", str(report_path), "--", *argv],
-            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
@@ -194,8 +197,11 @@ def step_seconds(dagster_home: Path) -> dict[str, float]:
             return {}
         run_id = runs[0].run_id
         run = instance.get_run_stats(run_id)
-        steps = {s.step_key: s.end_time - s.start_time
-                 for s in instance.get_run_step_stats(run_id) if s.start_time and s.end_time}
+        steps = {
+            s.step_key: s.end_time - s.start_time
+            for s in instance.get_run_step_stats(run_id)
+            if s.start_time and s.end_time
+        }
     return {"run": run.end_time - run.start_time, **steps} if run.start_time and run.end_time else steps
 
 
@@ -262,17 +268,23 @@ def print_header(mode: str) -> None:
 
 
 def print_table(results: list[dict], summary: dict) -> None:
-    print(f"\ninput: {summary['meterpoints']} meterpoints x {summary['days']} days ({summary['layout']}), "
-          f"{summary['files']} files, {summary['rows']} rows, {summary['total_kwh']} kWh")
-    header = f"{'contender':<10}{'wall s':>9}{'rows':>11}{'rows/s':>11}{'peak RSS MB':>13}{'cpu s':>8}{'read MB':>9}  check"
+    print(
+        f"\ninput: {summary['meterpoints']} meterpoints x {summary['days']} days ({summary['layout']}), "
+        f"{summary['files']} files, {summary['rows']} rows, {summary['total_kwh']} kWh"
+    )
+    header = (
+        f"{'contender':<10}{'wall s':>9}{'rows':>11}{'rows/s':>11}{'peak RSS MB':>13}{'cpu s':>8}{'read MB':>9}  check"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         ok = r["exit_code"] == 0
         rate = r["rows"] / r["wall_s"] if ok and r["rows"] else None
-        print(f"{r['name']:<10}{_fmt(r.get('wall_s'), '.2f'):>9}{_fmt(r['rows'], 'd'):>11}{_fmt(rate, ',.0f'):>11}"
-              f"{_fmt(r.get('peak_rss_mb'), '.0f'):>13}{_fmt(r.get('cpu_s'), '.1f'):>8}"
-              f"{_fmt(r.get('rchar_mb'), '.0f'):>9}  {_check(r, summary)}")
+        print(
+            f"{r['name']:<10}{_fmt(r.get('wall_s'), '.2f'):>9}{_fmt(r['rows'], 'd'):>11}{_fmt(rate, ',.0f'):>11}"
+            f"{_fmt(r.get('peak_rss_mb'), '.0f'):>13}{_fmt(r.get('cpu_s'), '.1f'):>8}"
+            f"{_fmt(r.get('rchar_mb'), '.0f'):>9}  {_check(r, summary)}"
+        )
     _print_ratios({r["name"]: r for r in results if r["exit_code"] == 0})
 
 
@@ -282,7 +294,8 @@ def _print_ratios(ok: dict[str, dict]) -> None:
     for other in ("duckdb", "loop"):
         if other in ok:
             a, b = ok["pipeline"], ok[other]
-            print(f"pipeline/{other}: wall x{a['wall_s'] / b['wall_s']:.2f}, peak RSS x{a['peak_rss_mb'] / b['peak_rss_mb']:.2f}")
+            wall, rss = a["wall_s"] / b["wall_s"], a["peak_rss_mb"] / b["peak_rss_mb"]
+            print(f"pipeline/{other}: wall x{wall:.2f}, peak RSS x{rss:.2f}")
 
 
 def print_profile(report: dict, outside: dict[str, float], top: int = 6) -> None:
@@ -297,10 +310,14 @@ def print_profile(report: dict, outside: dict[str, float], top: int = 6) -> None
     in_steps = sum(steps.values())
     apart = "; ".join(f"{name} {seconds:.2f} s" for name, seconds in outside.items())
     print(f"\nwhere the time goes ({report['name']}, wall {report['wall_s']:.2f} s):")
-    print(f"  outside the Dagster run {report['wall_s'] - run:6.2f} s  (interpreter, imports, definitions, "
-          f"run set-up, summary{'; measured apart: ' + apart if apart else ''})")
-    print(f"  Dagster run             {run:6.2f} s  = {len(steps)} steps {in_steps:.2f} s (in process, one "
-          f"after another) + {run - in_steps:.2f} s between them")
+    print(
+        f"  outside the Dagster run {report['wall_s'] - run:6.2f} s  (interpreter, imports, definitions, "
+        f"run set-up, summary{'; measured apart: ' + apart if apart else ''})"
+    )
+    print(
+        f"  Dagster run             {run:6.2f} s  = {len(steps)} steps {in_steps:.2f} s (in process, one "
+        f"after another) + {run - in_steps:.2f} s between them"
+    )
     ranked = sorted(steps.items(), key=lambda item: -item[1])
     for key, seconds in ranked[:top]:
         print(f"    {key:<70}{seconds:6.2f} s")
@@ -326,14 +343,15 @@ def run_compare(args: argparse.Namespace) -> None:
     """The pipeline against the reference ingesters on the same input."""
     names = [name for name in args.contenders.split(",") if name]
     inp, summary = ensure_input(args.work, args.meterpoints, args.days, args.start, args.layout, args.seed)
-    results = [best_of(args.repeat, name, partial(run_contender, name, inp, args.work, args.timeout))
-               for name in names]
+    results = [best_of(args.repeat, name, partial(run_contender, name, inp, args.work, args.timeout)) for name in names]
     print_table(results, summary)
     pipeline = next((r for r in results if r["name"] == "pipeline" and r["exit_code"] == 0), None)
     if pipeline:
         imported = import_seconds(args.work, args.timeout)
-        print_profile(pipeline, {"import octo_assets.run": imported["wall_s"],
-                                 "landing scan": landing_scan_seconds(inp / "readings")})
+        print_profile(
+            pipeline,
+            {"import octo_assets.run": imported["wall_s"], "landing scan": landing_scan_seconds(inp / "readings")},
+        )
 
 
 def tiny_pipeline(args: argparse.Namespace, size: tuple[int, int, str] = MODE_SIZES["fixed-cost"]) -> dict:
@@ -352,9 +370,14 @@ def run_trivial(executor: str, work: Path, timeout: float) -> dict:
 
 def run_fixed_cost(args: argparse.Namespace) -> None:
     """Fixed costs: 3 trivial assets under each executor, the import, the pipeline on a tiny input."""
-    rows = [(f"3 trivial assets, {executor} executor (CLI)", ISSUE_FIXED_COST_S[executor],
-             best_of(args.repeat, f"trivial-{executor}", partial(run_trivial, executor, args.work, args.timeout)))
-            for executor in EXECUTORS]
+    rows = [
+        (
+            f"3 trivial assets, {executor} executor (CLI)",
+            ISSUE_FIXED_COST_S[executor],
+            best_of(args.repeat, f"trivial-{executor}", partial(run_trivial, executor, args.work, args.timeout)),
+        )
+        for executor in EXECUTORS
+    ]
     imported = best_of(args.repeat, "import", partial(import_seconds, args.work, args.timeout))
     tiny = tiny_pipeline(args, (args.meterpoints, args.days, args.layout))
     rows.append(("python -c 'import octo_assets.run'", None, imported))
@@ -362,9 +385,11 @@ def run_fixed_cost(args: argparse.Namespace) -> None:
     header = f"{'what':<58}{'wall s':>8}{'cpu s':>8}{'peak RSS MB':>13}{'issue s':>9}"
     print(f"\n{header}\n{'-' * len(header)}")
     for what, issue, r in rows:
-        print(f"{what:<58}{_fmt(r.get('wall_s'), '.2f'):>8}{_fmt(r.get('cpu_s'), '.2f'):>8}"
-              f"{_fmt(r.get('peak_rss_mb'), '.0f'):>13}{_fmt(issue, '.0f'):>9}"
-              f"{'' if r['exit_code'] == 0 else '  FAILED'}")
+        print(
+            f"{what:<58}{_fmt(r.get('wall_s'), '.2f'):>8}{_fmt(r.get('cpu_s'), '.2f'):>8}"
+            f"{_fmt(r.get('peak_rss_mb'), '.0f'):>13}{_fmt(issue, '.0f'):>9}"
+            f"{'' if r['exit_code'] == 0 else '  FAILED'}"
+        )
     print_profile(tiny, {"import octo_assets.run": imported["wall_s"]})
 
 
@@ -374,10 +399,13 @@ def run_scaling(args: argparse.Namespace) -> None:
     The rate is shown as measured and with the fixed cost (the pipeline on a tiny input)
     taken off the wall time, which otherwise makes small inputs look slow.
     """
-    inputs = [ensure_input(args.work, args.meterpoints * f, args.days, args.start, args.layout, args.seed)
-              for f in SCALES]
-    runs = [best_of(args.repeat, f"pipeline {f}x", partial(run_contender, "pipeline", inp, args.work, args.timeout))
-            for f, (inp, _) in zip(SCALES, inputs)]
+    inputs = [
+        ensure_input(args.work, args.meterpoints * f, args.days, args.start, args.layout, args.seed) for f in SCALES
+    ]
+    runs = [
+        best_of(args.repeat, f"pipeline {f}x", partial(run_contender, "pipeline", inp, args.work, args.timeout))
+        for f, (inp, _) in zip(SCALES, inputs)
+    ]
     failed = [(summary, r) for (_, summary), r in zip(inputs, runs) if r["exit_code"] != 0 or not r["rows"]]
     for summary, r in failed:
         print(f"{summary['meterpoints']} meterpoints: {_check(r, summary)}")
@@ -387,24 +415,32 @@ def run_scaling(args: argparse.Namespace) -> None:
     rates = [r["rows"] / r["wall_s"] for r in runs]
     # no net rate where the fixed cost is all of a run
     net_rates = [r["rows"] / (r["wall_s"] - fixed) if r["wall_s"] > fixed else None for r in runs]
-    header = (f"{'scale':<7}{'meterpoints':>12}{'rows':>11}{'wall s':>9}{'rows/s':>11}{'vs 1x':>8}"
-              f"{'net rows/s':>12}{'vs 1x':>8}{'peak RSS MB':>13}")
+    header = (
+        f"{'scale':<7}{'meterpoints':>12}{'rows':>11}{'wall s':>9}{'rows/s':>11}{'vs 1x':>8}"
+        f"{'net rows/s':>12}{'vs 1x':>8}{'peak RSS MB':>13}"
+    )
     print(f"\nnet rows/s: rows / (wall - {fixed:.2f} s, the fixed cost of the pipeline on a tiny input)")
     print(f"{header}\n{'-' * len(header)}")
     for factor, (_, summary), r, rate, net in zip(SCALES, inputs, runs, rates, net_rates):
-        print(f"{f'{factor}x':<7}{summary['meterpoints']:>12}{r['rows']:>11}{r['wall_s']:>9.2f}"
-              f"{rate:>11,.0f}{_change(rate, rates[0]):>8}{_fmt(net, ',.0f'):>12}{_change(net, net_rates[0]):>8}"
-              f"{r['peak_rss_mb']:>13.0f}  {_check(r, summary)}")
+        print(
+            f"{f'{factor}x':<7}{summary['meterpoints']:>12}{r['rows']:>11}{r['wall_s']:>9.2f}"
+            f"{rate:>11,.0f}{_change(rate, rates[0]):>8}{_fmt(net, ',.0f'):>12}{_change(net, net_rates[0]):>8}"
+            f"{r['peak_rss_mb']:>13.0f}  {_check(r, summary)}"
+        )
     for label, values in (("rows/s", rates), ("net rows/s", net_rates)):
         if None not in values:
             spread = max(abs(v / values[0] - 1) for v in values)
-            print(f"{label} within ±{SCALING_TOLERANCE:.0%} of 1x: {_verdict(spread <= SCALING_TOLERANCE)} "
-                  f"(largest difference {spread:.1%})")
+            print(
+                f"{label} within ±{SCALING_TOLERANCE:.0%} of 1x: {_verdict(spread <= SCALING_TOLERANCE)} "
+                f"(largest difference {spread:.1%})"
+            )
     first, last = runs[0], runs[-1]
     if last["wall_s"] > first["wall_s"]:
         marginal = (last["rows"] - first["rows"]) / (last["wall_s"] - first["wall_s"])
-        print(f"marginal rate {SCALES[0]}x->{SCALES[-1]}x: {marginal:,.0f} rows/s; "
-              f"fixed cost implied by it about {first['wall_s'] - first['rows'] / marginal:.1f} s")
+        print(
+            f"marginal rate {SCALES[0]}x->{SCALES[-1]}x: {marginal:,.0f} rows/s; "
+            f"fixed cost implied by it about {first['wall_s'] - first['rows'] / marginal:.1f} s"
+        )
 
 
 def _change(value: float | None, base: float | None) -> str:
@@ -421,28 +457,37 @@ def run_backfill(args: argparse.Namespace) -> None:
     days = days_of(args)
     one_day = {"rows": args.meterpoints * len(day_slots(days[0])), "total_kwh": None}
     runs = []
-    for label, first, last, expected in (("one-day", days[0], days[0], one_day),
-                                         (f"{args.days}-days", days[0], days[-1], summary)):
+    for label, first, last, expected in (
+        ("one-day", days[0], days[0], one_day),
+        (f"{args.days}-days", days[0], days[-1], summary),
+    ):
         state = args.work / "runs" / "backfill" / label
         run = partial(fresh_pipeline_run, label, inp, state, args.timeout, (first, last))
         runs.append((first, last, expected, best_of(args.repeat, label, run)))
-    print(f"\ninput: {summary['meterpoints']} meterpoints x {summary['days']} days ({summary['layout']}), "
-          f"{summary['files']} files, {summary['rows']} rows; each run on a fresh lake and instance, "
-          f"so each first indexes all {summary['files']} landing files")
-    header = (f"{'run':<36}{'wall s':>8}{'rows':>11}{'rows/s':>10}{'peak RSS MB':>13}"
-              f"{'largest process':>17}{'tree PSS':>10}")
+    print(
+        f"\ninput: {summary['meterpoints']} meterpoints x {summary['days']} days ({summary['layout']}), "
+        f"{summary['files']} files, {summary['rows']} rows; each run on a fresh lake and instance, "
+        f"so each first indexes all {summary['files']} landing files"
+    )
+    header = (
+        f"{'run':<36}{'wall s':>8}{'rows':>11}{'rows/s':>10}{'peak RSS MB':>13}{'largest process':>17}{'tree PSS':>10}"
+    )
     print(f"{header}\n{'-' * len(header)}")
     for first, last, expected, r in runs:
         rate = r["rows"] / r["wall_s"] if r["exit_code"] == 0 and r["rows"] else None
-        print(f"{f'--from {first} --to {last}':<36}{_fmt(r.get('wall_s'), '.2f'):>8}{_fmt(r['rows'], 'd'):>11}"
-              f"{_fmt(rate, ',.0f'):>10}{_fmt(r.get('peak_rss_mb'), '.0f'):>13}"
-              f"{_fmt(r.get('max_process_rss_mb'), '.0f'):>17}{_fmt(r.get('tree_pss_mb'), '.0f'):>10}"
-              f"  {_check(r, expected)}")
+        print(
+            f"{f'--from {first} --to {last}':<36}{_fmt(r.get('wall_s'), '.2f'):>8}{_fmt(r['rows'], 'd'):>11}"
+            f"{_fmt(rate, ',.0f'):>10}{_fmt(r.get('peak_rss_mb'), '.0f'):>13}"
+            f"{_fmt(r.get('max_process_rss_mb'), '.0f'):>17}{_fmt(r.get('tree_pss_mb'), '.0f'):>10}"
+            f"  {_check(r, expected)}"
+        )
     one, many = runs[0][3], runs[1][3]
     if one["exit_code"] == 0 and many["exit_code"] == 0:
         ratio = many["peak_rss_mb"] / one["peak_rss_mb"]
-        print(f"peak RSS {args.days} days / 1 day: x{ratio:.2f} (target <= x{BACKFILL_MAX_RATIO}): "
-              f"{_verdict(ratio <= BACKFILL_MAX_RATIO)}")
+        print(
+            f"peak RSS {args.days} days / 1 day: x{ratio:.2f} (target <= x{BACKFILL_MAX_RATIO}): "
+            f"{_verdict(ratio <= BACKFILL_MAX_RATIO)}"
+        )
         print_profile(many, {})
 
 
@@ -469,27 +514,37 @@ def run_incremental(args: argparse.Namespace) -> None:
     baseline = run_pipeline("no-files-day", landing, inp, state, args.timeout, (empty_day, empty_day))
     total_mb = (history_bytes + new_bytes) / 2**20
     new_mb = new_bytes / 2**20
-    print(f"\nlanding: {args.days} days in per-day sub-folders, {summary['files']} files, {total_mb:.1f} MB; "
-          f"the new day {days[-1]}: {args.meterpoints} files, {new_mb:.1f} MB")
-    print("read MB: every byte the run's process tree read() (rchar, page-cache hits included), from Python\n"
-          "modules, the Dagster instance, the landing index, the lake's Parquet and the JSON files. The baseline,\n"
-          "a day with no files on the same lake and instance, reads all but what the new day brings; new day -\n"
-          "baseline is what it costs (python -m bench.readtrace breaks a run's reads down by kind of file).")
+    print(
+        f"\nlanding: {args.days} days in per-day sub-folders, {summary['files']} files, {total_mb:.1f} MB; "
+        f"the new day {days[-1]}: {args.meterpoints} files, {new_mb:.1f} MB"
+    )
+    print(
+        "read MB: every byte the run's process tree read() (rchar, page-cache hits included), from Python\n"
+        "modules, the Dagster instance, the landing index, the lake's Parquet and the JSON files. The baseline,\n"
+        "a day with no files on the same lake and instance, reads all but what the new day brings; new day -\n"
+        "baseline is what it costs (python -m bench.readtrace breaks a run's reads down by kind of file)."
+    )
     header = f"{'run (one lake and instance, in this order)':<56}{'wall s':>8}{'read MB':>9}{'peak RSS MB':>13}"
     print(f"{header}\n{'-' * len(header)}")
-    runs = ((f"--from {days[0]} --to {days[-2]} (history)", history),
-            (f"--from {days[-1]} --to {days[-1]} (the new day)", new),
-            (f"--from {empty_day} --to {empty_day} (no files: baseline)", baseline))
+    runs = (
+        (f"--from {days[0]} --to {days[-2]} (history)", history),
+        (f"--from {days[-1]} --to {days[-1]} (the new day)", new),
+        (f"--from {empty_day} --to {empty_day} (no files: baseline)", baseline),
+    )
     for what, r in runs:
-        print(f"{what:<56}{_fmt(r.get('wall_s'), '.2f'):>8}{_fmt(r.get('rchar_mb'), '.1f'):>9}"
-              f"{_fmt(r.get('peak_rss_mb'), '.0f'):>13}{'' if r['exit_code'] == 0 else '  FAILED'}")
+        print(
+            f"{what:<56}{_fmt(r.get('wall_s'), '.2f'):>8}{_fmt(r.get('rchar_mb'), '.1f'):>9}"
+            f"{_fmt(r.get('peak_rss_mb'), '.0f'):>13}{'' if r['exit_code'] == 0 else '  FAILED'}"
+        )
     print(f"lake after the new day: {_check(new, summary)}")
     if new["exit_code"] == 0 and baseline["exit_code"] == 0:
         net = new["rchar_mb"] - baseline["rchar_mb"]
         share, target = net / total_mb, 1 / args.days
-        print(f"new day - baseline: {net:.1f} MB = x{net / new_mb:.2f} the new day's files = {share:.1%} of the "
-              f"landing (target about 1/{args.days} = {target:.1%}, at most {INCREMENTAL_SLACK * target:.1%}): "
-              f"{_verdict(share <= INCREMENTAL_SLACK * target)}")
+        print(
+            f"new day - baseline: {net:.1f} MB = x{net / new_mb:.2f} the new day's files = {share:.1%} of the "
+            f"landing (target about 1/{args.days} = {target:.1%}, at most {INCREMENTAL_SLACK * target:.1%}): "
+            f"{_verdict(share <= INCREMENTAL_SLACK * target)}"
+        )
 
 
 RUNNERS = {
@@ -504,30 +559,40 @@ RUNNERS = {
 def sized(args: argparse.Namespace, mode: str) -> argparse.Namespace:
     """args with the mode's meterpoints, days and layout wherever the command line gave none."""
     meterpoints, days, layout = MODE_SIZES[mode]
-    return argparse.Namespace(**{**vars(args), "meterpoints": args.meterpoints or meterpoints,
-                                 "days": args.days or days, "layout": args.layout or layout})
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            "meterpoints": args.meterpoints or meterpoints,
+            "days": args.days or days,
+            "layout": args.layout or layout,
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--meterpoints", type=int, help="default: the mode's (above)")
     parser.add_argument("--days", type=int, help="default: the mode's (above)")
     parser.add_argument("--layout", choices=LAYOUTS, help="default: the mode's (above)")
     parser.add_argument("--start", type=date.fromisoformat, default=date(2021, 1, 1))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("/tmp/octo-bench"))
-    parser.add_argument("--contenders", default=",".join(CONTENDERS),
-                        help=f"comma-separated subset of {','.join(CONTENDERS)}")
+    parser.add_argument(
+        "--contenders", default=",".join(CONTENDERS), help=f"comma-separated subset of {','.join(CONTENDERS)}"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest is reported")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per measured run")
     modes = parser.add_mutually_exclusive_group()
     for mode in MODES:
         if mode != "compare":  # the default: no flag
-            modes.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode,
-                               help=RUNNERS[mode].__doc__.splitlines()[0])
-    modes.add_argument("--all", dest="mode", action="store_const", const="all",
-                       help="every mode in turn, each at its default size")
+            modes.add_argument(
+                f"--{mode}", dest="mode", action="store_const", const=mode, help=RUNNERS[mode].__doc__.splitlines()[0]
+            )
+    modes.add_argument(
+        "--all", dest="mode", action="store_const", const="all", help="every mode in turn, each at its default size"
+    )
     parser.set_defaults(mode="compare")
     args = parser.parse_args(argv)
     args.work = args.work.resolve()

@@ -11,7 +11,10 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], width: int = 40, u
         return "_no data_"
     peak = max(values) or 1.0
     label_width = max(len(label) for label in labels)
-    lines = [f"{label:>{label_width}} │{_bar(value / peak * width)} {value:,.3f} {unit}" for label, value in zip(labels, values)]
+    lines = [
+        f"{label:>{label_width}} │{_bar(value / peak * width)} {value:,.3f} {unit}"
+        for label, value in zip(labels, values)
+    ]
     return "```\n" + "\n".join(lines) + "\n```"
 
 

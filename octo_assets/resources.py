@@ -79,7 +79,10 @@ class Warehouse(dg.ConfigurableResource):
     def problem(self) -> str | None:
         path = Path(self.path).expanduser()
         if path.is_dir():
-            return f"OCTO_WAREHOUSE: {self.path} is a folder; set OCTO_WAREHOUSE to a file path such as data/warehouse.duckdb."
+            return (
+                f"OCTO_WAREHOUSE: {self.path} is a folder; "
+                "set OCTO_WAREHOUSE to a file path such as data/warehouse.duckdb."
+            )
         return _unwritable_folder("OCTO_WAREHOUSE", path.parent)
 
 

@@ -101,15 +101,23 @@ def module_instance(tmp_path_factory):
         yield instance
 
 
-def materialize(ws: Workspace, instance, selection, partition_keys: list[str] | None = None, run_config=None,
-                resources: dict | None = None):
+def materialize(
+    ws: Workspace,
+    instance,
+    selection,
+    partition_keys: list[str] | None = None,
+    run_config=None,
+    resources: dict | None = None,
+):
     """Materialise a selection (with its checks) through Dagster, as the UI would; never raises."""
     from octo_assets.definitions import ASSET_CHECKS, ASSETS
 
     tags = {}
     if partition_keys:
-        tags = {"dagster/asset_partition_range_start": partition_keys[0],
-                "dagster/asset_partition_range_end": partition_keys[-1]}
+        tags = {
+            "dagster/asset_partition_range_start": partition_keys[0],
+            "dagster/asset_partition_range_end": partition_keys[-1],
+        }
     return dg.materialize(
         [*ASSETS, *ASSET_CHECKS],
         selection=selection,

@@ -47,8 +47,11 @@ def query(ws, sql):
 
 
 def test_product_day_follows_the_agreement_valid_on_the_day(built):
-    rows = query(built, "SELECT reading_date, product_display_name, meterpoint_count, consumption_kwh "
-                        "FROM analytics.daily_product_consumption ORDER BY ALL")
+    rows = query(
+        built,
+        "SELECT reading_date, product_display_name, meterpoint_count, consumption_kwh "
+        "FROM analytics.daily_product_consumption ORDER BY ALL",
+    )
     jan1, jan2 = date(2021, 1, 1), date(2021, 1, 2)
     assert rows == [
         (jan1, "Fixed", 2, 1.0 + 4.0),  # m_switch (p_fixed_a) + m_other (p_fixed_b): one display name
@@ -61,15 +64,20 @@ def test_product_day_follows_the_agreement_valid_on_the_day(built):
 
 
 def test_product_day_total_equals_half_hourly_total(built):
-    (product_total, half_hourly_total), = query(
-        built, "SELECT (SELECT sum(consumption_kwh) FROM analytics.daily_product_consumption), "
-               "(SELECT sum(consumption_kwh) FROM analytics.half_hourly_consumption)")
+    ((product_total, half_hourly_total),) = query(
+        built,
+        "SELECT (SELECT sum(consumption_kwh) FROM analytics.daily_product_consumption), "
+        "(SELECT sum(consumption_kwh) FROM analytics.half_hourly_consumption)",
+    )
     assert product_total == half_hourly_total == 3 * sum(KWH.values())
 
 
 def test_active_agreements_are_strict_on_both_ends(built):
-    rows = query(built, "SELECT as_of_date, agreement_id, meterpoint_id, product_display_name, product_is_variable "
-                        "FROM analytics.active_agreements ORDER BY ALL")
+    rows = query(
+        built,
+        "SELECT as_of_date, agreement_id, meterpoint_id, product_display_name, product_is_variable "
+        "FROM analytics.active_agreements ORDER BY ALL",
+    )
     assert rows == [
         (date(2021, 1, 1), 1, "m_switch", "Fixed", False),
         (date(2021, 1, 1), 4, "m_other", "Fixed", False),
@@ -79,8 +87,11 @@ def test_active_agreements_are_strict_on_both_ends(built):
 
 
 def test_half_hourly_counts_meterpoints_per_half_hour(built):
-    rows = query(built, "SELECT interval_start_local, meterpoint_count, consumption_kwh "
-                        "FROM analytics.half_hourly_consumption ORDER BY 1")
+    rows = query(
+        built,
+        "SELECT interval_start_local, meterpoint_count, consumption_kwh "
+        "FROM analytics.half_hourly_consumption ORDER BY 1",
+    )
     assert [(str(t), n, kwh) for t, n, kwh in rows] == [
         ("2021-01-01 10:00:00", 5, sum(KWH.values())),
         ("2021-01-02 10:00:00", 5, 2 * sum(KWH.values())),

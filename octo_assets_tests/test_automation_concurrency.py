@@ -63,8 +63,13 @@ def test_concurrent_day_runs_and_a_reader_never_fail(sample_workspace, tmp_path)
 
         with duckdb.connect(str(ws.warehouse), read_only=True) as analyst:  # held open throughout
             runs = [
-                subprocess.Popen([sys.executable, "-c", RUN_DAY, day], env=environment(ws, home), cwd=tmp_path,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                subprocess.Popen(
+                    [sys.executable, "-c", RUN_DAY, day],
+                    env=environment(ws, home),
+                    cwd=tmp_path,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
                 for day in DAYS
             ]
             outputs = [run.communicate(timeout=120)[0].decode(errors="replace") for run in runs]

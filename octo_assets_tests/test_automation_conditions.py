@@ -54,7 +54,9 @@ def test_recent_analytics_follow_their_inputs(sample_workspace, instance):
     assert ticks.next() == {}
 
     with sqlite3.connect(ws.source_db) as con:  # the business renames a product
-        con.execute("UPDATE product SET display_name = 'Octopus 12M Fixed (renamed)' WHERE display_name = 'Octopus 12M Fixed'")
+        con.execute(
+            "UPDATE product SET display_name = 'Octopus 12M Fixed (renamed)' WHERE display_name = 'Octopus 12M Fixed'"
+        )
     con.close()
     materialize(ws, instance, SNAPSHOT_ASSETS)
     # 2021-01-01 is outside the window; 2021-01-03 was never built: the schedule does that

@@ -27,7 +27,10 @@ METERPOINTS = [("Eastern", "m1")]
 
 def snapshot(ws, instance, snapshot_date: str, resources=None):
     return materialize(
-        ws, instance, SOURCE, run_config={"ops": {"source_snapshot": {"config": {"snapshot_date": snapshot_date}}}},
+        ws,
+        instance,
+        SOURCE,
+        run_config={"ops": {"source_snapshot": {"config": {"snapshot_date": snapshot_date}}}},
         resources=resources,
     )
 
@@ -58,32 +61,45 @@ def sourced(workspace, instance):
 def test_bad_files_and_rows_are_quarantined_and_the_good_ones_load(sourced, instance):
     ws = sourced
     good = ws.write_readings("good.json", [["2021-01-01 00:00:00", 1.0, "m1"], ["2021-01-01 00:30:00", 2.0, "m1"]])
-    ws.write_readings("rows.json", [
-        ["2021-01-01 01:00:00", 1.0, "m1"],
-        ["2021-01-01 01:30:00", "n/a", "m1"],
-        ["2021-01-01 02:00:00", 1.0],
-        ["2021-01-01 02:30:00", 1.0, None],
-        ["2021-01-01 03:00:00", -3.0, "m1"],
-        ["2021-01-01 03:3", 1.0, "m1"],
-    ])
+    ws.write_readings(
+        "rows.json",
+        [
+            ["2021-01-01 01:00:00", 1.0, "m1"],
+            ["2021-01-01 01:30:00", "n/a", "m1"],
+            ["2021-01-01 02:00:00", 1.0],
+            ["2021-01-01 02:30:00", 1.0, None],
+            ["2021-01-01 03:00:00", -3.0, "m1"],
+            ["2021-01-01 03:3", 1.0, "m1"],
+        ],
+    )
     (ws.readings / "truncated.json").write_bytes(good.read_bytes()[:40])
     (ws.readings / "empty.json").write_bytes(b"")
-    ws.write_readings("renamed.json", [["2021-01-01 04:00:00", 1.0, "m1"]],
-                      columns=["interval_start", "kwh", "meterpoint_id"])
-    (ws.readings / "no_data.json").write_text('{"columns": ["interval_start", "consumption_delta", "meterpoint_id"], '
-                                              '"rows": [["2021-01-01 05:00:00", 1.0, "m1"]]}')
+    ws.write_readings(
+        "renamed.json", [["2021-01-01 04:00:00", 1.0, "m1"]], columns=["interval_start", "kwh", "meterpoint_id"]
+    )
+    (ws.readings / "no_data.json").write_text(
+        '{"columns": ["interval_start", "consumption_delta", "meterpoint_id"], '
+        '"rows": [["2021-01-01 05:00:00", 1.0, "m1"]]}'
+    )
     result = materialize(ws, instance, READINGS, [DAY])
     assert result.success  # bad input never fails the run: it is quarantined and reported
 
     loaded = query(ws, "SELECT source_file, consumption_kwh FROM '{lake}/readings/*/*.parquet' ORDER BY ALL")
     assert loaded == [("good.json", 1.0), ("good.json", 2.0), ("rows.json", 1.0)]
-    quarantined = query(ws, "SELECT source_file, row_number, reason FROM '{lake}/readings_quarantine/*/*.parquet' "
-                            "ORDER BY source_file, row_number")
+    quarantined = query(
+        ws,
+        "SELECT source_file, row_number, reason FROM '{lake}/readings_quarantine/*/*.parquet' "
+        "ORDER BY source_file, row_number",
+    )
     assert quarantined == [
         ("empty.json", None, "file is empty"),  # no day in it: every day's run reports it
         ("no_data.json", None, 'no "data" array'),
-        ("renamed.json", None, "columns are ['interval_start', 'kwh', 'meterpoint_id'], "
-                               "expected ['interval_start', 'consumption_delta', 'meterpoint_id']"),
+        (
+            "renamed.json",
+            None,
+            "columns are ['interval_start', 'kwh', 'meterpoint_id'], "
+            "expected ['interval_start', 'consumption_delta', 'meterpoint_id']",
+        ),
         ("rows.json", 2, "consumption_delta is not a number: 'n/a'"),
         ("rows.json", 3, "row has 2 values, expected 3"),
         ("rows.json", 4, "meterpoint_id is missing"),
@@ -102,8 +118,10 @@ def test_bad_files_and_rows_are_quarantined_and_the_good_ones_load(sourced, inst
 
 def test_a_clocks_forward_time_that_does_not_exist_is_quarantined(sourced, instance):
     ws = sourced
-    ws.write_readings("m1.json", [["2021-03-28 00:30:00", 1.0, "m1"], ["2021-03-28 01:30:00", 1.0, "m1"],
-                                  ["2021-03-28 02:00:00", 1.0, "m1"]])
+    ws.write_readings(
+        "m1.json",
+        [["2021-03-28 00:30:00", 1.0, "m1"], ["2021-03-28 01:30:00", 1.0, "m1"], ["2021-03-28 02:00:00", 1.0, "m1"]],
+    )
     assert materialize(ws, instance, READINGS, ["2021-03-28"]).success
     assert query(ws, "SELECT row_number, reason FROM '{lake}/readings_quarantine/*/*.parquet'") == [
         (2, "interval_start does not exist in Europe/London (clocks go forward)")
@@ -118,7 +136,8 @@ def test_a_corrected_redelivery_wins_and_the_conflict_check_names_it(sourced, in
     ws.write_readings("2021-01-02/m1.json", [["2021-01-01 00:30:00", 7.5, "m1"]])
     result = materialize(ws, instance, READINGS, [DAY])
     assert query(ws, "SELECT consumption_kwh FROM '{lake}/readings/*/*.parquet' ORDER BY interval_start_utc") == [
-        (1.0,), (7.5,)
+        (1.0,),
+        (7.5,),
     ]
     passed, severity, details = check_outcomes(result)["readings_no_conflicting_deliveries"]
     assert (passed, severity) == (False, "WARN")
@@ -149,8 +168,11 @@ def test_gaps_in_a_day_are_reported_with_the_missing_half_hours(sourced, instanc
 
 
 def latest_agreements(ws):
-    return query(ws, "SELECT snapshot_date::VARCHAR, count(*) FROM read_parquet('{lake}/source/agreement/*/*.parquet',"
-                     " hive_partitioning = true) GROUP BY ALL ORDER BY ALL")
+    return query(
+        ws,
+        "SELECT snapshot_date::VARCHAR, count(*) FROM read_parquet('{lake}/source/agreement/*/*.parquet',"
+        " hive_partitioning = true) GROUP BY ALL ORDER BY ALL",
+    )
 
 
 def test_a_corrupt_database_fails_clearly_and_the_previous_snapshot_stays(sourced, instance):
@@ -183,7 +205,10 @@ def test_a_database_locked_by_a_writer_fails_clearly(sourced, instance):
     "damage, expected",
     [
         ("DROP TABLE product", "table 'product' is missing"),
-        ("ALTER TABLE agreement DROP COLUMN agreement_valid_to", "table 'agreement' lacks column(s) agreement_valid_to"),
+        (
+            "ALTER TABLE agreement DROP COLUMN agreement_valid_to",
+            "table 'agreement' lacks column(s) agreement_valid_to",
+        ),
     ],
 )
 def test_a_database_missing_a_table_or_column_fails_clearly(sourced, instance, damage, expected):
@@ -247,8 +272,10 @@ def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_not
     ws = sourced
     rows_per_file = 48
     for n in range(400):
-        ws.write_readings(f"m{n:04d}.json", [[f"2021-01-01 {h // 2:02d}:{30 * (h % 2):02d}:00", 0.25, f"m{n:04d}"]
-                                             for h in range(rows_per_file)])
+        ws.write_readings(
+            f"m{n:04d}.json",
+            [[f"2021-01-01 {h // 2:02d}:{30 * (h % 2):02d}:00", 0.25, f"m{n:04d}"] for h in range(rows_per_file)],
+        )
     expected = 400 * rows_per_file
     assert materialize(ws, instance, READINGS, [DAY]).success
     partition = ws.lake / "readings" / "date=2021-01-01" / "part-0.parquet"
@@ -258,8 +285,16 @@ def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_not
         home = tmp_path / f"home{attempt}"
         home.mkdir()
         child = subprocess.Popen(
-            [sys.executable, "-c", KILLED_RUN, str(ws.readings), str(ws.source_db), str(ws.lake), str(ws.warehouse),
-             str(home)],
+            [
+                sys.executable,
+                "-c",
+                KILLED_RUN,
+                str(ws.readings),
+                str(ws.source_db),
+                str(ws.lake),
+                str(ws.warehouse),
+                str(home),
+            ],
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
@@ -272,8 +307,9 @@ def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_not
         assert query(ws, f"SELECT count(*) FROM '{partition}'") == [(expected,)]
 
     assert materialize(ws, instance, READINGS, [DAY]).success
-    assert query(ws, "SELECT count(*), count(DISTINCT (meterpoint_id, interval_start_utc)) "
-                     "FROM '{lake}/readings/*/*.parquet'") == [(expected, expected)]
+    assert query(
+        ws, "SELECT count(*), count(DISTINCT (meterpoint_id, interval_start_utc)) FROM '{lake}/readings/*/*.parquet'"
+    ) == [(expected, expected)]
 
 
 # -- analytics that disagree -------------------------------------------------------------------
@@ -290,8 +326,9 @@ def test_analytics_checks_catch_tables_that_disagree(sourced, instance):
     half_hourly = ws.lake / "analytics/half_hourly_consumption/date=2021-01-01/part-0.parquet"
     tampered = pl.read_parquet(half_hourly)
     pl.concat([tampered, tampered.head(1)]).write_parquet(half_hourly)  # a half hour twice: kWh too high
-    checks = dg.AssetSelection.checks_for_assets(dg.AssetKey(["analytics", "half_hourly_consumption"]),
-                                                 dg.AssetKey(["analytics", "daily_product_consumption"]))
+    checks = dg.AssetSelection.checks_for_assets(
+        dg.AssetKey(["analytics", "half_hourly_consumption"]), dg.AssetKey(["analytics", "daily_product_consumption"])
+    )
     outcomes = check_outcomes(materialize(ws, instance, checks, [DAY]))
     assert {name: passed for name, (passed, _, _) in outcomes.items()} == {
         "half_hourly_matches_readings": False,

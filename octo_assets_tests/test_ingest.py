@@ -47,13 +47,18 @@ def test_the_same_reading_twice_with_equal_values_is_a_duplicate_not_a_conflict(
 
 
 def test_every_row_read_is_loaded_duplicate_or_quarantined(workspace):
-    deliver(workspace, "a.json", [
-        ["2021-01-01 00:00:00", 1.0, "m"],
-        ["2021-01-01 00:00:00", 1.0, "m"],
-        ["2021-01-01 00:30:00", -1.0, "m"],
-        ["2021-01-02 00:30:00", 1.0, "m"],  # another day: counted there, not here
-        ["nonsense", 1.0, "m"],  # no day: counted on the file's first day
-    ], 1_000)
+    deliver(
+        workspace,
+        "a.json",
+        [
+            ["2021-01-01 00:00:00", 1.0, "m"],
+            ["2021-01-01 00:00:00", 1.0, "m"],
+            ["2021-01-01 00:30:00", -1.0, "m"],
+            ["2021-01-02 00:30:00", 1.0, "m"],  # another day: counted there, not here
+            ["nonsense", 1.0, "m"],  # no day: counted on the file's first day
+        ],
+        1_000,
+    )
     deliver(workspace, "broken.json", [["2021-01-01 01:00:00", 1.0, "m"]], 1_000)
     (workspace.readings / "broken.json").write_bytes((workspace.readings / "broken.json").read_bytes()[:-3])
     day1, day2 = ingest(workspace, [DAY, date(2021, 1, 2)])

@@ -37,8 +37,12 @@ def naive_utc(instant):
 def test_every_landed_day_is_materialised(built):
     ws, instance, days = built
     assert days == DAYS
-    for key in ["lake/readings", "analytics/half_hourly_consumption", "analytics/daily_product_consumption",
-                "analytics/active_agreements"]:
+    for key in [
+        "lake/readings",
+        "analytics/half_hourly_consumption",
+        "analytics/daily_product_consumption",
+        "analytics/active_agreements",
+    ]:
         asset_key = dg.AssetKey(key.split("/"))
         assert instance.get_materialized_partitions(asset_key) == set(DAYS), key
     for key in ["lake/agreement", "lake/product", "lake/meterpoint", "warehouse/catalog"]:
@@ -48,8 +52,11 @@ def test_every_landed_day_is_materialised(built):
 def test_readings_match_the_raw_files(built):
     ws, _, _ = built
     want = expected.readings(ws.readings)
-    got = query(ws, "SELECT meterpoint_id, interval_start_utc AT TIME ZONE 'UTC', consumption_kwh, reading_date, "
-                    "interval_start_local FROM lake.readings")
+    got = query(
+        ws,
+        "SELECT meterpoint_id, interval_start_utc AT TIME ZONE 'UTC', consumption_kwh, reading_date, "
+        "interval_start_local FROM lake.readings",
+    )
     assert len(got) == len(want)
     for meterpoint, utc, kwh, day, local in got:
         want_kwh, want_day, want_local = want[(meterpoint, utc.replace(tzinfo=timezone.utc))]
@@ -59,8 +66,11 @@ def test_readings_match_the_raw_files(built):
 def test_half_hourly_consumption(built):
     ws, _, _ = built
     want = expected.half_hourly(expected.readings(ws.readings))
-    got = query(ws, "SELECT interval_start_utc AT TIME ZONE 'UTC', meterpoint_count, consumption_kwh "
-                    "FROM analytics.half_hourly_consumption")
+    got = query(
+        ws,
+        "SELECT interval_start_utc AT TIME ZONE 'UTC', meterpoint_count, consumption_kwh "
+        "FROM analytics.half_hourly_consumption",
+    )
     assert len(got) == len(want)  # one row per half hour
     for utc, count, kwh in got:
         want_count, want_kwh = want[utc.replace(tzinfo=timezone.utc)]
@@ -71,30 +81,41 @@ def test_half_hourly_consumption(built):
 def test_daily_product_consumption(built):
     ws, _, _ = built
     want = expected.product_day(expected.readings(ws.readings), ws.source_db)
-    got = query(ws, "SELECT reading_date, product_display_name, meterpoint_count, consumption_kwh "
-                    "FROM analytics.daily_product_consumption")
+    got = query(
+        ws,
+        "SELECT reading_date, product_display_name, meterpoint_count, consumption_kwh "
+        "FROM analytics.daily_product_consumption",
+    )
     assert {(d, n) for d, n, _, _ in got} == set(want)  # one row per product-day
     for day, name, count, kwh in got:
         assert (count, kwh) == (want[(day, name)][0], pytest.approx(want[(day, name)][1], abs=1e-9))
     # the sample's meterpoints without an agreement are kept, under a NULL product
     assert any(name is None for _, name, _, _ in got)
-    totals = query(ws, "SELECT (SELECT sum(consumption_kwh) FROM analytics.daily_product_consumption), "
-                       "(SELECT sum(consumption_kwh) FROM analytics.half_hourly_consumption)")[0]
+    totals = query(
+        ws,
+        "SELECT (SELECT sum(consumption_kwh) FROM analytics.daily_product_consumption), "
+        "(SELECT sum(consumption_kwh) FROM analytics.half_hourly_consumption)",
+    )[0]
     assert totals[0] == pytest.approx(totals[1], abs=1e-9)
 
 
 def test_active_agreements_on_the_briefs_date(built):
     ws, _, _ = built
     want = expected.active_agreements(ws.source_db, "2021-01-01")
-    got = query(ws, "SELECT agreement_id, meterpoint_id, product_display_name, product_is_variable "
-                    "FROM analytics.active_agreements WHERE as_of_date = DATE '2021-01-01'")
+    got = query(
+        ws,
+        "SELECT agreement_id, meterpoint_id, product_display_name, product_is_variable "
+        "FROM analytics.active_agreements WHERE as_of_date = DATE '2021-01-01'",
+    )
     assert len(got) == len(set(got))  # one row per agreement
     assert set(got) == want
 
 
 def test_an_analyst_can_join_readings_to_the_source_tables(built):
     ws, _, _ = built
-    rows = query(ws, """
+    rows = query(
+        ws,
+        """
         SELECT p.display_name, count(*) AS readings, count(DISTINCT m.region) AS regions
         FROM lake.readings r
         JOIN lake.meterpoint m USING (meterpoint_id)
@@ -102,9 +123,13 @@ def test_an_analyst_can_join_readings_to_the_source_tables(built):
              AND a.agreement_valid_from <= r.reading_date
              AND (a.agreement_valid_to IS NULL OR r.reading_date < a.agreement_valid_to)
         JOIN lake.product p USING (product_id)
-        GROUP BY ALL""")
-    want = Counter(name for _, _, name in expected.with_products(expected.readings(ws.readings), ws.source_db).values()
-                   if name is not None)
+        GROUP BY ALL""",
+    )
+    want = Counter(
+        name
+        for _, _, name in expected.with_products(expected.readings(ws.readings), ws.source_db).values()
+        if name is not None
+    )
     assert {name: n for name, n, _ in rows} == dict(want)
     assert all(regions >= 1 for _, _, regions in rows)
 
@@ -154,6 +179,7 @@ def test_the_checks_report_exactly_the_samples_real_issues(built):
     assert failed["readings_complete_days"].metadata["offending_rows"].value == len(short_days) == 100
     assert failed["readings_complete_days"].metadata["offenders"].value.count("| 47 | 48 | 00:00 |") == 20  # shown
 
-    uncovered = {(m, day) for (m, _), (_, day, name) in expected.with_products(readings, ws.source_db).items()
-                 if name is None}
+    uncovered = {
+        (m, day) for (m, _), (_, day, name) in expected.with_products(readings, ws.source_db).items() if name is None
+    }
     assert failed["readings_covered_by_agreement"].metadata["offending_rows"].value == len(uncovered) == 18

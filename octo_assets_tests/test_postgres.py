@@ -102,15 +102,42 @@ def init_and_start(bindir: Path, prefix: list[str], root: Path, pg: Postgres) ->
     password_file.write_text(pg.password)
     password_file.chmod(0o644)  # read by the server user
     run(
-        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", pg.user, f"--pwfile={password_file}",
-         "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"],
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            pg.user,
+            f"--pwfile={password_file}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ],
         "initdb",
     )
     # loopback TCP for Dagster (with a password, as in a deployment), the unix socket in our own dir
-    options = f"-c listen_addresses=127.0.0.1 -p {pg.port} -c unix_socket_directories={shlex.quote(str(root))} -c fsync=off"
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {pg.port} -c unix_socket_directories={shlex.quote(str(root))} -c fsync=off"
+    )
     run(
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options,
-         "-w", "-t", str(COMMAND_TIMEOUT_S), "start"],
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(COMMAND_TIMEOUT_S),
+            "start",
+        ],
         "start",
     )
 
@@ -181,12 +208,18 @@ def test_the_pipeline_runs_on_the_production_instance(production_instance, postg
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]  # one single-run backfill
     assert dict(postgres.execute("SELECT status, count(*) FROM runs GROUP BY status")) == {"SUCCESS": 1}
     rows = postgres.execute(
-        "SELECT asset_key, count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' GROUP BY asset_key"
+        "SELECT asset_key, count(*) FROM event_logs "
+        "WHERE dagster_event_type = 'ASSET_MATERIALIZATION' GROUP BY asset_key"
     )
     materialisations = {dg.AssetKey.from_db_string(key).to_user_string(): n for key, n in rows}
     [(check_executions,)] = postgres.execute("SELECT count(*) FROM asset_check_executions")
     pools = postgres.execute('SELECT concurrency_key, "limit" FROM concurrency_limits')
-    daily = ["lake/readings", "analytics/active_agreements", "analytics/half_hourly_consumption", "analytics/daily_product_consumption"]
+    daily = [
+        "lake/readings",
+        "analytics/active_agreements",
+        "analytics/half_hourly_consumption",
+        "analytics/daily_product_consumption",
+    ]
     assert materialisations == {
         **{key: len(days) for key in daily},  # one per partition
         "lake/agreement": 1,

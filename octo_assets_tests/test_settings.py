@@ -20,8 +20,9 @@ def run_main(ws, tmp_path, **overrides) -> subprocess.CompletedProcess:
         "OCTO_WAREHOUSE": str(ws.warehouse),
         **overrides,
     }
-    return subprocess.run([sys.executable, "-m", "octo_assets.run"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "octo_assets.run"], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize(

@@ -54,20 +54,29 @@ def test_a_query_from_the_command_line_prints_its_result(prompt, catalog):
 def test_tables_lists_the_views(prompt):
     code, out, _ = prompt("-c", ".tables")
     assert code == 0
-    for view in ["lake.readings", "lake.agreement", "lake.product", "lake.meterpoint", "analytics.active_agreements",
-                 "analytics.half_hourly_consumption", "analytics.daily_product_consumption"]:
+    for view in [
+        "lake.readings",
+        "lake.agreement",
+        "lake.product",
+        "lake.meterpoint",
+        "analytics.active_agreements",
+        "analytics.half_hourly_consumption",
+        "analytics.daily_product_consumption",
+    ]:
         assert view in out
 
 
 def test_the_prompt_reads_statements_over_several_lines(prompt):
-    typed = "\n".join([
-        "SELECT",
-        "  40 + 2 AS answer",
-        ";",
-        ".tables",
-        ".nonsense",
-        "SELECT 'last one, no semicolon' AS note",
-    ])
+    typed = "\n".join(
+        [
+            "SELECT",
+            "  40 + 2 AS answer",
+            ";",
+            ".tables",
+            ".nonsense",
+            "SELECT 'last one, no semicolon' AS note",
+        ]
+    )
     code, out, err = prompt(stdin=typed)
     assert code == 0
     assert "42" in out and "analytics.half_hourly_consumption" in out and "last one, no semicolon" in out

@@ -48,7 +48,12 @@ DEPENDENCIES = {
         "analytics/daily_product_consumption",
     },
 }
-DAILY = {"lake/readings", "analytics/half_hourly_consumption", "analytics/active_agreements", "analytics/daily_product_consumption"}
+DAILY = {
+    "lake/readings",
+    "analytics/half_hourly_consumption",
+    "analytics/active_agreements",
+    "analytics/daily_product_consumption",
+}
 SOURCE_SNAPSHOT = ["lake/agreement", "lake/product", "lake/meterpoint"]
 ONE_DAY = ["lake/readings", "analytics/half_hourly_consumption"]
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -134,7 +139,9 @@ def start_dagster_dev(root: Path, ws: Workspace, port: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
     with open(root / "dagster-dev.log", "wb") as log:
         # its own process group: the code server and run workers are stopped with it
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -123,7 +123,14 @@ def active_agreements(context: dg.AssetExecutionContext, lake: LakeStorage, duck
     store = lake.lake()
     sources = {"agreement": latest_snapshot_file(store, "agreement"), "product": latest_snapshot_file(store, "product")}
     return materialise_days(
-        context, store, duckdb, "active_agreements", "as_of_date", lambda day: sources, "as_of_date", ACTIVE_AGREEMENTS_LINEAGE
+        context,
+        store,
+        duckdb,
+        "active_agreements",
+        "as_of_date",
+        lambda day: sources,
+        "as_of_date",
+        ACTIVE_AGREEMENTS_LINEAGE,
     )
 
 

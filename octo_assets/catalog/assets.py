@@ -29,5 +29,8 @@ def catalog(lake: LakeStorage, warehouse: Warehouse) -> dg.MaterializeResult:
     path = Path(warehouse.path).expanduser().resolve()
     views = build_catalog(lake.lake(), path)
     return dg.MaterializeResult(
-        metadata={"views": dg.MetadataValue.md("\n".join(f"- `{v}`" for v in views)), "path": dg.MetadataValue.path(str(path))}
+        metadata={
+            "views": dg.MetadataValue.md("\n".join(f"- `{v}`" for v in views)),
+            "path": dg.MetadataValue.path(str(path)),
+        }
     )

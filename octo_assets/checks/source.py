@@ -119,7 +119,9 @@ def _schema_check(table: str):
             for c in sorted(set(expected) | set(found_schema))
             if expected.get(c) != found_schema.get(c)
         ]
-        return check_result(pl.DataFrame(problems, schema={"column": pl.String, "expected": pl.String, "found": pl.String}))
+        return check_result(
+            pl.DataFrame(problems, schema={"column": pl.String, "expected": pl.String, "found": pl.String})
+        )
 
     return schema_check
 

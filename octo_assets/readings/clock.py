@@ -22,6 +22,7 @@ def with_utc(frame: pl.DataFrame, local: str, order_keys: list[str], out: str) -
     wall-clock times are rare (two hours a year), so only those rows are ranked: a window
     over every row would cost more than all the rest of the parse.
     """
+
     def to_utc(ambiguous: str) -> pl.Expr:
         return (
             pl.col(local)
@@ -29,14 +30,13 @@ def with_utc(frame: pl.DataFrame, local: str, order_keys: list[str], out: str) -
             .dt.convert_time_zone("UTC")
         )
 
-    frame = frame.with_columns(to_utc("earliest").alias(out), _ambiguous=to_utc("null").is_null() & to_utc("earliest").is_not_null())
+    frame = frame.with_columns(
+        to_utc("earliest").alias(out), _ambiguous=to_utc("null").is_null() & to_utc("earliest").is_not_null()
+    )
     if not frame["_ambiguous"].any():
         return frame.drop("_ambiguous")
     frame = frame.with_row_index("_row")
-    later = (
-        frame.filter("_ambiguous")
-        .filter(pl.int_range(pl.len()).over([*order_keys, local]) > 0)["_row"]
-    )
+    later = frame.filter("_ambiguous").filter(pl.int_range(pl.len()).over([*order_keys, local]) > 0)["_row"]
     return frame.with_columns(
         pl.when(pl.col("_row").is_in(later.implode())).then(to_utc("latest")).otherwise(pl.col(out)).alias(out)
     ).drop("_row", "_ambiguous")

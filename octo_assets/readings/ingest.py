@@ -95,7 +95,10 @@ def staged_days(landing_root: Path, index: pl.DataFrame, days: Sequence[date], w
         # the file list goes to the workers as a file: a million paths as Python objects would not fit
         files.select("path", "delivery", "days").write_ipc(staging_dir / FILE_LIST)
         job = {"root": str(landing_root), "staging": str(staging_dir), "days": [d.isoformat() for d in wanted]}
-        ranges = [(n, i, min(i + FILES_PER_BATCH, files.height)) for n, i in enumerate(range(0, files.height, FILES_PER_BATCH))]
+        ranges = [
+            (n, i, min(i + FILES_PER_BATCH, files.height))
+            for n, i in enumerate(range(0, files.height, FILES_PER_BATCH))
+        ]
         if files.height < SMALL_INPUT_FILES or workers < 2:
             stage_ranges(job, ranges)
         else:
@@ -159,7 +162,12 @@ def stage_ranges(job: dict, ranges: list[tuple[int, int, int]]) -> None:
     for number, first, end in ranges:
         part = files.slice(first, end - first)
         batch = [
-            (path, os.path.join(job["root"], path), rank, None if file_days is None else [d.isoformat() for d in file_days])
+            (
+                path,
+                os.path.join(job["root"], path),
+                rank,
+                None if file_days is None else [d.isoformat() for d in file_days],
+            )
             for path, rank, file_days in part.iter_rows()
         ]
         stage_batch(number, batch, days, staging_dir)
@@ -177,7 +185,9 @@ def stage_batch(
     if discovered.height:
         discovered.write_ipc(staging_dir / f"discovered-{number}.arrow")
     found = dict(zip(discovered["path"], discovered["days"].to_list()))
-    file_days = {b[0]: [date.fromisoformat(d) for d in b[3]] if b[3] is not None else found.get(b[0], []) for b in batch}
+    file_days = {
+        b[0]: [date.fromisoformat(d) for d in b[3]] if b[3] is not None else found.get(b[0], []) for b in batch
+    }
     delivery = pl.DataFrame(
         {"source_file": [b[0] for b in batch], "delivery": [b[2] for b in batch]},
         schema={"source_file": pl.String, "delivery": pl.Int32},
@@ -250,9 +260,9 @@ def _assign_days(quarantine: pl.DataFrame, file_days: dict[str, list[date]], day
     rows = with_days.filter(pl.col("row_number").is_not_null()).with_columns(
         reading_date=pl.coalesce("reading_date", pl.col("file_days").list.min())
     )
-    return pl.concat(
-        [frame.select(list(QUARANTINE_SCHEMA)) for frame in (rows, whole_files)]
-    ).filter(pl.col("reading_date").is_in(days))
+    return pl.concat([frame.select(list(QUARANTINE_SCHEMA)) for frame in (rows, whole_files)]).filter(
+        pl.col("reading_date").is_in(days)
+    )
 
 
 def assemble_day(day: date, day_dir: Path, files: int) -> DayReadings:

@@ -48,9 +48,7 @@ def list_landing(root: Path) -> list[tuple[str, int, int]]:
     return sorted(files)
 
 
-def scan_landing(
-    root: Path, previous: pl.DataFrame | None = None, read_new: bool = True
-) -> tuple[pl.DataFrame, int]:
+def scan_landing(root: Path, previous: pl.DataFrame | None = None, read_new: bool = True) -> tuple[pl.DataFrame, int]:
     """The index (INDEX_SCHEMA) of every landing file, and the bytes read to make it.
 
     Files whose size and mtime match `previous` keep their days. The days of the others (new or

@@ -83,9 +83,7 @@ def parse_documents(documents: Iterable[tuple[str, bytes]]) -> Parsed:
                 raw_frames.append(frame)
                 rejected.extend(rows)
     readings, row_rejects = type_rows(pl.concat(raw_frames, how="vertical"))
-    quarantine = pl.concat(
-        [pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA), row_rejects], how="vertical"
-    )
+    quarantine = pl.concat([pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA), row_rejects], how="vertical")
     return Parsed(readings=readings, quarantine=quarantine)
 
 

@@ -41,7 +41,9 @@ def snapshot_table_dir(table: str) -> str:
         for table in TABLES
     ],
 )
-def source_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, source_db: SourceDatabase, lake: LakeStorage):
+def source_snapshot(
+    context: dg.AssetExecutionContext, config: SnapshotConfig, source_db: SourceDatabase, lake: LakeStorage
+):
     snapshot_date = config.snapshot_date or datetime.now(ZoneInfo(LOCAL_TZ)).date().isoformat()
     try:
         snapshot = read_source(Path(source_db.path), source_db.busy_timeout_s)

@@ -1,9 +1,9 @@
 """Landing files -> one de-duplicated frame per day, with an account of every row read.
 
 Each file is read once per run, however many of the run's days it holds: batches of files
-are parsed in worker processes (both cores) and their rows staged per day as Arrow IPC;
-each day is then assembled from its staged rows alone, so memory is bounded by one day,
-not by the range of a backfill.
+are parsed in worker processes (both cores) and their rows staged on local disk as Arrow IPC,
+per day and per key range. A day is then assembled one key range at a time, so memory is
+bounded by a fraction of a day, not by the range of a backfill.
 """
 
 import json
@@ -26,8 +26,10 @@ from octo_assets.readings.parse import QUARANTINE_SCHEMA, READING_SCHEMA, parse_
 
 KEY = ["meterpoint_id", "interval_start_utc"]
 LAKE_SCHEMA = {
-    c: READING_SCHEMA[c]
-    for c in ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
+    **{
+        c: READING_SCHEMA[c] for c in ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh"]
+    },
+    "source_file": pl.Categorical,  # a day's millions of rows come from thousands of files: each name stored once
 }
 STAGED_SCHEMA = {
     **{c: t for c, t in READING_SCHEMA.items() if c != "reading_date"},

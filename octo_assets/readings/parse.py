@@ -137,25 +137,16 @@ class _Batch:
 
 def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
     """Read and parse files; an unreadable file is quarantined, not raised."""
-
-    def documents():
-        for source, path in paths:
-            try:
-                yield source, path.read_bytes()
-            except OSError as exc:
-                yield source, exc
-
-    ok, unreadable = [], []
-    for source, raw in documents():
-        (unreadable if isinstance(raw, OSError) else ok).append((source, raw))
-    parsed = parse_documents(ok)
+    documents, unreadable = [], []
+    for source, path in paths:
+        try:
+            documents.append((source, path.read_bytes()))
+        except OSError as exc:
+            unreadable.append(_file_reject(source, f"cannot read file: {exc}"))
+    parsed = parse_documents(documents)
     if not unreadable:
         return parsed
-    rejects = pl.DataFrame(
-        [_file_reject(source, f"cannot read file: {exc}") for source, exc in unreadable],
-        schema=QUARANTINE_SCHEMA,
-    )
-    return Parsed(parsed.readings, pl.concat([parsed.quarantine, rejects]))
+    return Parsed(parsed.readings, pl.concat([parsed.quarantine, pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA)]))
 
 
 def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:

@@ -63,6 +63,11 @@ def latest_snapshot_file(lake: Lake, table: str) -> Path:
     return path
 
 
+def latest_agreements_and_products(lake: Lake) -> dict[str, Path]:
+    """The relations `agreement` and `product` of the analytics SQL: their latest snapshots."""
+    return {table: latest_snapshot_file(lake, table) for table in ("agreement", "product")}
+
+
 def readings_file(lake: Lake, day: str) -> Path | None:
     return lake.existing_partition("readings", "date", day)
 
@@ -121,7 +126,7 @@ def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs)
 )
 def active_agreements(context: dg.AssetExecutionContext, lake: LakeStorage, duckdb: DuckDBResource):
     store = lake.lake()
-    sources = {"agreement": latest_snapshot_file(store, "agreement"), "product": latest_snapshot_file(store, "product")}
+    sources = latest_agreements_and_products(store)
     return materialise_days(
         context,
         store,
@@ -162,7 +167,7 @@ def half_hourly_consumption(context: dg.AssetExecutionContext, lake: LakeStorage
 )
 def daily_product_consumption(context: dg.AssetExecutionContext, lake: LakeStorage, duckdb: DuckDBResource):
     store = lake.lake()
-    sources = {"agreement": latest_snapshot_file(store, "agreement"), "product": latest_snapshot_file(store, "product")}
+    sources = latest_agreements_and_products(store)
     return materialise_days(
         context,
         store,

@@ -1,4 +1,8 @@
-"""octo-assets: smart-meter readings and their source data as a Dagster-built Parquet lakehouse."""
+"""octo-assets: smart-meter readings and their source data as a Dagster-built Parquet lakehouse.
+
+from octo_assets import connect
+con = connect()   # the analysts' catalog, read-only, with the lake's storage registered
+"""
 
 import warnings
 
@@ -6,3 +10,13 @@ import warnings
 # Filtered by message, so that importing this package does not import Dagster (the parsing
 # workers import only what parsing needs).
 warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+
+
+def connect(warehouse=None, read_only: bool = True):
+    """A DuckDB connection to the catalog (see octo_assets.catalog.connect)."""
+    from octo_assets.catalog.connect import connect as _connect  # imported here: the workers stay light
+
+    return _connect(warehouse, read_only)
+
+
+__all__ = ["connect"]

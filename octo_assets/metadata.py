@@ -36,6 +36,11 @@ def markdown_table(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     return "\n".join(lines)
 
 
+def location(uri: str) -> dg.MetadataValue:
+    """Where a file is, as the UI shows it: a path on disk, a URL on object storage."""
+    return dg.MetadataValue.url(uri) if "://" in uri else dg.MetadataValue.path(uri)
+
+
 def table_metadata(
     frame: pl.DataFrame, lineage: dg.TableColumnLineage | None = None, descriptions: Mapping[str, str] | None = None
 ) -> dict:

@@ -1,4 +1,9 @@
-"""Where things are. Every location is a setting, read from the environment with a default."""
+"""Where things are. Every location is a setting, read from the environment with a default.
+
+The landing area, the lake and the catalog may each be a local path or an `s3://bucket/prefix`
+URL (endpoint and credentials from the standard AWS_* variables); the source SQLite database
+is always a local file.
+"""
 
 import os
 import tempfile
@@ -8,6 +13,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from octo_assets.lake import Lake
+from octo_assets.storage import Storage, StorageError, is_remote
 
 DEFAULTS = {
     "OCTO_READINGS_DIR": "data/readings",
@@ -25,21 +31,22 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class LandingFolder(dg.ConfigurableResource):
-    """The folder readings files land in (read recursively)."""
+    """Where readings files land (read recursively): a folder or an S3 prefix."""
 
     path: str
 
     def problem(self) -> str | None:
-        if not Path(self.path).expanduser().is_dir():
+        why = _storage_problem(self.path)
+        if why:
             return (
-                f"OCTO_READINGS_DIR: {self.path} is not a folder; "
-                "point OCTO_READINGS_DIR at the folder the readings files land in."
+                f"OCTO_READINGS_DIR: {self.path} {why}; "
+                "point OCTO_READINGS_DIR at the folder (or s3://bucket/prefix) the readings files land in."
             )
         return None
 
-    def root(self) -> Path:
+    def storage(self) -> Storage:
         _fail_on(self.problem())
-        return Path(self.path).expanduser().resolve()
+        return Storage(self.path)
 
 
 class SourceDatabase(dg.ConfigurableResource):
@@ -50,6 +57,10 @@ class SourceDatabase(dg.ConfigurableResource):
 
     def problem(self) -> str | None:
         path = Path(self.path).expanduser()
+        if is_remote(self.path):
+            return f"OCTO_SOURCE_DB: {self.path} is a URL; the source database must be a local SQLite file."
+        if path.is_dir():
+            return f"OCTO_SOURCE_DB: {self.path} is a folder; point OCTO_SOURCE_DB at the SQLite database file in it."
         if not path.is_file():
             return f"OCTO_SOURCE_DB: {self.path} does not exist; point OCTO_SOURCE_DB at the SQLite database file."
         with path.open("rb") as file:
@@ -59,24 +70,30 @@ class SourceDatabase(dg.ConfigurableResource):
 
 
 class LakeStorage(dg.ConfigurableResource):
-    """The root of the Parquet lake."""
+    """The root of the Parquet lake: a folder or an S3 prefix."""
 
     root: str
 
     def problem(self) -> str | None:
+        if is_remote(self.root):
+            why = _storage_problem(self.root)
+            return f"OCTO_LAKE_DIR: {self.root} {why}; fix the bucket or the AWS_* settings." if why else None
         return _unwritable_folder("OCTO_LAKE_DIR", Path(self.root).expanduser())
 
     def lake(self) -> Lake:
         _fail_on(self.problem())
-        return Lake(self.root)
+        return Lake(Storage(self.root))
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The analysts' DuckDB catalog file (views over the lake)."""
+    """The analysts' DuckDB catalog file (views over the lake): a local path or an S3 object."""
 
     path: str
 
     def problem(self) -> str | None:
+        if is_remote(self.path):
+            why = _storage_problem(self.path.rsplit("/", 1)[0])
+            return f"OCTO_WAREHOUSE: {self.path} {why}; fix the bucket or the AWS_* settings." if why else None
         path = Path(self.path).expanduser()
         if path.is_dir():
             return (
@@ -84,6 +101,26 @@ class Warehouse(dg.ConfigurableResource):
                 "set OCTO_WAREHOUSE to a file path such as data/warehouse.duckdb."
             )
         return _unwritable_folder("OCTO_WAREHOUSE", path.parent)
+
+    def location(self) -> tuple[Storage, str]:
+        """The storage holding the catalog file, and the file's name in it."""
+        _fail_on(self.problem())
+        folder, _, name = self.path.rstrip("/").rpartition("/")
+        if not is_remote(self.path):
+            path = Path(self.path).expanduser().resolve()
+            folder, name = str(path.parent), path.name
+        return Storage(folder), name
+
+    def uri(self) -> str:
+        storage, name = self.location()
+        return storage.uri(name)
+
+
+def _storage_problem(url: str) -> str | None:
+    try:
+        return Storage(url).reachable_problem()
+    except StorageError as exc:
+        return str(exc)
 
 
 def _unwritable_folder(name: str, folder: Path) -> str | None:

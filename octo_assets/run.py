@@ -8,16 +8,15 @@ catalog, as an analyst would.
 
 import argparse
 import sys
-from pathlib import Path
 
 import dagster as dg
-import duckdb
 
-from octo_assets import definitions
+from octo_assets import connect, definitions
 from octo_assets.lake import Lake
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings.assets import refresh_landing_index
 from octo_assets.resources import setting, setting_problems
+from octo_assets.storage import Storage
 
 
 class RunError(Exception):
@@ -30,9 +29,9 @@ RANGE_END = "dagster/asset_partition_range_end"
 EVERYTHING = dg.AssetSelection.all().materializable()
 
 
-def landed_partition_keys(readings_dir: Path, lake: Lake) -> list[str]:
-    """The days the landing folder holds; the index it builds spares the run a second scan."""
-    index, _ = refresh_landing_index(readings_dir, lake)
+def landed_partition_keys(landing: Storage, lake: Lake) -> list[str]:
+    """The days the landing area holds; the index it builds spares the run a second scan."""
+    index, _ = refresh_landing_index(landing, lake)
     valid = set(daily_partitions.get_partition_keys())
     days = sorted(d.isoformat() for d in index["days"].explode().drop_nulls().unique())
     outside = [d for d in days if d not in valid]
@@ -70,14 +69,14 @@ def run_pipeline(instance: dg.DagsterInstance, resources: dict, days: tuple[str,
     problems = setting_problems(resources)
     if problems:
         raise RunError("\n".join(problems))
-    readings_dir = resources["landing"].root()
+    landing = resources["landing"].storage()
     if days:
         keys = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(*days))
     else:
-        keys = landed_partition_keys(readings_dir, resources["lake"].lake())
+        keys = landed_partition_keys(landing, resources["lake"].lake())
     if not keys:
-        raise RunError(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {readings_dir}.")
-    print(f"materialising {keys[0]} .. {keys[-1]} ({len(keys)} days) from {readings_dir}")
+        raise RunError(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {landing.url}.")
+    print(f"materialising {keys[0]} .. {keys[-1]} ({len(keys)} days) from {landing.url}")
     # a contiguous range: a day with no file gets an empty partition, which is the truth
     materialize(EVERYTHING, instance, resources, {RANGE_START: keys[0], RANGE_END: keys[-1]})
     return keys
@@ -96,10 +95,10 @@ def main() -> None:
         keys = run_pipeline(instance, definitions.defs.resources, (args.first, args.last) if args.first else None)
     except (RunError, dg.DagsterInvalidInvocationError, ValueError) as exc:
         raise SystemExit(str(exc)) from None
-    print_summary(Path(setting("OCTO_WAREHOUSE")), keys[0], keys[-1])
+    print_summary(setting("OCTO_WAREHOUSE"), keys[0], keys[-1])
 
 
-def print_summary(warehouse: Path, first: str, last: str) -> None:
+def print_summary(warehouse: str, first: str, last: str) -> None:
     """The days just built, read back through the catalog (only their partitions are opened)."""
     days = f"BETWEEN DATE '{first}' AND DATE '{last}'"
     queries = {
@@ -115,8 +114,8 @@ def print_summary(warehouse: Path, first: str, last: str) -> None:
         "kWh (product-day)": "SELECT round(sum(consumption_kwh), 3) FROM analytics.daily_product_consumption "
         f"WHERE reading_date {days}",
     }
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        print(f"\ncatalog {warehouse.resolve()}, {first} .. {last}")
+    with connect(warehouse) as con:
+        print(f"\ncatalog {warehouse}, {first} .. {last}")
         for label, sql in queries.items():
             print(f"  {label:<34} {con.execute(sql).fetchone()[0]}")
         print("\n  kWh per day and product (top 3 a day):")

@@ -12,11 +12,11 @@ analyst needs. Input can also be piped in: `make sql < report.sql`.
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TextIO
 
 import duckdb
 
+from octo_assets.catalog.connect import CatalogNotFound, connect
 from octo_assets.resources import setting
 
 PROMPT, CONTINUATION = "octo> ", "  ..> "
@@ -31,10 +31,12 @@ TABLES = (
 )
 
 
-def open_catalog(path: Path) -> duckdb.DuckDBPyConnection:
-    if not path.is_file():
-        raise SystemExit(f"No catalog at {path}: run `make run` first (or set OCTO_WAREHOUSE).")
-    return duckdb.connect(str(path), read_only=True)
+def open_catalog(location: str) -> duckdb.DuckDBPyConnection:
+    """The catalog through octo_assets.connect: whatever the lake's storage needs is registered."""
+    try:
+        return connect(location)
+    except CatalogNotFound as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def run_sql(connection: duckdb.DuckDBPyConnection, sql: str) -> bool:
@@ -114,7 +116,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    path = Path(setting("OCTO_WAREHOUSE")).expanduser().resolve()
+    path = setting("OCTO_WAREHOUSE")
     with open_catalog(path) as connection:
         if args.command is not None:
             return 0 if run_command(connection, args.command) else 1

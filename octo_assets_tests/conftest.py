@@ -1,13 +1,18 @@
 import shutil
 import sqlite3
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import orjson
 import pytest
 
 from octo_assets.resources import build_resources
+from octo_assets.storage import Storage, register_filesystems
+from octo_assets_tests import seaweedfs
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data"
 COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]
@@ -15,9 +20,19 @@ COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]
 
 @dataclass
 class Workspace:
-    """Every location the pipeline reads or writes, all under one tmp_path."""
+    """Every location the pipeline reads or writes, under one tmp_path, or with the landing area,
+    the lake and the catalog under one prefix of the test S3 server (`s3`).
+
+    Tests write landing files into the local folder `readings`; on S3 the folder is mirrored to
+    the landing prefix (`sync`) before each run, oldest file first, so delivery order holds.
+    """
 
     root: Path
+    s3: str | None = None  # s3://bucket/prefix
+
+    @property
+    def backend(self) -> str:
+        return "s3" if self.s3 else "local"
 
     @property
     def readings(self) -> Path:
@@ -29,14 +44,72 @@ class Workspace:
 
     @property
     def lake(self) -> Path:
+        """The local lake folder (local backend only)."""
+        assert not self.s3, "the lake is on S3: use lake_url"
         return self.root / "lake"
 
     @property
-    def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
+    def readings_url(self) -> str:
+        return f"{self.s3}/readings" if self.s3 else str(self.readings)
+
+    @property
+    def lake_url(self) -> str:
+        return f"{self.s3}/lake" if self.s3 else str(self.root / "lake")
+
+    @property
+    def warehouse(self) -> str:
+        return f"{self.s3}/warehouse.duckdb" if self.s3 else str(self.root / "warehouse.duckdb")
+
+    def lake_storage(self) -> Storage:
+        return Storage(self.lake_url)
 
     def resources(self) -> dict:
-        return build_resources(self.readings, self.source_db, self.lake, self.warehouse)
+        return build_resources(self.readings_url, self.source_db, self.lake_url, self.warehouse)
+
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB that can read the lake, whichever backend holds it."""
+        connection = duckdb.connect()
+        register_filesystems(connection, [self.lake_url])
+        return connection
+
+    def query_lake(self, sql: str) -> list[tuple]:
+        """`sql` with {lake} replaced by the lake's root."""
+        with self.duckdb() as connection:
+            return connection.execute(sql.replace("{lake}", self.lake_url)).fetchall()
+
+    def sync(self) -> None:
+        """Mirror the local landing folder to the S3 landing prefix (nothing to do on disk).
+
+        Files are uploaded oldest modification time first, a second apart between times, because
+        S3's upload time (one-second resolution) is the delivery time there.
+        """
+        if not self.s3:
+            return
+        landing = Storage(self.readings_url)
+        local = {p.relative_to(self.readings).as_posix(): p for p in self.readings.rglob("*") if p.is_file()}
+        for entry in landing.list_files():
+            if entry.path not in local:
+                landing.delete(entry.path)
+        remote = {e.path: e for e in landing.list_files()}
+        by_mtime: dict[int, list[str]] = {}  # by second: S3's resolution
+        for rel, path in local.items():
+            by_mtime.setdefault(path.stat().st_mtime_ns // 1_000_000_000, []).append(rel)
+        uploaded_any = False
+        for _, rels in sorted(by_mtime.items()):
+            changed = [
+                r
+                for r in rels
+                if r not in remote
+                or remote[r].size != local[r].stat().st_size
+                or landing.read_bytes(r) != local[r].read_bytes()
+            ]
+            if not changed:
+                continue
+            if uploaded_any:
+                time.sleep(1.05)
+            for rel in sorted(changed):
+                landing.write_bytes(rel, local[rel].read_bytes())
+            uploaded_any = True
 
     def write_readings(self, name: str, rows: list, pretty: bool = False, columns=COLUMNS) -> Path:
         path = self.readings / name
@@ -65,11 +138,39 @@ CREATE TABLE "meterpoint" ("region" TEXT, "meterpoint_id" TEXT);
 """
 
 
-@pytest.fixture
-def workspace(tmp_path) -> Workspace:
-    ws = Workspace(tmp_path / "ws")
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One SeaweedFS server for the session, its AWS_* variables set for this process and the
+    processes the tests start (run workers, `dagster dev`)."""
+    server = seaweedfs.start(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in server.env().items():
+                patch.setenv(name, value)
+            Storage(f"s3://{TEST_BUCKET}").fs.mkdir(TEST_BUCKET)
+            yield server
+    finally:
+        server.stop()
+
+
+TEST_BUCKET = "octo-tests"
+BACKENDS = ["local", "s3"]
+
+
+def new_workspace(root: Path, backend: str, request) -> Workspace:
+    s3 = None
+    if backend == "s3":
+        request.getfixturevalue("s3_server")
+        s3 = f"s3://{TEST_BUCKET}/{uuid.uuid4().hex[:12]}"
+    ws = Workspace(root, s3)
     ws.readings.mkdir(parents=True)
     return ws
+
+
+@pytest.fixture
+def workspace(tmp_path, request) -> Workspace:
+    """A local workspace; parametrise `backend` (indirectly) to run on S3 too."""
+    return new_workspace(tmp_path / "ws", getattr(request, "param", "local"), request)
 
 
 @pytest.fixture
@@ -88,11 +189,9 @@ def instance(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def module_workspace(tmp_path_factory) -> Workspace:
+def module_workspace(tmp_path_factory, request) -> Workspace:
     """A workspace shared by one module's tests, for pipelines too slow to build per test."""
-    ws = Workspace(tmp_path_factory.mktemp("ws"))
-    ws.readings.mkdir(parents=True)
-    return ws
+    return new_workspace(tmp_path_factory.mktemp("ws"), getattr(request, "param", "local"), request)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +211,7 @@ def materialize(
     """Materialise a selection (with its checks) through Dagster, as the UI would; never raises."""
     from octo_assets.definitions import ASSET_CHECKS, ASSETS
 
+    ws.sync()
     tags = {}
     if partition_keys:
         tags = {

@@ -1,4 +1,5 @@
-"""Faults the feed and the source really produce, and what the pipeline does with each."""
+"""Faults the feed and the source really produce, and what the pipeline does with each: with the
+lake and landing area on disk and on a real S3 server, with the same answers."""
 
 import os
 import signal
@@ -9,13 +10,14 @@ import textwrap
 import time
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
 from octo_assets.checks.analytics import ANALYTICS_CHECKS
 from octo_assets.resources import SourceDatabase
-from octo_assets_tests.conftest import check_outcomes, materialize
+from octo_assets_tests.conftest import BACKENDS, check_outcomes, materialize
+
+pytestmark = pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
 
 DAY = "2021-01-01"
 SOURCE = dg.AssetSelection.groups("source").materializable()
@@ -44,8 +46,7 @@ def failure_message(result) -> str:
 
 
 def query(ws, sql):
-    with duckdb.connect() as con:
-        return con.execute(sql.replace("{lake}", str(ws.lake))).fetchall()
+    return ws.query_lake(sql)
 
 
 @pytest.fixture
@@ -266,10 +267,27 @@ KILLED_RUN = textwrap.dedent(
                        resources=build_resources(readings, db, lake, warehouse), partition_key="2021-01-01")
     """
 )
+PARTITION = "readings/date=2021-01-01/part-0.parquet"
 
 
-def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_nothing(sourced, instance, tmp_path):
+def killed_run(ws, home) -> subprocess.Popen:
+    arguments = [ws.readings_url, str(ws.source_db), ws.lake_url, ws.warehouse, str(home)]
+    return subprocess.Popen([sys.executable, "-c", KILLED_RUN, *arguments], start_new_session=True)
+
+
+def publishing(ws, staging) -> bool:
+    """A partition is being written: a temporary file beside it (disk) or in staging (S3)."""
+    if ws.s3:
+        return any(staging.glob("publish-*/*"))
+    return any((ws.lake / PARTITION).parent.glob(".*.tmp"))
+
+
+def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_nothing(
+    sourced, instance, tmp_path, monkeypatch
+):
     ws = sourced
+    staging = tmp_path / "staging"
+    monkeypatch.setenv("OCTO_STAGING_DIR", str(staging))  # the killed runs inherit it
     rows_per_file = 48
     for n in range(400):
         ws.write_readings(
@@ -278,33 +296,27 @@ def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_not
         )
     expected = 400 * rows_per_file
     assert materialize(ws, instance, READINGS, [DAY]).success
-    partition = ws.lake / "readings" / "date=2021-01-01" / "part-0.parquet"
-    before = partition.read_bytes()
+    lake = ws.lake_storage()
+    before = lake.read_bytes(PARTITION)
 
-    for attempt in range(3):  # kill at a different moment each time
+    # kill while the partition is being published, then at fixed moments of the run
+    for attempt, moment in enumerate(["publishing", 1.0, 2.0, 3.0]):
         home = tmp_path / f"home{attempt}"
         home.mkdir()
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                KILLED_RUN,
-                str(ws.readings),
-                str(ws.source_db),
-                str(ws.lake),
-                str(ws.warehouse),
-                str(home),
-            ],
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while not list(partition.parent.glob(".*.tmp")) and child.poll() is None and time.monotonic() < deadline:
+        child = killed_run(ws, home)
+        deadline = time.monotonic() + (60 if moment == "publishing" else moment)
+        while child.poll() is None and time.monotonic() < deadline:
+            if moment == "publishing" and publishing(ws, staging):
+                break
             time.sleep(0.001)
-        os.killpg(child.pid, signal.SIGKILL)
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the run (and every process it started) had already ended
+            pass
         child.wait()
         # whatever the moment, the partition is the old one, whole
-        assert partition.read_bytes() == before
-        assert query(ws, f"SELECT count(*) FROM '{partition}'") == [(expected,)]
+        assert lake.read_bytes(PARTITION) == before
+        assert query(ws, f"SELECT count(*) FROM '{lake.uri(PARTITION)}'") == [(expected,)]
 
     assert materialize(ws, instance, READINGS, [DAY]).success
     assert query(
@@ -323,9 +335,11 @@ def test_analytics_checks_catch_tables_that_disagree(sourced, instance):
     outcomes = check_outcomes(materialize(ws, instance, daily, [DAY]))
     assert all(outcomes[name][0] for name in analytics_checks)
 
-    half_hourly = ws.lake / "analytics/half_hourly_consumption/date=2021-01-01/part-0.parquet"
-    tampered = pl.read_parquet(half_hourly)
-    pl.concat([tampered, tampered.head(1)]).write_parquet(half_hourly)  # a half hour twice: kWh too high
+    lake = ws.lake_storage()
+    half_hourly = "analytics/half_hourly_consumption/date=2021-01-01/part-0.parquet"
+    tampered = pl.read_parquet(lake.read_bytes(half_hourly))
+    with lake.publish(half_hourly) as path:  # a half hour twice: kWh too high
+        pl.concat([tampered, tampered.head(1)]).write_parquet(path)
     checks = dg.AssetSelection.checks_for_assets(
         dg.AssetKey(["analytics", "half_hourly_consumption"]), dg.AssetKey(["analytics", "daily_product_consumption"])
     )

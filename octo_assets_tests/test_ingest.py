@@ -7,6 +7,7 @@ import polars as pl
 
 from octo_assets.readings.ingest import ingest_days, staged_days
 from octo_assets.readings.landing import files_for_days, scan_landing
+from octo_assets.storage import Storage
 
 DAY = date(2021, 1, 1)
 
@@ -17,8 +18,8 @@ def deliver(ws, name, rows, mtime_s):
 
 
 def ingest(ws, days=(DAY,)):
-    files, _ = scan_landing(ws.readings)
-    return list(ingest_days(ws.readings, files, list(days)))
+    files, _ = scan_landing(Storage(ws.readings))
+    return list(ingest_days(Storage(ws.readings), files, list(days)))
 
 
 def test_a_corrected_redelivery_in_a_subfolder_wins_and_the_conflict_is_reported(workspace):
@@ -73,7 +74,7 @@ def test_a_day_reads_only_the_files_that_hold_it(workspace):
     deliver(workspace, "2021-01-05/m.json", [["2021-01-05 00:00:00", 1.0, "m"]], 1_000)
     deliver(workspace, "both.json", [["2021-01-05 00:30:00", 1.0, "m"], ["2021-01-01 00:30:00", 1.0, "m"]], 1_000)
     (workspace.readings / "empty.json").write_bytes(b"")
-    index, _ = scan_landing(workspace.readings)
+    index, _ = scan_landing(Storage(workspace.readings))
     assert dict(index.select("path", "days").iter_rows()) == {
         "2021-01-01/m.json": [DAY],
         "2021-01-05/m.json": [date(2021, 1, 5)],
@@ -91,9 +92,9 @@ def test_new_files_are_parsed_once_and_their_days_learnt_from_their_rows(workspa
     deliver(workspace, "a.json", [["2021-01-01 00:00:00", 1.0, "m"], ["2021-01-02 00:00:00", 2.0, "m"]], 1_000)
     deliver(workspace, "b.json", [["2021-01-05 00:00:00", 1.0, "n"]], 1_000)
     (workspace.readings / "bad.json").write_bytes(b"{")
-    index, bytes_read = scan_landing(workspace.readings, read_new=False)
+    index, bytes_read = scan_landing(Storage(workspace.readings), read_new=False)
     assert bytes_read == 0 and index["days"].is_null().all()  # nothing read before the parse
-    with staged_days(workspace.readings, index, [DAY]) as staged:
+    with staged_days(Storage(workspace.readings), index, [DAY]) as staged:
         day = staged.assemble(DAY)
         learnt = dict(staged.discovered.iter_rows())
     assert learnt == {"a.json": [DAY, date(2021, 1, 2)], "b.json": [date(2021, 1, 5)], "bad.json": []}

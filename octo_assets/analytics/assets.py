@@ -1,7 +1,6 @@
 """The three analytics tables, one Parquet partition per day, computed by DuckDB SQL."""
 
 from collections.abc import Callable
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -10,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from octo_assets.analytics.queries import run_query
 from octo_assets.charts import bar_chart
 from octo_assets.lake import Lake
-from octo_assets.metadata import column_lineage, table_metadata
+from octo_assets.metadata import column_lineage, location, table_metadata
 from octo_assets.partitions import daily_partitions
 from octo_assets.resources import LakeStorage
 
@@ -56,19 +55,19 @@ PRODUCT_DAY_LINEAGE = column_lineage(
 )
 
 
-def latest_snapshot_file(lake: Lake, table: str) -> Path:
+def latest_snapshot_file(lake: Lake, table: str) -> str:
     path = lake.latest_partition(f"source/{table}", "snapshot_date")
     if path is None:
         raise dg.Failure(f"No snapshot of the source `{table}` table in {lake.root}: materialise lake/{table} first.")
     return path
 
 
-def latest_agreements_and_products(lake: Lake) -> dict[str, Path]:
+def latest_agreements_and_products(lake: Lake) -> dict[str, str]:
     """The relations `agreement` and `product` of the analytics SQL: their latest snapshots."""
     return {table: latest_snapshot_file(lake, table) for table in ("agreement", "product")}
 
 
-def readings_file(lake: Lake, day: str) -> Path | None:
+def readings_file(lake: Lake, day: str) -> str | None:
     return lake.existing_partition("readings", "date", day)
 
 
@@ -78,7 +77,7 @@ def materialise_days(
     duckdb: DuckDBResource,
     query: str,
     partition_key: str,
-    relations: Callable[[str], dict[str, Path | None]],
+    relations: Callable[[str], dict[str, str | None]],
     parameter: str,
     lineage: dg.TableColumnLineage,
     chart: Callable[[pl.DataFrame], dict] = lambda frame: {},
@@ -88,8 +87,8 @@ def materialise_days(
     with duckdb.get_connection() as connection:
         for day in context.partition_keys:
             frame = run_query(connection, query, relations(day), {parameter: day})
-            path = lake.write(frame, lake.partition_file(table, partition_key, day))
-            metadata = {**table_metadata(frame, lineage), **chart(frame), "path": dg.MetadataValue.path(str(path))}
+            uri = lake.write(frame, lake.partition_path(table, partition_key, day))
+            metadata = {**table_metadata(frame, lineage), **chart(frame), "path": location(uri)}
             if "consumption_kwh" in frame.columns:
                 metadata["consumption_kwh"] = float(frame["consumption_kwh"].sum() or 0.0)
             context.add_asset_metadata(metadata, partition_key=day)

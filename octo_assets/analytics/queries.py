@@ -5,10 +5,11 @@ Parquet files of one partition or snapshot, so the SQL reads like what an analys
 """
 
 from importlib.resources import files
-from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from octo_assets.storage import register_filesystems
 
 
 def sql_text(name: str) -> str:
@@ -18,22 +19,23 @@ def sql_text(name: str) -> str:
 def run_query(
     connection: duckdb.DuckDBPyConnection,
     name: str,
-    relations: dict[str, Path | None],
+    relations: dict[str, str | None],
     parameters: dict[str, object],
 ) -> pl.DataFrame:
     bind(connection, relations)
     return connection.sql(sql_text(name), params=parameters).pl()
 
 
-def bind(connection: duckdb.DuckDBPyConnection, relations: dict[str, Path | None]) -> None:
+def bind(connection: duckdb.DuckDBPyConnection, relations: dict[str, str | None]) -> None:
     """Bind each relation name to a Parquet file (or to an empty relation of the right columns)."""
     connection.execute("SET TimeZone = 'UTC'")
+    register_filesystems(connection, [uri for uri in relations.values() if uri])
     for relation, path in relations.items():
         source = f"read_parquet({sql_literal(path)})" if path else f"({EMPTY[relation]})"
         connection.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT * FROM {source}")
 
 
-def sql_literal(path: Path | str) -> str:
+def sql_literal(path: str) -> str:
     """A path as a SQL string literal (DDL cannot take bound parameters)."""
     return "'" + str(path).replace("'", "''") + "'"
 

@@ -14,7 +14,6 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 
@@ -23,6 +22,7 @@ from octo_assets.partitions import FIRST_DAY, daily_partitions
 from octo_assets.readings.assets import LANDING
 from octo_assets.readings.landing import days_in_bytes, list_landing
 from octo_assets.resources import LandingFolder
+from octo_assets.storage import Storage
 
 READINGS = dg.AssetKey(["lake", "readings"])
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
@@ -63,13 +63,11 @@ def starting_mark(instance: dg.DagsterInstance) -> DeliveryMark:
     return DeliveryMark(int(latest.timestamp * 1e9) if latest else -1)
 
 
-def days_delivered(root: Path, delivered: list[Delivery]) -> dict[date, list[Delivery]]:
+def days_delivered(landing: Storage, delivered: list[Delivery]) -> dict[date, list[Delivery]]:
     """day -> the delivered files that hold it (a byte scan for dates, as the readings asset does)."""
     by_day = defaultdict(list)
-    for delivery in delivered:
-        try:
-            raw = (root / delivery[0]).read_bytes()
-        except OSError:  # gone or unreadable since the listing: its next delivery is seen
+    for delivery, raw in zip(delivered, landing.read_many([d[0] for d in delivered])):
+        if isinstance(raw, OSError):  # gone or unreadable since the listing: its next delivery is seen
             continue
         for day in days_in_bytes(raw):
             by_day[day].append(delivery)
@@ -129,9 +127,10 @@ def snapshot_missing(instance: dg.DagsterInstance) -> bool:
     description="New or re-delivered readings files: a run of the daily job for each day they hold.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingFolder) -> dg.SensorResult | dg.SkipReason:
-    root = Path(landing.path).expanduser().resolve()
-    if not root.is_dir():
-        return dg.SkipReason(f"landing folder {root} does not exist (OCTO_READINGS_DIR)")
+    problem = landing.problem()
+    if problem:
+        return dg.SkipReason(problem)
+    root = landing.storage()
     if snapshot_missing(context.instance):
         # the cursor stays put: these files are requested once a snapshot exists
         return dg.SkipReason(
@@ -141,7 +140,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingFolder) 
     delivered = [d for d in list_landing(root) if mark.is_new(d)]
     cursor = mark.advance(delivered).to_cursor()
     if not delivered:
-        return dg.SensorResult(skip_reason=f"no new or changed files in {root}", cursor=cursor)
+        return dg.SensorResult(skip_reason=f"no new or changed files in {root.url}", cursor=cursor)
     by_day = days_delivered(root, delivered)
     runnable, skipped = split_by_partition(by_day)
     for day, reason in skipped.items():

@@ -1,10 +1,9 @@
 """The catalog asset: the analysts' DuckDB file of views over the lake."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from octo_assets.catalog.views import build_catalog
+from octo_assets.metadata import location
 from octo_assets.resources import LakeStorage, Warehouse
 
 CATALOG_POOL = "duckdb_catalog"
@@ -26,11 +25,11 @@ CATALOG_POOL = "duckdb_catalog"
     description="DuckDB catalog file: schemas `lake` and `analytics`, views over the Parquet lake.",
 )
 def catalog(lake: LakeStorage, warehouse: Warehouse) -> dg.MaterializeResult:
-    path = Path(warehouse.path).expanduser().resolve()
-    views = build_catalog(lake.lake(), path)
+    storage, name = warehouse.location()
+    views = build_catalog(lake.lake(), storage, name)
     return dg.MaterializeResult(
         metadata={
             "views": dg.MetadataValue.md("\n".join(f"- `{v}`" for v in views)),
-            "path": dg.MetadataValue.path(str(path)),
+            "path": location(storage.uri(name)),
         }
     )

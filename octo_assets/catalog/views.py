@@ -1,13 +1,11 @@
 """Build the DuckDB catalog file: schemas `lake` and `analytics`, views over Parquet.
 
-The catalog holds no data, only views with absolute paths, so it opens from any working
-directory and new partitions show up without rebuilding it. It is written to a temporary
-file and renamed into place: an analyst holding the old file open read-only keeps reading
-it, and the pipeline never waits on, or fails for, DuckDB's single-writer lock.
+The catalog holds no data, only views with absolute paths or s3:// URLs, so it opens from any
+working directory and new partitions show up without rebuilding it. It is written whole and
+then published in one step: an analyst holding the old file open read-only keeps reading it,
+and the pipeline never waits on, or fails for, DuckDB's single-writer lock.
 """
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import duckdb
 
 from octo_assets.analytics.queries import sql_literal
 from octo_assets.lake import Lake
+from octo_assets.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ VIEWS = [
 
 def view_sql(view: View, lake: Lake) -> str | None:
     """The CREATE VIEW statement, or None while the table has no partition yet."""
-    if not any(lake.table_dir(view.table).glob("*/*.parquet")):
+    if not lake.storage.list_files(view.table, suffix=".parquet"):
         return None
     source = f"read_parquet({sql_literal(lake.table_glob(view.table))}, hive_partitioning = true)"
     where = ""
@@ -92,14 +91,20 @@ def view_sql(view: View, lake: Lake) -> str | None:
     return f"CREATE OR REPLACE VIEW {view.name} AS SELECT {view.select} FROM {source} AS t{where}"
 
 
-def build_catalog(lake: Lake, path: Path) -> list[str]:
-    """Write the catalog at `path` atomically; returns the views it holds."""
-    path = path.expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+def build_catalog(lake: Lake, storage: Storage, name: str) -> list[str]:
+    """Write the catalog file `name` into `storage` in one step; returns the views it holds.
+
+    The file is built whole first and then published (a rename on disk, one PUT on S3), so an
+    analyst's open catalog is never changed under them.
+    """
     created = []
-    try:
-        with duckdb.connect(str(tmp)) as connection:
+    if storage.is_local:
+        # a read-write session killed on the old catalog leaves its write-ahead log beside it;
+        # beside the new file it would make every reader fail ("WAL does not match")
+        Path(storage.uri(f"{name}.wal")).unlink(missing_ok=True)
+    with storage.publish(name) as path:
+        with duckdb.connect(str(path)) as connection:
+            lake.storage.register(connection)  # creating a view reads its files' schema
             connection.execute("CREATE SCHEMA lake; CREATE SCHEMA analytics;")
             for view in VIEWS:
                 statement = view_sql(view, lake)
@@ -109,8 +114,5 @@ def build_catalog(lake: Lake, path: Path) -> list[str]:
                         connection.execute(f"COMMENT ON VIEW {view.name} IS {sql_literal(view.description)}")
                     created.append(view.name)
             connection.execute("CHECKPOINT")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        Path(f"{path}.wal").unlink(missing_ok=True)
     return created

@@ -4,8 +4,6 @@ No rows: the check passes. Otherwise its metadata counts them and shows the firs
 so the UI names the meterpoints, files or agreements at fault, not just a red light.
 """
 
-from pathlib import Path
-
 import dagster as dg
 import duckdb
 import polars as pl
@@ -16,7 +14,7 @@ from octo_assets.metadata import markdown_table
 SHOWN = 20
 
 
-def offenders(sql: str, relations: dict[str, Path | None], parameters: dict | None = None) -> pl.DataFrame:
+def offenders(sql: str, relations: dict[str, str | None], parameters: dict | None = None) -> pl.DataFrame:
     with duckdb.connect() as connection:
         bind(connection, relations)
         return connection.sql(sql, params=parameters or {}).pl()

@@ -111,8 +111,9 @@ def _schema_check(table: str):
         description=f"The {table} snapshot has exactly the expected columns and types.",
     )
     def schema_check(lake: LakeStorage):
-        path = latest_snapshot_file(lake.lake(), table)
-        found_schema = dict(pl.read_parquet_schema(path))
+        store = lake.lake()
+        with store.storage.fs.open(latest_snapshot_file(store, table), "rb") as file:
+            found_schema = dict(pl.read_parquet_schema(file))
         expected = TABLES[table]
         problems = [
             {"column": c, "expected": str(expected.get(c)), "found": str(found_schema.get(c))}

@@ -1,17 +1,17 @@
 """The readings asset: each Europe/London day of the landing folder as one Parquet partition."""
 
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from octo_assets.lake import Lake, write_parquet_atomic
-from octo_assets.metadata import column_lineage, column_schema, table_metadata
+from octo_assets.lake import Lake
+from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings.ingest import LAKE_SCHEMA, DayReadings, staged_days
 from octo_assets.readings.landing import files_for_days, scan_landing
 from octo_assets.resources import LakeStorage, LandingFolder
+from octo_assets.storage import Storage
 
 LANDING = dg.AssetSpec(
     ["landing", "readings_files"],
@@ -25,24 +25,21 @@ PARTITION_KEY = "date"
 INDEX_FILE = "_state/landing_index.parquet"
 
 
-def refresh_landing_index(root: Path, lake: Lake, read_new: bool = True) -> tuple[pl.DataFrame, int]:
-    """The landing folder's files and days (see landing.scan_landing), saved in the lake."""
-    index_path = lake.root / INDEX_FILE
-    previous = pl.read_parquet(index_path) if index_path.is_file() else None
-    index, bytes_scanned = scan_landing(root, previous, read_new)
-    write_parquet_atomic(index, index_path)
+def refresh_landing_index(landing: Storage, lake: Lake, read_new: bool = True) -> tuple[pl.DataFrame, int]:
+    """The landing area's files and days (see landing.scan_landing), saved in the lake."""
+    previous = lake.read(INDEX_FILE) if lake.storage.exists(INDEX_FILE) else None
+    index, bytes_scanned = scan_landing(landing, previous, read_new)
+    lake.write(index, INDEX_FILE)
     return index, bytes_scanned
 
 
-def write_day(lake: Lake, day: DayReadings) -> Path:
+def write_day(lake: Lake, day: DayReadings) -> str:
     key = day.day.isoformat()
-    path = lake.partition_file(READINGS_TABLE, PARTITION_KEY, key)
     # quarantine first: a crash in between leaves the old readings with a fresher quarantine,
     # never readings whose rejects are missing
-    lake.write(day.quarantine, lake.partition_file(QUARANTINE_TABLE, PARTITION_KEY, key))
-    lake.write(day.conflicts, lake.partition_file(CONFLICTS_TABLE, PARTITION_KEY, key))
-    lake.write(day.readings, path)
-    return path
+    lake.write(day.quarantine, lake.partition_path(QUARANTINE_TABLE, PARTITION_KEY, key))
+    lake.write(day.conflicts, lake.partition_path(CONFLICTS_TABLE, PARTITION_KEY, key))
+    return lake.write(day.readings, lake.partition_path(READINGS_TABLE, PARTITION_KEY, key))
 
 
 COLUMN_DESCRIPTIONS = {
@@ -62,7 +59,7 @@ READINGS_LINEAGE = column_lineage(
 )
 
 
-def day_metadata(day: DayReadings, path: Path) -> dict:
+def day_metadata(day: DayReadings, uri: str) -> dict:
     return {
         **table_metadata(day.readings, READINGS_LINEAGE, COLUMN_DESCRIPTIONS),
         "rows_read": day.rows_read,
@@ -74,7 +71,7 @@ def day_metadata(day: DayReadings, path: Path) -> dict:
         "conflicting_deliveries": day.conflicts.height,
         "meterpoints": day.readings["meterpoint_id"].n_unique(),
         "consumption_kwh": float(day.readings["consumption_kwh"].sum()),
-        "path": dg.MetadataValue.path(str(path)),
+        "path": location(uri),
     }
 
 
@@ -90,18 +87,18 @@ def day_metadata(day: DayReadings, path: Path) -> dict:
 )
 def readings(context: dg.AssetExecutionContext, landing: LandingFolder, lake: LakeStorage) -> dg.MaterializeResult:
     store = lake.lake()
-    root = landing.root()
+    landed = landing.storage()
     days = [date.fromisoformat(key) for key in context.partition_keys]
     # new files are not scanned for their days: parsing them below tells, and reads them once
-    index, _ = refresh_landing_index(root, store, read_new=False)
+    index, _ = refresh_landing_index(landed, store, read_new=False)
     context.log.info(
         f"{index.height} landing files, {index['days'].is_null().sum()} new; "
         f"{files_for_days(index, set(days)).height} may hold the {len(days)} day(s) of this run"
     )
-    with staged_days(root, index, days) as staged:
+    with staged_days(landed, index, days) as staged:
         for day in days:
             assembled = staged.assemble(day)
-            path = write_day(store, assembled)
-            context.add_asset_metadata(day_metadata(assembled, path), partition_key=day.isoformat())
-        write_parquet_atomic(index.update(staged.discovered, on="path"), store.root / INDEX_FILE)
+            uri = write_day(store, assembled)
+            context.add_asset_metadata(day_metadata(assembled, uri), partition_key=day.isoformat())
+        store.write(index.update(staged.discovered, on="path"), INDEX_FILE)
     return dg.MaterializeResult()

@@ -22,7 +22,8 @@ from pathlib import Path
 import polars as pl
 
 from octo_assets.readings.landing import files_for_days
-from octo_assets.readings.parse import QUARANTINE_SCHEMA, READING_SCHEMA, parse_paths
+from octo_assets.readings.parse import QUARANTINE_SCHEMA, READING_SCHEMA, Parsed, parse_documents
+from octo_assets.storage import Storage, staging_root
 
 KEY = ["meterpoint_id", "interval_start_utc"]
 LAKE_SCHEMA = {
@@ -80,7 +81,7 @@ class Staged:
 
 
 @contextmanager
-def staged_days(landing_root: Path, index: pl.DataFrame, days: Sequence[date], workers: int = 2) -> Iterator[Staged]:
+def staged_days(landing: Storage, index: pl.DataFrame, days: Sequence[date], workers: int = 2) -> Iterator[Staged]:
     """Parse, once, each landing file that may hold any of `days`.
 
     `index` is the landing index (landing.INDEX_SCHEMA). A file of unknown days (null: new
@@ -92,11 +93,11 @@ def staged_days(landing_root: Path, index: pl.DataFrame, days: Sequence[date], w
     # the delivery rank orders duplicates: newest file last (then path, for a stable order)
     files = files_for_days(index, set(wanted)).sort(["mtime_ns", "path"]).with_row_index("delivery")
     _sweep_stale_staging()
-    with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX) as staging:
+    with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=staging_root()) as staging:
         staging_dir = Path(staging)
         # the file list goes to the workers as a file: a million paths as Python objects would not fit
         files.select("path", "delivery", "days").write_ipc(staging_dir / FILE_LIST)
-        job = {"root": str(landing_root), "staging": str(staging_dir), "days": [d.isoformat() for d in wanted]}
+        job = {"landing": landing.url, "staging": str(staging_dir), "days": [d.isoformat() for d in wanted]}
         ranges = [
             (n, i, min(i + FILES_PER_BATCH, files.height))
             for n, i in enumerate(range(0, files.height, FILES_PER_BATCH))
@@ -111,18 +112,16 @@ def staged_days(landing_root: Path, index: pl.DataFrame, days: Sequence[date], w
         yield Staged(staging_dir, dict(zip(per_day["days"], per_day["count"])), discovered)
 
 
-def ingest_days(
-    landing_root: Path, index: pl.DataFrame, days: Sequence[date], workers: int = 2
-) -> Iterator[DayReadings]:
+def ingest_days(landing: Storage, index: pl.DataFrame, days: Sequence[date], workers: int = 2) -> Iterator[DayReadings]:
     """Each requested day's readings (see staged_days)."""
-    with staged_days(landing_root, index, days, workers) as staged:
+    with staged_days(landing, index, days, workers) as staged:
         for day in sorted(set(days)):
             yield staged.assemble(day)
 
 
 def _sweep_stale_staging() -> None:
     """Remove staging folders left by runs that were killed (a finished run removes its own)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*"):
+    for folder in Path(staging_root()).glob(f"{STAGING_PREFIX}*"):
         try:
             if time.time() - folder.stat().st_mtime > STALE_STAGING_S:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -159,39 +158,35 @@ def _stage_in_workers(job: dict, ranges: list[tuple[int, int, int]], workers: in
 def stage_ranges(job: dict, ranges: list[tuple[int, int, int]]) -> None:
     """Stage each (batch number, first, end) range of the run's file list."""
     staging_dir = Path(job["staging"])
+    landing = Storage(job["landing"])
     files = pl.read_ipc(staging_dir / FILE_LIST)
     days = [date.fromisoformat(d) for d in job["days"]]
     for number, first, end in ranges:
         part = files.slice(first, end - first)
         batch = [
-            (
-                path,
-                os.path.join(job["root"], path),
-                rank,
-                None if file_days is None else [d.isoformat() for d in file_days],
-            )
+            (path, rank, None if file_days is None else [d.isoformat() for d in file_days])
             for path, rank, file_days in part.iter_rows()
         ]
-        stage_batch(number, batch, days, staging_dir)
+        stage_batch(number, landing, batch, days, staging_dir)
 
 
 def stage_batch(
-    number: int, batch: list[tuple[str, str, int, list[str] | None]], days: list[date], staging_dir: Path
+    number: int, landing: Storage, batch: list[tuple[str, int, list[str] | None]], days: list[date], staging_dir: Path
 ) -> None:
     """Parse a batch of files and stage its rows (and rejects) under staging_dir/<day>/.
 
-    Each file is (source name, absolute path, delivery rank, ISO days it holds or None if unknown).
+    Each file is (path in the landing area, delivery rank, ISO days it holds or None if unknown).
     """
-    parsed = parse_paths([(source, Path(path)) for source, path, _, _ in batch])
-    discovered = _discovered_days(parsed, [b[0] for b in batch if b[3] is None])
+    parsed = parse_landed(landing, [b[0] for b in batch])
+    discovered = _discovered_days(parsed, [b[0] for b in batch if b[2] is None])
     if discovered.height:
         discovered.write_ipc(staging_dir / f"discovered-{number}.arrow")
     found = dict(zip(discovered["path"], discovered["days"].to_list()))
     file_days = {
-        b[0]: [date.fromisoformat(d) for d in b[3]] if b[3] is not None else found.get(b[0], []) for b in batch
+        b[0]: [date.fromisoformat(d) for d in b[2]] if b[2] is not None else found.get(b[0], []) for b in batch
     }
     delivery = pl.DataFrame(
-        {"source_file": [b[0] for b in batch], "delivery": [b[2] for b in batch]},
+        {"source_file": [b[0] for b in batch], "delivery": [b[1] for b in batch]},
         schema={"source_file": pl.String, "delivery": pl.Int32},
     )
     readings = (
@@ -211,6 +206,28 @@ def stage_batch(
             buckets = day_readings.with_columns(_bucket=_key_range()).partition_by("_bucket", as_dict=True)
             for (bucket,), part in buckets.items():
                 part.drop("_bucket").write_ipc(day_dir / f"readings-{bucket}-{number}.arrow")
+
+
+def parse_landed(landing: Storage, paths: list[str]) -> Parsed:
+    """Read and parse landing files; a file that cannot be read is quarantined, not raised."""
+    documents, unreadable = [], []
+    for path, raw in zip(paths, landing.read_many(paths)):
+        if isinstance(raw, OSError):
+            unreadable.append(
+                {
+                    "source_file": path,
+                    "row_number": None,
+                    "reading_date": None,
+                    "reason": f"cannot read file: {raw}",
+                    "raw": None,
+                }
+            )
+        else:
+            documents.append((path, raw))
+    parsed = parse_documents(documents)
+    if not unreadable:
+        return parsed
+    return Parsed(parsed.readings, pl.concat([parsed.quarantine, pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA)]))
 
 
 def _discovered_days(parsed, unknown: list[str]) -> pl.DataFrame:

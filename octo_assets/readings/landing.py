@@ -5,12 +5,12 @@ index keyed by (path, size, mtime) means each file is scanned once, not every da
 index is a cache (a Polars frame, INDEX_SCHEMA): losing it costs one rescan, never data.
 """
 
-import os
 import re
 from datetime import date
-from pathlib import Path
 
 import polars as pl
+
+from octo_assets.storage import Storage
 
 _DATE = re.compile(rb'"(\d{4}-\d{2}-\d{2})[ T]')
 
@@ -32,40 +32,29 @@ def days_in_bytes(raw: bytes) -> tuple[date, ...]:
     return tuple(sorted(found))
 
 
-def list_landing(root: Path) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime_ns) of every JSON file below root, sorted by path."""
-    files = []
-    stack = [(root, "")]
-    while stack:  # os.scandir: its entries carry their stat, far cheaper than Path.rglob + stat
-        folder, prefix = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir():
-                    stack.append((entry.path, f"{prefix}{entry.name}/"))
-                elif entry.name.endswith(".json") and entry.is_file():
-                    stat = entry.stat()
-                    files.append((prefix + entry.name, stat.st_size, stat.st_mtime_ns))
-    return sorted(files)
+def list_landing(landing: Storage) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime_ns) of every JSON file of the landing area, sorted by path."""
+    return [(e.path, e.size, e.mtime_ns) for e in landing.list_files(suffix=".json")]
 
 
-def scan_landing(root: Path, previous: pl.DataFrame | None = None, read_new: bool = True) -> tuple[pl.DataFrame, int]:
+def scan_landing(
+    landing: Storage, previous: pl.DataFrame | None = None, read_new: bool = True
+) -> tuple[pl.DataFrame, int]:
     """The index (INDEX_SCHEMA) of every landing file, and the bytes read to make it.
 
     Files whose size and mtime match `previous` keep their days. The days of the others (new or
     changed) are found by a byte scan, or left null (unknown) with `read_new=False`, for a
     caller that is about to parse them anyway.
     """
-    listing = pl.DataFrame(list_landing(root), schema=[k for k in INDEX_SCHEMA if k != "days"], orient="row")
+    listing = pl.DataFrame(list_landing(landing), schema=[k for k in INDEX_SCHEMA if k != "days"], orient="row")
     known = previous if previous is not None else pl.DataFrame(schema=INDEX_SCHEMA)
     index = listing.join(known, on=["path", "size", "mtime_ns"], how="left")
     if not read_new:
         return index.select(list(INDEX_SCHEMA)), 0
     unread = index.filter(pl.col("days").is_null())["path"].to_list()
     found_text, bytes_read = [], 0
-    for rel in unread:
-        try:
-            raw = (root / rel).read_bytes()
-        except OSError:
+    for raw in landing.read_many(unread):
+        if isinstance(raw, OSError):
             raw = b""  # unreadable now: no known day, so every run reads it and reports why
         bytes_read += len(raw)
         found_text.append(b",".join(set(_DATE.findall(raw))).decode())

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from octo_assets.metadata import column_lineage, column_schema, table_metadata
+from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import LOCAL_TZ
 from octo_assets.resources import LakeStorage, SourceDatabase
 from octo_assets.source.snapshot import TABLES, SourceError, read_source
@@ -51,8 +51,7 @@ def source_snapshot(
         raise dg.Failure(description=str(exc)) from None  # the message says it all
     store = lake.lake()
     for table, frame in snapshot.tables.items():
-        path = store.partition_file(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date)
-        store.write(frame, path)
+        uri = store.write(frame, store.partition_path(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date))
         lineage = column_lineage({column: [(SOURCE_DB.key, f"{table}.{column}")] for column in frame.columns})
         yield dg.MaterializeResult(
             asset_key=["lake", table],
@@ -61,6 +60,6 @@ def source_snapshot(
             metadata={
                 **table_metadata(frame, lineage),
                 "snapshot_date": snapshot_date,
-                "path": dg.MetadataValue.path(str(path)),
+                "path": location(uri),
             },
         )

@@ -1,0 +1,58 @@
+"""`connect()`: the analysts' way in. A DuckDB connection to the catalog, ready to query.
+
+The catalog's views read Parquet by path: absolute paths for a lake on disk, s3:// URLs for a
+lake on object storage. DuckDB reads s3:// itself only with its httpfs extension, which cannot
+be installed at run time on hosts without internet access; so the lake's S3 filesystem (s3fs,
+configured by the standard AWS_* variables) is registered on the connection instead. A catalog
+that is itself an S3 object is fetched into a local cache first (it holds only views: a few KB)
+and opened read-only.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from octo_assets.resources import setting
+from octo_assets.storage import Storage, is_remote, register_filesystems
+
+
+class CatalogNotFound(Exception):
+    """There is no catalog at the configured place; the message says how to make one."""
+
+
+def connect(warehouse: str | os.PathLike | None = None, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open the catalog (default: OCTO_WAREHOUSE) with the lake's filesystem registered."""
+    location = str(warehouse or setting("OCTO_WAREHOUSE"))
+    if is_remote(location):
+        if not read_only:
+            raise ValueError(f"{location} is on object storage: it can only be opened read-only")
+        path = _local_copy(location)
+    else:
+        path = Path(location).expanduser().resolve()
+        if not path.is_file():
+            raise CatalogNotFound(f"No catalog at {path}: run `make run` first (or set OCTO_WAREHOUSE).")
+    connection = duckdb.connect(str(path), read_only=read_only)
+    [(remote_views,)] = connection.execute("SELECT count(*) FROM duckdb_views() WHERE sql LIKE '%s3://%'").fetchall()
+    if remote_views:
+        register_filesystems(connection, ["s3://"])
+    return connection
+
+
+def _local_copy(uri: str) -> Path:
+    """The S3 catalog object in a local cache, fetched again only when its ETag changed."""
+    folder, _, name = uri.rpartition("/")
+    storage = Storage(folder)
+    version = storage.version(name)
+    if version is None:
+        raise CatalogNotFound(f"No catalog at {uri}: run `make run` with OCTO_WAREHOUSE={uri} first.")
+    cache = Path(tempfile.gettempdir()) / "octo-catalog-cache"
+    cache.mkdir(exist_ok=True)
+    path = cache / f"{hashlib.sha256(uri.encode()).hexdigest()[:16]}-{version}.duckdb"
+    if not path.is_file():
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(storage.read_bytes(name))
+        os.replace(partial, path)
+    return path

@@ -134,6 +134,30 @@ def test_an_analyst_can_join_readings_to_the_source_tables(built):
     assert all(regions >= 1 for _, _, regions in rows)
 
 
+def partition_metadata(instance, key: str, day: str) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key.split("/")), asset_partitions=[day]), limit=1
+    ).records
+    return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
+
+
+def test_the_analytics_metadata_holds_charts_and_the_numbers_behind_them(built):
+    ws, instance, _ = built
+    want = expected.product_day(expected.readings(ws.readings), ws.source_db)
+    for day in DAYS:
+        half_hourly = partition_metadata(instance, "analytics/half_hourly_consumption", day)
+        assert half_hourly["load_curve"].startswith("![kWh and meterpoints by half hour on " + day)
+        assert half_hourly["half_hours"] == (47 if day == "2021-01-01" else 48)  # the sample lacks 1 January's 00:00
+        products = partition_metadata(instance, "analytics/daily_product_consumption", day)
+        assert products["consumption_by_product"].startswith("![kWh by product on " + day)
+        wanted = {name: kwh for (d, name), (_, kwh) in want.items() if d.isoformat() == day}
+        assert products["products"] == len(wanted) - (None in wanted)
+        assert products["kwh_without_agreement"] == pytest.approx(wanted[None], abs=1e-9)
+        assert products["consumption_kwh"] == pytest.approx(half_hourly["consumption_kwh"], abs=1e-9)
+        for image in (half_hourly["load_curve"], products["consumption_by_product"]):
+            assert len(image) < 40_000 * 4 / 3 + 100  # base64 of a PNG under 40 KB
+
+
 def test_running_twice_gives_identical_tables(built):
     ws, instance, _ = built
     before = _lake_digest(ws)

@@ -9,12 +9,16 @@ import dagster as dg
 import duckdb
 import pytest
 
+from octo_assets import descriptions
+from octo_assets.analytics.assets import SCHEMAS
 from octo_assets.checks import ASSET_CHECKS
 from octo_assets.run import run_pipeline
 from octo_assets_tests import expected
 from octo_assets_tests.conftest import SAMPLE
 
 DAYS = ["2021-01-01", "2021-01-02", "2021-01-03"]
+ANALYTICS = ["analytics/active_agreements", "analytics/half_hourly_consumption", "analytics/daily_product_consumption"]
+UNPARTITIONED = {"lake/agreement", "lake/product", "lake/meterpoint"}
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +139,11 @@ def test_an_analyst_can_join_readings_to_the_source_tables(built):
 
 
 def partition_metadata(instance, key: str, day: str) -> dict:
+    """The latest materialisation's metadata of a day's partition (or of an unpartitioned asset)."""
+    asset_key = dg.AssetKey(key.split("/"))
+    partitions = None if key in UNPARTITIONED else [day]
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key.split("/")), asset_partitions=[day]), limit=1
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions), limit=1
     ).records
     return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
 
@@ -156,6 +163,32 @@ def test_the_analytics_metadata_holds_charts_and_the_numbers_behind_them(built):
         assert products["consumption_kwh"] == pytest.approx(half_hourly["consumption_kwh"], abs=1e-9)
         for image in (half_hourly["load_curve"], products["consumption_by_product"]):
             assert len(image) < 40_000 * 4 / 3 + 100  # base64 of a PNG under 40 KB
+
+
+def test_every_column_of_every_catalog_view_is_described(built):
+    ws, _, _ = built
+    columns = query(
+        ws,
+        "SELECT c.schema_name || '.' || c.table_name, c.column_name, c.comment FROM duckdb_columns() c "
+        "JOIN duckdb_views() v ON v.schema_name = c.schema_name AND v.view_name = c.table_name WHERE NOT v.internal",
+    )
+    assert [(view, column) for view, column, comment in columns if not comment] == []
+    # and no description is left over for a column that no longer exists
+    assert {(view, column) for view, column, _ in columns} == {
+        (view, column) for view, described in descriptions.VIEWS.items() for column in described
+    }
+    for view, column, comment in columns:
+        assert comment == descriptions.VIEWS[view][column]
+
+
+def test_every_materialisation_describes_its_columns_and_the_analytics_keep_their_schema(built):
+    _, instance, _ = built
+    for key in ["lake/readings", "lake/agreement", "lake/product", "lake/meterpoint", *ANALYTICS]:
+        schema = partition_metadata(instance, key, DAYS[0])["dagster/column_schema"]
+        assert all(column.description for column in schema.columns), key
+    for table, types in SCHEMAS.items():
+        schema = partition_metadata(instance, f"analytics/{table}", DAYS[0])["dagster/column_schema"]
+        assert [(c.name, c.type) for c in schema.columns] == [(name, str(dtype)) for name, dtype in types.items()]
 
 
 def test_running_twice_gives_identical_tables(built):

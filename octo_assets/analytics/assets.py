@@ -8,10 +8,11 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from octo_assets import descriptions
 from octo_assets.analytics.queries import run_query
 from octo_assets.charts import image_markdown, load_curve_png, product_png
 from octo_assets.lake import Lake
-from octo_assets.metadata import column_lineage, table_metadata
+from octo_assets.metadata import column_lineage, column_schema, table_metadata
 from octo_assets.partitions import daily_partitions
 from octo_assets.resources import LakeStorage
 
@@ -57,6 +58,42 @@ PRODUCT_DAY_LINEAGE = column_lineage(
 )
 
 
+# what each SQL file returns; test_pipeline holds the materialised tables to it
+SCHEMAS = {
+    "active_agreements": {
+        "as_of_date": pl.Date,
+        "agreement_id": pl.Int64,
+        "meterpoint_id": pl.String,
+        "product_display_name": pl.String,
+        "product_is_variable": pl.Boolean,
+        "product_id": pl.String,
+        "account_id": pl.String,
+        "agreement_valid_from": pl.Date,
+        "agreement_valid_to": pl.Date,
+    },
+    "half_hourly_consumption": {
+        "interval_start_utc": pl.Datetime("us", "UTC"),
+        "interval_start_local": pl.Datetime("us"),
+        "reading_date": pl.Date,
+        "meterpoint_count": pl.Int64,
+        "consumption_kwh": pl.Float64,
+        "reading_count": pl.Int64,
+    },
+    "daily_product_consumption": {
+        "reading_date": pl.Date,
+        "product_display_name": pl.String,
+        "meterpoint_count": pl.Int64,
+        "consumption_kwh": pl.Float64,
+        "reading_count": pl.Int64,
+    },
+}
+DESCRIPTIONS = {
+    "active_agreements": descriptions.ACTIVE_AGREEMENTS,
+    "half_hourly_consumption": descriptions.HALF_HOURLY_CONSUMPTION,
+    "daily_product_consumption": descriptions.DAILY_PRODUCT_CONSUMPTION,
+}
+
+
 def latest_snapshot_file(lake: Lake, table: str) -> Path:
     path = lake.latest_partition(f"source/{table}", "snapshot_date")
     if path is None:
@@ -91,7 +128,7 @@ def materialise_days(
             frame = run_query(connection, query, relations(day), {parameter: day})
             path = lake.write(frame, lake.partition_file(table, partition_key, day))
             metadata = {
-                **table_metadata(frame, lineage),
+                **table_metadata(frame, lineage, DESCRIPTIONS[query]),
                 **chart(frame, date.fromisoformat(day)),
                 "path": dg.MetadataValue.path(str(path)),
             }
@@ -126,6 +163,7 @@ def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs)
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="analytics",
         description=description,
+        metadata={"dagster/column_schema": column_schema(SCHEMAS[name], DESCRIPTIONS[name])},
         **kwargs,
     )
 

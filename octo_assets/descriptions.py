@@ -100,7 +100,7 @@ METERPOINT = {
 ACTIVE_AGREEMENTS = {
     "as_of_date": (
         "The day the agreement is active on, the partition key: valid_from < as_of_date and "
-        "(valid_to IS NULL or valid_to > as_of_date), strict as the brief defines it."
+        "(valid_to IS NULL or valid_to > as_of_date), strict, as docs/design.md defines it."
     ),
     "agreement_id": AGREEMENT_ID,
     "meterpoint_id": METERPOINT_ID,

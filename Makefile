@@ -26,8 +26,8 @@ test: $(BIN)/activate  ## run the test suite
 ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only)
-	$(BIN)/python -m octo_assets.sql
+sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only); ARGS='--max-rows all' etc.
+	$(BIN)/python -m octo_assets.sql $(ARGS)
 
 clean:  ## remove everything the pipeline generated (not the venv)
 	rm -rf data/lake data/warehouse.duckdb $(DAGSTER_HOME)

@@ -1,6 +1,7 @@
 # octo-assets: `make run` builds the lake and catalog from data/; `make test` runs the tests.
 PYTHON ?= python3.11
 VENV := .venv
+PORT ?= 3000
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
@@ -23,8 +24,8 @@ run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset fo
 test: $(BIN)/activate  ## run the test suite
 	$(BIN)/python -m pytest
 
-ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev -h 127.0.0.1 -p $(PORT)
 
 sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only); ARGS='--max-rows all' etc.
 	$(BIN)/python -m octo_assets.sql $(ARGS)

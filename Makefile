@@ -1,5 +1,8 @@
 # octo-assets: `make run` builds the lake and catalog from data/; `make test` runs the tests.
-PYTHON ?= python3.11
+# The first Python 3.11 or newer on PATH (each is run: a pyenv shim of a version not selected
+# fails and is skipped), or `make PYTHON=/path/to/python ...`. Expanded only to create the venv.
+PYTHONS := python3.13 python3.12 python3.11 python3
+PYTHON ?= $(firstword $(foreach p,$(PYTHONS),$(if $(shell $(p) -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null | grep True),$(p))))
 VENV := .venv
 PORT ?= 3000
 BIN := $(VENV)/bin
@@ -8,7 +11,8 @@ export DAGSTER_HOME := $(CURDIR)/.dagster
 .PHONY: run test ui sql bench clean
 
 $(BIN)/activate: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	@[ -n "$(PYTHON)" ] || { echo "No Python 3.11 or newer among $(PYTHONS): install one or run 'make PYTHON=/path/to/python3 ...'"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "$(PYTHON) is not Python 3.11 or newer: run 'make PYTHON=/path/to/python3 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -1,13 +1,18 @@
 # octo-assets: `make run` builds the lake and catalog from data/; `make test` runs the tests.
-PYTHON ?= python3.11
+# The first Python 3.11 or newer on PATH (each is run: a pyenv shim of a version not selected
+# fails and is skipped), or `make PYTHON=/path/to/python ...`. Expanded only to create the venv.
+PYTHONS := python3.13 python3.12 python3.11 python3
+PYTHON ?= $(firstword $(foreach p,$(PYTHONS),$(if $(shell $(p) -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null | grep True),$(p))))
 VENV := .venv
+PORT ?= 3000
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
 .PHONY: run test ui sql bench clean
 
 $(BIN)/activate: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	@[ -n "$(PYTHON)" ] || { echo "No Python 3.11 or newer among $(PYTHONS): install one or run 'make PYTHON=/path/to/python3 ...'"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "$(PYTHON) is not Python 3.11 or newer: run 'make PYTHON=/path/to/python3 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -23,11 +28,11 @@ run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset fo
 test: $(BIN)/activate  ## run the test suite
 	$(BIN)/python -m pytest
 
-ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev -h 127.0.0.1 -p $(PORT)
 
-sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only)
-	$(BIN)/python -m octo_assets.sql
+sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only); ARGS='--max-rows all' etc.
+	$(BIN)/python -m octo_assets.sql $(ARGS)
 
 clean:  ## remove everything the pipeline generated (not the venv)
 	rm -rf data/lake data/warehouse.duckdb $(DAGSTER_HOME)

@@ -8,7 +8,9 @@ import polars as pl
 PREVIEW_ROWS = 10
 
 
-def column_schema(schema: Mapping[str, pl.DataType], descriptions: Mapping[str, str] | None = None) -> dg.TableSchema:
+def column_schema(
+    schema: Mapping[str, pl.DataType | str], descriptions: Mapping[str, str] | None = None
+) -> dg.TableSchema:
     descriptions = descriptions or {}
     return dg.TableSchema(
         columns=[dg.TableColumn(name, str(dtype), description=descriptions.get(name)) for name, dtype in schema.items()]

@@ -2,6 +2,12 @@
 
     make sql                                     # the prompt: statements end with `;`
     python -m octo_assets.sql -c "SELECT ..."    # run the statement(s) and exit
+    python -m octo_assets.sql --max-rows all -c "SELECT ..."   # every row, not the first and last 10
+
+A result longer than 20 rows shows its first and last rows and says how many it has
+("94 rows (20 shown)"). `--max-rows N` (or `make sql ARGS='--max-rows N'`), or `.maxrows N`
+at the prompt, sets how many are shown; `0` or `all` shows every row. `.columns VIEW` lists a
+view's columns with their descriptions.
 
 The catalog is $OCTO_WAREHOUSE (default data/warehouse.duckdb), opened read-only: nothing
 typed here can change it, and the pipeline can rebuild it meanwhile (it renames a new file
@@ -12,6 +18,7 @@ analyst needs. Input can also be piped in: `make sql < report.sql`.
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO
 
 import duckdb
@@ -22,13 +29,51 @@ from octo_assets.resources import setting
 PROMPT, CONTINUATION = "octo> ", "  ..> "
 QUIT = (".quit", ".exit")
 HELP = """Statements end with `;` and may span lines (DESCRIBE lake.readings; shows columns).
-.tables   the views and what they hold
-.help     this text
-.quit     leave (or Ctrl-D)"""
+.tables          the views and what they hold
+.columns VIEW    a view's columns and what each means
+.maxrows [N]     show at most N rows of a result (0 or all: every row); no N: the current limit
+.help            this text
+.quit            leave (or Ctrl-D)"""
 TABLES = (
     "SELECT schema_name || '.' || view_name AS view, comment AS holds "
     "FROM duckdb_views() WHERE NOT internal ORDER BY schema_name, view_name"
 )
+COLUMNS = (
+    "SELECT column_name AS column, data_type AS type, comment AS means FROM duckdb_columns() "
+    "WHERE schema_name || '.' || table_name = ? ORDER BY column_index"
+)
+DEFAULT_MAX_ROWS = 20  # DuckDB's own: a long result shows its first and last ten rows
+EVERY_ROW = 0
+
+
+@dataclass
+class Display:
+    """How results are printed; `.maxrows` changes it for the rest of the session."""
+
+    max_rows: int = DEFAULT_MAX_ROWS  # EVERY_ROW: no limit
+
+    def show(self, relation: duckdb.DuckDBPyRelation) -> None:
+        # DuckDB takes 0 as "no rows", so "every row" is the largest limit it accepts
+        relation.show(max_rows=self.max_rows or 2**31 - 1)
+
+
+MAX_ROWS_HELP = "give a number of rows, or 0 or all for every row"
+
+
+def parse_max_rows(text: str) -> int:
+    """`N`, `0` or `all` (every row) -> a row limit; ValueError otherwise."""
+    if text.strip().lower() == "all":
+        return EVERY_ROW
+    if not text.strip().isdigit():
+        raise ValueError(f"{text}: {MAX_ROWS_HELP}")
+    return int(text)
+
+
+def max_rows_argument(text: str) -> int:
+    try:
+        return parse_max_rows(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def open_catalog(location: str) -> duckdb.DuckDBPyConnection:
@@ -39,23 +84,31 @@ def open_catalog(location: str) -> duckdb.DuckDBPyConnection:
         raise SystemExit(str(exc)) from None
 
 
-def run_sql(connection: duckdb.DuckDBPyConnection, sql: str) -> bool:
+def run_sql(connection: duckdb.DuckDBPyConnection, sql: str, display: Display | None = None) -> bool:
     """Runs each statement in `sql` and prints its result as a table; False after an error."""
+    display = display or Display()
     try:
         for statement in duckdb.extract_statements(sql):
             relation = connection.sql(statement.query)
             if relation is not None:  # statements such as SET return no rows
-                print(relation)
+                display.show(relation)
     except duckdb.Error as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return False
     return True
 
 
-def dot_command(connection: duckdb.DuckDBPyConnection, command: str) -> bool:
+def dot_command(connection: duckdb.DuckDBPyConnection, command: str, display: Display | None = None) -> bool:
     """Runs a `.command` other than .quit; False if it is unknown or fails."""
+    display = display or Display()
+    name, _, argument = command.partition(" ")
+    argument = argument.strip()
     if command == ".tables":
-        return run_sql(connection, TABLES)
+        return run_sql(connection, TABLES, display)
+    if name == ".columns" and argument:
+        return show_columns(connection, argument, display)
+    if name == ".maxrows":
+        return set_max_rows(display, argument)
     if command == ".help":
         print(HELP)
         return True
@@ -63,9 +116,28 @@ def dot_command(connection: duckdb.DuckDBPyConnection, command: str) -> bool:
     return False
 
 
-def run_command(connection: duckdb.DuckDBPyConnection, text: str) -> bool:
+def show_columns(connection: duckdb.DuckDBPyConnection, view: str, display: Display) -> bool:
+    if not connection.execute(COLUMNS, [view]).fetchall():
+        print(f"No view {view}: .tables lists them.", file=sys.stderr)
+        return False
+    display.show(connection.sql(COLUMNS, params=[view]))
+    return True
+
+
+def set_max_rows(display: Display, argument: str) -> bool:
+    if argument:
+        try:
+            display.max_rows = parse_max_rows(argument)
+        except ValueError as exc:
+            print(f".maxrows {exc}.", file=sys.stderr)
+            return False
+    print(f"Results show at most {display.max_rows} rows." if display.max_rows else "Results show every row.")
+    return True
+
+
+def run_command(connection: duckdb.DuckDBPyConnection, text: str, display: Display | None = None) -> bool:
     text = text.strip()
-    return dot_command(connection, text) if text.startswith(".") else run_sql(connection, text)
+    return dot_command(connection, text, display) if text.startswith(".") else run_sql(connection, text, display)
 
 
 def line_reader(stream: TextIO) -> Callable[[str], str]:
@@ -84,7 +156,10 @@ def line_reader(stream: TextIO) -> Callable[[str], str]:
     return read
 
 
-def prompt_loop(connection: duckdb.DuckDBPyConnection, read_line: Callable[[str], str]) -> None:
+def prompt_loop(
+    connection: duckdb.DuckDBPyConnection, read_line: Callable[[str], str], display: Display | None = None
+) -> None:
+    display = display or Display()
     buffer: list[str] = []
     while True:
         try:
@@ -92,12 +167,12 @@ def prompt_loop(connection: duckdb.DuckDBPyConnection, read_line: Callable[[str]
             if not buffer and line.strip() in QUIT:
                 return
             if not buffer and line.strip().startswith("."):
-                dot_command(connection, line.strip())
+                dot_command(connection, line.strip(), display)
                 continue
             if line.strip() or buffer:
                 buffer.append(line)
             if buffer and line.rstrip().endswith(";"):
-                run_sql(connection, "\n".join(buffer))
+                run_sql(connection, "\n".join(buffer), display)
                 buffer = []
         except KeyboardInterrupt:  # Ctrl-C drops the statement being typed or run, not the prompt
             print()
@@ -105,12 +180,19 @@ def prompt_loop(connection: duckdb.DuckDBPyConnection, read_line: Callable[[str]
         except EOFError:
             break
     if "".join(buffer).strip():  # the last statement of a piped file may lack its `;`
-        run_sql(connection, "\n".join(buffer))
+        run_sql(connection, "\n".join(buffer), display)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make sql", description="A read-only SQL prompt on the octo-assets catalog.")
     parser.add_argument("-c", "--command", metavar="SQL", help="run these statement(s) or one .command, print and exit")
+    parser.add_argument(
+        "--max-rows",
+        metavar="N",
+        type=max_rows_argument,
+        default=DEFAULT_MAX_ROWS,
+        help=f"show at most N rows of each result; 0 or all: every row (default {DEFAULT_MAX_ROWS})",
+    )
     return parser.parse_args(argv)
 
 
@@ -118,12 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     path = setting("OCTO_WAREHOUSE")
     with open_catalog(path) as connection:
+        display = Display(args.max_rows)
         if args.command is not None:
-            return 0 if run_command(connection, args.command) else 1
+            return 0 if run_command(connection, args.command, display) else 1
         interactive = sys.stdin.isatty()
         if interactive:
             print(f"Catalog {path} (read-only). .tables lists the views, .help for help.")
-        prompt_loop(connection, line_reader(sys.stdin))
+        prompt_loop(connection, line_reader(sys.stdin), display)
         if interactive:
             print()  # leave the shell's prompt on a line of its own after Ctrl-D
     return 0

@@ -9,13 +9,16 @@ from datetime import timezone
 import dagster as dg
 import pytest
 
-from octo_assets import connect
+from octo_assets import connect, descriptions
+from octo_assets.analytics.assets import SCHEMAS
 from octo_assets.checks import ASSET_CHECKS
 from octo_assets.run import run_pipeline
 from octo_assets_tests import expected
 from octo_assets_tests.conftest import BACKENDS, SAMPLE, new_workspace
 
 DAYS = ["2021-01-01", "2021-01-02", "2021-01-03"]
+ANALYTICS = ["analytics/active_agreements", "analytics/half_hourly_consumption", "analytics/daily_product_consumption"]
+UNPARTITIONED = {"lake/agreement", "lake/product", "lake/meterpoint"}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -136,6 +139,59 @@ def test_an_analyst_can_join_readings_to_the_source_tables(built):
     )
     assert {name: n for name, n, _ in rows} == dict(want)
     assert all(regions >= 1 for _, _, regions in rows)
+
+
+def partition_metadata(instance, key: str, day: str) -> dict:
+    """The latest materialisation's metadata of a day's partition (or of an unpartitioned asset)."""
+    asset_key = dg.AssetKey(key.split("/"))
+    partitions = None if key in UNPARTITIONED else [day]
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions), limit=1
+    ).records
+    return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
+
+
+def test_the_analytics_metadata_holds_charts_and_the_numbers_behind_them(built):
+    ws, instance, _ = built
+    want = expected.product_day(expected.readings(ws.readings), ws.source_db)
+    for day in DAYS:
+        half_hourly = partition_metadata(instance, "analytics/half_hourly_consumption", day)
+        assert half_hourly["load_curve"].startswith("![kWh and meterpoints by half hour on " + day)
+        assert half_hourly["half_hours"] == (47 if day == "2021-01-01" else 48)  # the sample lacks 1 January's 00:00
+        products = partition_metadata(instance, "analytics/daily_product_consumption", day)
+        assert products["consumption_by_product"].startswith("![kWh by product on " + day)
+        wanted = {name: kwh for (d, name), (_, kwh) in want.items() if d.isoformat() == day}
+        assert products["products"] == len(wanted) - (None in wanted)
+        assert products["kwh_without_agreement"] == pytest.approx(wanted[None], abs=1e-9)
+        assert products["consumption_kwh"] == pytest.approx(half_hourly["consumption_kwh"], abs=1e-9)
+        for image in (half_hourly["load_curve"], products["consumption_by_product"]):
+            assert len(image) < 40_000 * 4 / 3 + 100  # base64 of a PNG under 40 KB
+
+
+def test_every_column_of_every_catalog_view_is_described(built):
+    ws, _, _ = built
+    columns = query(
+        ws,
+        "SELECT c.schema_name || '.' || c.table_name, c.column_name, c.comment FROM duckdb_columns() c "
+        "JOIN duckdb_views() v ON v.schema_name = c.schema_name AND v.view_name = c.table_name WHERE NOT v.internal",
+    )
+    assert [(view, column) for view, column, comment in columns if not comment] == []
+    # and no description is left over for a column that no longer exists
+    assert {(view, column) for view, column, _ in columns} == {
+        (view, column) for view, described in descriptions.VIEWS.items() for column in described
+    }
+    for view, column, comment in columns:
+        assert comment == descriptions.VIEWS[view][column]
+
+
+def test_every_materialisation_describes_its_columns_and_the_analytics_keep_their_schema(built):
+    _, instance, _ = built
+    for key in ["lake/readings", "lake/agreement", "lake/product", "lake/meterpoint", *ANALYTICS]:
+        schema = partition_metadata(instance, key, DAYS[0])["dagster/column_schema"]
+        assert all(column.description for column in schema.columns), key
+    for table, types in SCHEMAS.items():
+        schema = partition_metadata(instance, f"analytics/{table}", DAYS[0])["dagster/column_schema"]
+        assert [(c.name, c.type) for c in schema.columns] == [(name, str(dtype)) for name, dtype in types.items()]
 
 
 def test_running_twice_gives_identical_tables(built):

@@ -1,4 +1,4 @@
-"""The Dagster UI as an operator meets it: `dagster dev` on a copy of the sample, driven
+"""The Dagster UI as an operator meets it: `dg dev` (what `make ui` runs) on a copy of the sample, driven
 through the webserver's GraphQL API (what the UI itself calls), from the asset graph to a
 materialised partition."""
 
@@ -78,7 +78,7 @@ class Deadline:
 
 @dataclass
 class DagsterDev:
-    """A running `dagster dev` (webserver + daemon + code server) and its GraphQL endpoint."""
+    """A running `dg dev` (webserver + daemon + code server) and its GraphQL endpoint."""
 
     process: subprocess.Popen
     url: str
@@ -105,7 +105,7 @@ class DagsterDev:
         """Polls `probe` until it returns something truthy, within the module's time budget."""
         while True:
             if self.process.poll() is not None:
-                pytest.fail(f"dagster dev exited ({self.process.returncode}) waiting for {what}:\n{self.log_tail()}")
+                pytest.fail(f"dg dev exited ({self.process.returncode}) waiting for {what}:\n{self.log_tail()}")
             value = probe()
             if value:
                 return value
@@ -135,8 +135,11 @@ def start_dagster_dev(root: Path, ws: Workspace, port: int) -> subprocess.Popen:
         "OCTO_SOURCE_DB": str(ws.source_db),
         "OCTO_LAKE_DIR": str(ws.lake),
         "OCTO_WAREHOUSE": str(ws.warehouse),
+        "VIRTUAL_ENV": sys.prefix,
     }
-    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    # as `make ui` runs it, from pyproject's [tool.dg]; the code server runs on this interpreter, not .venv's
+    dg = Path(sys.executable).parent / "dg"
+    command = [str(dg), "dev", "--use-active-venv", "-h", "127.0.0.1", "-p", str(port)]
     with open(root / "dagster-dev.log", "wb") as log:
         # its own process group: the code server and run workers are stopped with it
         return subprocess.Popen(
@@ -145,7 +148,7 @@ def start_dagster_dev(root: Path, ws: Workspace, port: int) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)  # dagster dev shuts its services down on SIGTERM
+    process.send_signal(signal.SIGTERM)  # dg dev shuts its services down on SIGTERM
     try:
         process.wait(timeout=STOP_S)
     except subprocess.TimeoutExpired:
@@ -274,7 +277,7 @@ def launch(dev: DagsterDev, assets: list[str], tags: dict | None = None) -> str:
 
 
 def wait_for_run(dev: DagsterDev, run_id: str) -> None:
-    """Queued runs are started by the daemon that `dagster dev` runs beside the webserver."""
+    """Queued runs are started by the daemon that `dg dev` runs beside the webserver."""
 
     def finished():
         status = dev.query(RUN, {"id": run_id})["runOrError"]["status"]

@@ -1,15 +1,17 @@
 """The three analytics tables, one Parquet partition per day, computed by DuckDB SQL."""
 
 from collections.abc import Callable
+from datetime import date
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from octo_assets import descriptions
 from octo_assets.analytics.queries import run_query
-from octo_assets.charts import bar_chart
+from octo_assets.charts import image_markdown, load_curve_png, product_png
 from octo_assets.lake import Lake
-from octo_assets.metadata import column_lineage, location, table_metadata
+from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import daily_partitions
 from octo_assets.resources import LakeStorage
 
@@ -55,6 +57,42 @@ PRODUCT_DAY_LINEAGE = column_lineage(
 )
 
 
+# what each SQL file returns; test_pipeline holds the materialised tables to it
+SCHEMAS = {
+    "active_agreements": {
+        "as_of_date": pl.Date,
+        "agreement_id": pl.Int64,
+        "meterpoint_id": pl.String,
+        "product_display_name": pl.String,
+        "product_is_variable": pl.Boolean,
+        "product_id": pl.String,
+        "account_id": pl.String,
+        "agreement_valid_from": pl.Date,
+        "agreement_valid_to": pl.Date,
+    },
+    "half_hourly_consumption": {
+        "interval_start_utc": pl.Datetime("us", "UTC"),
+        "interval_start_local": pl.Datetime("us"),
+        "reading_date": pl.Date,
+        "meterpoint_count": pl.Int64,
+        "consumption_kwh": pl.Float64,
+        "reading_count": pl.Int64,
+    },
+    "daily_product_consumption": {
+        "reading_date": pl.Date,
+        "product_display_name": pl.String,
+        "meterpoint_count": pl.Int64,
+        "consumption_kwh": pl.Float64,
+        "reading_count": pl.Int64,
+    },
+}
+DESCRIPTIONS = {
+    "active_agreements": descriptions.ACTIVE_AGREEMENTS,
+    "half_hourly_consumption": descriptions.HALF_HOURLY_CONSUMPTION,
+    "daily_product_consumption": descriptions.DAILY_PRODUCT_CONSUMPTION,
+}
+
+
 def latest_snapshot_file(lake: Lake, table: str) -> str:
     path = lake.latest_partition(f"source/{table}", "snapshot_date")
     if path is None:
@@ -80,7 +118,7 @@ def materialise_days(
     relations: Callable[[str], dict[str, str | None]],
     parameter: str,
     lineage: dg.TableColumnLineage,
-    chart: Callable[[pl.DataFrame], dict] = lambda frame: {},
+    chart: Callable[[pl.DataFrame, date], dict] = lambda frame, day: {},
 ) -> dg.MaterializeResult:
     """Run `query` for each partition of this run and write each result as that partition."""
     table = f"analytics/{query}"
@@ -88,22 +126,32 @@ def materialise_days(
         for day in context.partition_keys:
             frame = run_query(connection, query, relations(day), {parameter: day})
             uri = lake.write(frame, lake.partition_path(table, partition_key, day))
-            metadata = {**table_metadata(frame, lineage), **chart(frame), "path": location(uri)}
+            metadata = {
+                **table_metadata(frame, lineage, DESCRIPTIONS[query]),
+                **chart(frame, date.fromisoformat(day)),
+                "path": location(uri),
+            }
             if "consumption_kwh" in frame.columns:
                 metadata["consumption_kwh"] = float(frame["consumption_kwh"].sum() or 0.0)
             context.add_asset_metadata(metadata, partition_key=day)
     return dg.MaterializeResult()
 
 
-def load_curve(frame: pl.DataFrame) -> dict:
-    labels = [f"{t:%H:%M}" for t in frame["interval_start_local"]]
-    return {"load_curve": dg.MetadataValue.md(bar_chart(labels, frame["consumption_kwh"].to_list()))}
+def load_curve(frame: pl.DataFrame, day: date) -> dict:
+    """The day's load curve as an image, and its number of half hours as a number to plot."""
+    image = image_markdown(load_curve_png(frame, day), f"kWh and meterpoints by half hour on {day}")
+    return {"load_curve": dg.MetadataValue.md(image), "half_hours": frame.height}
 
 
-def consumption_by_product(frame: pl.DataFrame) -> dict:
-    ranked = frame.sort("consumption_kwh", descending=True)
-    labels = [name or "(no agreement)" for name in ranked["product_display_name"]]
-    return {"consumption_by_product": dg.MetadataValue.md(bar_chart(labels, ranked["consumption_kwh"].to_list()))}
+def consumption_by_product(frame: pl.DataFrame, day: date) -> dict:
+    """The day's kWh by product as an image, and the numbers behind it for Dagster's Plots tab."""
+    image = image_markdown(product_png(frame, day), f"kWh by product on {day}")
+    uncovered = frame.filter(pl.col("product_display_name").is_null())["consumption_kwh"].sum()
+    return {
+        "consumption_by_product": dg.MetadataValue.md(image),
+        "products": frame["product_display_name"].drop_nulls().n_unique(),
+        "kwh_without_agreement": float(uncovered or 0.0),
+    }
 
 
 def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs):
@@ -114,6 +162,7 @@ def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs)
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="analytics",
         description=description,
+        metadata={"dagster/column_schema": column_schema(SCHEMAS[name], DESCRIPTIONS[name])},
         **kwargs,
     )
 

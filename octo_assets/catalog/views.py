@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from octo_assets import descriptions
 from octo_assets.analytics.queries import sql_literal
 from octo_assets.lake import Lake
 from octo_assets.storage import Storage
@@ -112,7 +113,21 @@ def build_catalog(lake: Lake, storage: Storage, name: str) -> list[str]:
                     connection.execute(statement)
                     if view.description:
                         connection.execute(f"COMMENT ON VIEW {view.name} IS {sql_literal(view.description)}")
+                    comment_columns(connection, view.name)
                     created.append(view.name)
             connection.execute("CHECKPOINT")
         Path(f"{path}.wal").unlink(missing_ok=True)
     return created
+
+
+def comment_columns(connection: duckdb.DuckDBPyConnection, view: str) -> None:
+    """Each column's sentence from octo_assets.descriptions, which duckdb_columns() shows."""
+    schema, name = view.split(".")
+    columns = connection.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [schema, name]
+    ).fetchall()
+    for (column,) in columns:
+        # an undescribed column stays uncommented rather than failing the catalog; a test requires none
+        text = descriptions.VIEWS.get(view, {}).get(column)
+        if text:
+            connection.execute(f'COMMENT ON COLUMN {view}."{column}" IS {sql_literal(text)}')

@@ -5,6 +5,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from octo_assets import descriptions
 from octo_assets.lake import Lake
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import daily_partitions
@@ -17,6 +18,12 @@ LANDING = dg.AssetSpec(
     ["landing", "readings_files"],
     description="Smart-meter JSON files (pandas split layout) landing before 08:00 each day (external).",
     group_name="readings",
+    metadata={
+        "dagster/column_schema": column_schema(
+            {"interval_start": "string", "consumption_delta": "number", "meterpoint_id": "string"},
+            descriptions.LANDING,
+        )
+    },
 )
 READINGS_TABLE = "readings"
 QUARANTINE_TABLE = "readings_quarantine"
@@ -42,13 +49,7 @@ def write_day(lake: Lake, day: DayReadings) -> str:
     return lake.write(day.readings, lake.partition_path(READINGS_TABLE, PARTITION_KEY, key))
 
 
-COLUMN_DESCRIPTIONS = {
-    "meterpoint_id": "The meterpoint, as text exactly as delivered.",
-    "interval_start_utc": "Start of the half hour, as a UTC instant.",
-    "interval_start_local": "Start of the half hour, Europe/London wall clock as delivered.",
-    "consumption_kwh": "kWh consumed in the half hour (the file's consumption_delta).",
-    "source_file": "The landing file the kept delivery came from, relative to the landing folder.",
-}
+COLUMN_DESCRIPTIONS = descriptions.READINGS
 READINGS_LINEAGE = column_lineage(
     {
         "meterpoint_id": [(LANDING.key, "meterpoint_id")],

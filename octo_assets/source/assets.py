@@ -6,16 +6,33 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import polars as pl
 
+from octo_assets.descriptions import SOURCE_TABLES
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import LOCAL_TZ
 from octo_assets.resources import LakeStorage, SourceDatabase
 from octo_assets.source.snapshot import TABLES, SourceError, read_source
 
+# how the database stores each column: ids TEXT except the two INTEGER ones, dates as text
+SQLITE_TYPES = {pl.Int64: "INTEGER", pl.String: "TEXT", pl.Date: "DATE (text YYYY-MM-DD)", pl.Boolean: "INTEGER 0/1"}
+
+
+def source_db_schema() -> dg.TableSchema:
+    """The database's columns, named `table.column` as the snapshot's column lineage names them."""
+    types, texts = {}, {}
+    for table, columns in TABLES.items():
+        for column, dtype in columns.items():
+            types[f"{table}.{column}"] = SQLITE_TYPES[dtype]
+            texts[f"{table}.{column}"] = SOURCE_TABLES[table][column]
+    return column_schema(types, texts)
+
+
 SOURCE_DB = dg.AssetSpec(
     ["source", "case_study_db"],
     description="The SQLite database the business updates at midnight (external; read-only).",
     group_name="source",
+    metadata={"dagster/column_schema": source_db_schema()},
 )
 
 SNAPSHOT_KEY = "snapshot_date"
@@ -35,7 +52,7 @@ def snapshot_table_dir(table: str) -> str:
             ["lake", table],
             deps=[SOURCE_DB],
             group_name="source",
-            metadata={"dagster/column_schema": column_schema(TABLES[table])},
+            metadata={"dagster/column_schema": column_schema(TABLES[table], SOURCE_TABLES[table])},
             description=f"The source `{table}` table; every day's snapshot is kept, views use the latest.",
         )
         for table in TABLES
@@ -58,7 +75,7 @@ def source_snapshot(
             # an unchanged table is no change downstream: automation refreshes nothing for it
             data_version=dg.DataVersion(hashlib.sha256(frame.write_ipc(None).getvalue()).hexdigest()),
             metadata={
-                **table_metadata(frame, lineage),
+                **table_metadata(frame, lineage, SOURCE_TABLES[table]),
                 "snapshot_date": snapshot_date,
                 "path": location(uri),
             },

@@ -4,8 +4,9 @@ from datetime import date, datetime
 
 import orjson
 import polars as pl
+import pytest
 
-from octo_assets.readings.parse import parse_documents
+from octo_assets.readings.parse import BAD_TIMESTAMP, parse_documents
 
 COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]
 
@@ -112,3 +113,48 @@ def test_whole_file_problems_name_the_file_and_do_not_stop_the_others():
     assert reasons["renamed.json"].startswith("columns are ['interval_start', 'kwh', 'meterpoint_id']")
     assert reasons["list.json"] == "expected a JSON object, found list"
     assert parsed.quarantine["row_number"].is_null().all()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2021-1-2 00:30:00",
+        "2021-01-01T00:30:00",
+        "2021-01-01 00:30",
+        "2021-01-01 00:30:00 ",
+        " 2021-01-01 00:30:00",
+        "2021-01-01  0:30:00",
+        "+2021-01-01 00:30:00",
+        "2021-01-01 00:30:00.000",
+        "2021-02-30 00:00:00",
+        "2021-01-01 24:00:00",
+        "2021-01-01 23:59:60",
+        "0000-01-01 00:00:00",
+        "２０２１-01-01 00:30:00",
+        "",
+    ],
+)
+def test_only_an_exact_yyyy_mm_dd_hh_mm_ss_time_is_a_time_and_only_it_names_a_day(text):
+    parsed = parse_documents([("f.json", document([[text, 1.0, "m"], ["2021-01-02 00:00:00", 1.0, "m"]]))])
+    assert parsed.quarantine.select("row_number", "reading_date", "reason").rows() == [(1, None, BAD_TIMESTAMP)]
+    assert parsed.readings["row_number"].to_list() == [2]
+
+
+def test_a_rejected_row_with_a_valid_time_is_counted_on_that_day():
+    rows = [
+        ["2021-01-01 00:10:00", 1.0, "m"],  # a time, not a half hour
+        ["2021-03-28 01:30:00", 1.0, "m"],  # a wall-clock time that does not exist
+        ["2021-01-02 00:30:00", "abc", "m"],  # a bad value
+        ["2021-01-03 00:30:00", 1.0],  # too short: the timestamp is still where it belongs
+        ["2021-1-4 00:30:00", 1.0],  # too short, and no valid time
+        [1.5, "2021-01-05 00:30:00", "m"],  # a date elsewhere in the row does not count
+    ]
+    parsed = parse_documents([("f.json", document(rows))])
+    assert parsed.quarantine.select("row_number", "reading_date").rows() == [
+        (1, date(2021, 1, 1)),
+        (2, date(2021, 3, 28)),
+        (3, date(2021, 1, 2)),
+        (4, date(2021, 1, 3)),
+        (5, None),
+        (6, None),
+    ]

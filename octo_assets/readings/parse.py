@@ -1,29 +1,32 @@
 """Landing files (pandas "split" JSON) -> typed reading rows and quarantined rows.
 
-Pure functions: bytes in, Polars frames out; no Dagster, no lake. The fast path transposes
-and types a whole batch of files at once. Only a file that fails it is walked row by row,
-so that each bad row is named with its reason while its good rows are kept.
+Pure functions: bytes in, Polars frames out; no Dagster, no lake. Each file becomes rows of one
+raw frame (RAW_SCHEMA): the three values as delivered, or the problem that stops a row being
+read. Typing and validation then run once over the whole batch, and the costly parts (times,
+time zones) once per distinct timestamp rather than once per row.
 """
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import orjson
 import polars as pl
 
-from octo_assets.readings.clock import with_utc
+from octo_assets.readings.clock import resolve_repeated, to_utc
 
 COLUMNS = ("interval_start", "consumption_delta", "meterpoint_id")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 RAW_SCHEMA = {
-    "source_file": pl.String,
+    "file": pl.UInt32,  # position of the file in the batch
     "row_number": pl.Int32,  # 1-based position in the file's "data" array
-    "interval_start": pl.String,
+    "interval_start": pl.Categorical,  # the text as delivered; null if missing or not text
     "consumption_kwh": pl.Float64,
-    "meterpoint_id": pl.String,
+    "meterpoint_id": pl.Categorical,
+    "kwh_problem": pl.String,  # why consumption_delta is not a usable kWh value
+    "problem": pl.String,  # why the row cannot be read at all; checked before anything else
+    "raw": pl.String,  # the row as delivered (JSON), where one of the problems is set
 }
 READING_SCHEMA = {
     "source_file": pl.String,
@@ -37,10 +40,11 @@ READING_SCHEMA = {
 QUARANTINE_SCHEMA = {
     "source_file": pl.String,
     "row_number": pl.Int32,  # null: the whole file was rejected
-    "reading_date": pl.Date,  # null: the row's day cannot be told
+    "reading_date": pl.Date,  # null: the row has no valid interval_start
     "reason": pl.String,
     "raw": pl.String,
 }
+BAD_TIMESTAMP = "interval_start is not a YYYY-MM-DD HH:MM:SS time"
 
 
 class FileRejected(Exception):
@@ -55,84 +59,16 @@ class Parsed:
 
 def parse_documents(documents: Iterable[tuple[str, bytes]]) -> Parsed:
     """Parse (source name, file bytes) pairs into readings and quarantined rows."""
-    batch = _Batch()
-    raw_frames: list[pl.DataFrame] = []
-    rejected: list[dict] = []
+    sources, frames, rejected = [], [], []
     for source, raw in documents:
         try:
-            data, order = _decode(raw)
+            frames.append(_rows_of(len(sources), raw))
         except FileRejected as exc:
             rejected.append(_file_reject(source, str(exc)))
-            continue
-        columns = _transpose(data, order)
-        if columns is None:
-            frame, rows = _walk_rows(source, data, order)
-            raw_frames.append(frame)
-            rejected.extend(rows)
-        else:
-            batch.add(source, *columns)
-    try:
-        raw_frames.append(batch.frame())
-    except TypeError:
-        # some value has the wrong JSON type: find which file, and which rows, one by one
-        for source, ts, kwh, mp in batch.files():
-            try:
-                raw_frames.append(_Batch.of(source, ts, kwh, mp).frame())
-            except TypeError:
-                frame, rows = _walk_rows(source, [list(r) for r in zip(ts, kwh, mp)], (0, 1, 2))
-                raw_frames.append(frame)
-                rejected.extend(rows)
-    readings, row_rejects = type_rows(pl.concat(raw_frames, how="vertical"))
+        sources.append(source)
+    readings, row_rejects = type_rows(_concat_raw(frames), sources)
     quarantine = pl.concat([pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA), row_rejects], how="vertical")
     return Parsed(readings=readings, quarantine=quarantine)
-
-
-class _Batch:
-    """The columns of many well-formed files, appended as plain lists and typed at once."""
-
-    def __init__(self):
-        self.sources: list[str] = []
-        self.starts: list[int] = []  # each file's first row in the lists below
-        self.file_index: list[int] = []
-        self.row_number: list[int] = []
-        self.ts: list = []
-        self.kwh: list = []
-        self.mp: list = []
-
-    @classmethod
-    def of(cls, source: str, ts: list, kwh: list, mp: list) -> "_Batch":
-        batch = cls()
-        batch.add(source, ts, kwh, mp)
-        return batch
-
-    def add(self, source: str, ts: list, kwh: list, mp: list) -> None:
-        self.starts.append(len(self.ts))
-        self.file_index.extend([len(self.sources)] * len(ts))
-        self.row_number.extend(range(1, len(ts) + 1))
-        self.sources.append(source)
-        self.ts.extend(ts)
-        self.kwh.extend(kwh)
-        self.mp.extend(mp)
-
-    def files(self):
-        """(source, ts, kwh, mp) of each file again, for the slow path."""
-        for source, start, end in zip(self.sources, self.starts, [*self.starts[1:], len(self.ts)]):
-            yield source, self.ts[start:end], self.kwh[start:end], self.mp[start:end]
-
-    def frame(self) -> pl.DataFrame:
-        """RAW_SCHEMA frame; TypeError if a value has the wrong JSON type."""
-        if any(type(v) is bool for v in self.kwh):  # JSON true/false would pass as 1.0/0.0
-            raise TypeError("boolean consumption_delta")
-        file_index = pl.Series(self.file_index, dtype=pl.UInt32)
-        return pl.DataFrame(
-            {
-                "source_file": pl.Series(self.sources, dtype=pl.String).gather(file_index),
-                "row_number": pl.Series(self.row_number, dtype=pl.Int32),
-                "interval_start": pl.Series(self.ts, dtype=pl.String, strict=True),
-                "consumption_kwh": pl.Series(self.kwh, dtype=pl.Float64, strict=True),
-                "meterpoint_id": pl.Series(self.mp, dtype=pl.String, strict=True),
-            }
-        )
 
 
 def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
@@ -147,6 +83,25 @@ def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
     if not unreadable:
         return parsed
     return Parsed(parsed.readings, pl.concat([parsed.quarantine, pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA)]))
+
+
+# -- one file, row by row ----------------------------------------------------------------------
+
+
+def _rows_of(file: int, raw: bytes) -> pl.DataFrame:
+    """RAW_SCHEMA rows of one file, read with orjson; FileRejected if it cannot be read at all."""
+    data, order = _decode(raw)
+    columns: dict[str, list] = {name: [] for name in RAW_SCHEMA if name not in ("file", "row_number")}
+    for row in data:
+        for name, value in zip(columns, _raw_row(row, order)):
+            columns[name].append(value)
+    return pl.DataFrame(
+        {
+            "file": pl.Series([file] * len(data), dtype=pl.UInt32),
+            "row_number": pl.int_range(1, len(data) + 1, dtype=pl.Int32, eager=True),
+            **{name: pl.Series(values, dtype=pl.String) for name, values in columns.items()},
+        }
+    ).cast(RAW_SCHEMA)
 
 
 def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
@@ -167,30 +122,16 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
     return data, tuple(columns.index(name) for name in COLUMNS)
 
 
-def _transpose(data: list, order: tuple[int, int, int]) -> tuple[list, list, list] | None:
-    """Columns of a well-formed data array, or None if some row is not a 3-value list."""
-    if not all(type(row) is list for row in data) or (data and set(map(len, data)) != {3}):
-        return None
-    columns = list(zip(*data)) if data else [(), (), ()]
-    return tuple(list(columns[i]) for i in order)
-
-
-def _walk_rows(source: str, data: list, order: tuple[int, int, int]) -> tuple[pl.DataFrame, list[dict]]:
-    """Row by row: rows of the right shape and types, and a reject for each other row."""
-    kept: dict[str, list] = {name: [] for name in RAW_SCHEMA}
-    rejects = []
-    for number, row in enumerate(data, start=1):
-        reason = _row_shape_problem(row, order)
-        if reason:
-            rejects.append(_row_reject(source, number, row, reason))
-            continue
-        ts, kwh, mp = (row[i] for i in order)
-        kept["source_file"].append(source)
-        kept["row_number"].append(number)
-        kept["interval_start"].append(ts)
-        kept["consumption_kwh"].append(float(kwh) if kwh is not None else None)
-        kept["meterpoint_id"].append(mp)
-    return pl.DataFrame(kept, schema=RAW_SCHEMA), rejects
+def _raw_row(row, order: tuple[int, int, int]) -> tuple:
+    """(interval_start, kWh, meterpoint_id, kwh_problem, problem, raw) of one decoded row, as text."""
+    # a malformed row still names its day, if it has a timestamp where interval_start belongs
+    has_start = isinstance(row, list) and len(row) > order[0] and isinstance(row[order[0]], str)
+    start = row[order[0]] if has_start else None
+    problem = _row_shape_problem(row, order)
+    if problem:
+        return start, None, None, None, problem, _dumps(row)
+    kwh, meterpoint_id = row[order[1]], row[order[2]]
+    return start, None if kwh is None else repr(float(kwh)), meterpoint_id, None, None, None
 
 
 def _row_shape_problem(row, order) -> str | None:
@@ -208,75 +149,108 @@ def _row_shape_problem(row, order) -> str | None:
     return None
 
 
-def type_rows(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Typed, validated readings (READING_SCHEMA) and quarantined rows (QUARANTINE_SCHEMA)."""
-    local = pl.col("interval_start").str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", strict=False)
-    frame = with_utc(
-        raw.with_columns(interval_start_local=local),
-        "interval_start_local",
-        ["source_file", "meterpoint_id"],
-        "interval_start_utc",
-    ).with_columns(
-        # the day of a row whose time is unusable, so its rejection is counted on that day
-        reading_date=pl.coalesce(
-            pl.col("interval_start_local").dt.date(),
-            pl.col("interval_start").str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False),
-        ),
+def _dumps(row) -> str:
+    return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+def _concat_raw(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=RAW_SCHEMA)
+
+
+# -- typing and validation, shared by every file -----------------------------------------------
+
+
+def timestamps(texts: pl.Series) -> pl.DataFrame:
+    """Per distinct interval_start text: its wall-clock time, day, UTC instants and reason.
+
+    A text is a time only if it is exactly `YYYY-MM-DD HH:MM:SS`, a real date and time. Its
+    `reading_date` is null otherwise: the one definition of the day a row belongs to.
+    """
+    text = pl.col("interval_start").cast(pl.String)
+    parsed = text.str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", strict=False)
+    # strptime also takes 2021-1-2, +2021 and 23:59:60; the time's own spelling must be the text
+    valid = (parsed.dt.strftime(TIMESTAMP_FORMAT) == text) & (parsed.dt.year() >= 1)
+    local = pl.when(valid).then(parsed)
+    frame = (
+        texts.unique()
+        .drop_nulls()
+        .to_frame("interval_start")
+        .with_columns(interval_start_local=local)
+        .with_columns(
+            reading_date=pl.col("interval_start_local").dt.date(),
+            utc_earlier=to_utc(pl.col("interval_start_local")),
+            utc_later=to_utc(pl.col("interval_start_local"), "latest"),
+        )
     )
     t = pl.col("interval_start_local")
     reason = (
-        pl.when(pl.col("meterpoint_id").is_null())
-        .then(pl.lit("meterpoint_id is missing"))
-        .when(pl.col("meterpoint_id").str.strip_chars() == "")
-        .then(pl.lit("meterpoint_id is empty"))
-        .when(pl.col("interval_start").is_null())
-        .then(pl.lit("interval_start is missing"))
-        .when(t.is_null())
-        .then(pl.lit("interval_start is not a YYYY-MM-DD HH:MM:SS time"))
-        .when(~t.dt.minute().is_in([0, 30]) | (t.dt.second() != 0) | (t.dt.microsecond() != 0))
+        pl.when(t.is_null())
+        .then(pl.lit(BAD_TIMESTAMP))
+        .when(~t.dt.minute().is_in([0, 30]) | (t.dt.second() != 0))
         .then(pl.lit("interval_start is not on a half-hour boundary"))
-        .when(pl.col("interval_start_utc").is_null())
+        .when(pl.col("utc_earlier").is_null())
         .then(pl.lit("interval_start does not exist in Europe/London (clocks go forward)"))
-        .when(pl.col("consumption_kwh").is_null())
-        .then(pl.lit("consumption_delta is missing"))
-        .when(~pl.col("consumption_kwh").is_finite())
-        .then(pl.lit("consumption_delta is not finite"))
-        .when(pl.col("consumption_kwh") < 0)
-        .then(pl.lit("consumption_delta is negative"))
     )
-    frame = frame.with_columns(reason=reason)
+    return frame.with_columns(time_problem=reason)
+
+
+def type_rows(raw: pl.DataFrame, sources: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed, validated readings (READING_SCHEMA) and quarantined rows (QUARANTINE_SCHEMA) of a
+    RAW_SCHEMA frame in file order; `sources` names the files."""
+    frame = raw.join(timestamps(raw["interval_start"]), on="interval_start", how="left", maintain_order="left")
+    frame = resolve_repeated(frame, "utc_earlier", "utc_later", ["file", "meterpoint_id", "interval_start"], "utc")
+    frame = frame.with_columns(reason=_reason(raw["meterpoint_id"]))
+    names = pl.Series(sources, dtype=pl.String)
     bad = frame.filter(pl.col("reason").is_not_null())
-    readings = frame.filter(pl.col("reason").is_null()).select(list(READING_SCHEMA))
+    good = frame if bad.is_empty() else frame.filter(pl.col("reason").is_null())
+    readings = good.select(
+        source_file=names.gather(good["file"]),
+        row_number="row_number",
+        meterpoint_id=pl.col("meterpoint_id").cast(pl.String),
+        interval_start_local="interval_start_local",
+        interval_start_utc="utc",
+        reading_date="reading_date",
+        consumption_kwh="consumption_kwh",
+    )
+    as_delivered = pl.struct(
+        pl.col("interval_start").cast(pl.String),
+        pl.col("consumption_kwh").alias("consumption_delta"),
+        pl.col("meterpoint_id").cast(pl.String),
+    ).struct.json_encode()
     quarantine = bad.select(
-        "source_file",
-        "row_number",
-        "reading_date",
-        "reason",
-        raw=pl.struct(
-            pl.col("interval_start"),
-            pl.col("consumption_kwh").alias("consumption_delta"),
-            pl.col("meterpoint_id"),
-        ).struct.json_encode(),
+        source_file=names.gather(bad["file"]),
+        row_number="row_number",
+        reading_date="reading_date",
+        reason="reason",
+        raw=pl.coalesce("raw", as_delivered),
     )
     return readings, quarantine
 
 
+def _reason(meterpoint_ids: pl.Series) -> pl.Expr:
+    """Why a row (joined with its timestamp) is quarantined; null if it is a good reading."""
+    distinct = meterpoint_ids.unique().drop_nulls()
+    blank = distinct.filter(distinct.cast(pl.String).str.strip_chars() == "")
+    mp, kwh = pl.col("meterpoint_id"), pl.col("consumption_kwh")
+    return (
+        pl.when(pl.col("problem").is_not_null())
+        .then(pl.col("problem"))
+        .when(mp.is_null())
+        .then(pl.lit("meterpoint_id is missing"))
+        .when(mp.is_in(blank.implode()) if blank.len() else pl.lit(False))
+        .then(pl.lit("meterpoint_id is empty"))
+        .when(pl.col("interval_start").is_null())
+        .then(pl.lit("interval_start is missing"))
+        .when(pl.col("time_problem").is_not_null())
+        .then(pl.col("time_problem"))
+        .when(kwh.is_null())
+        .then(pl.coalesce(pl.col("kwh_problem"), pl.lit("consumption_delta is missing")))
+        .when(~kwh.is_finite())
+        .then(pl.lit("consumption_delta is not finite"))
+        .when(kwh < 0)
+        .then(pl.lit("consumption_delta is negative"))
+    )
+
+
 def _file_reject(source: str, reason: str) -> dict:
     return {"source_file": source, "row_number": None, "reading_date": None, "reason": reason, "raw": None}
-
-
-def _row_reject(source: str, number: int, row, reason: str) -> dict:
-    text = orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
-    date = _date_prefix(row)
-    return {"source_file": source, "row_number": number, "reading_date": date, "reason": reason, "raw": text}
-
-
-def _date_prefix(row) -> date | None:
-    """The day a malformed row claims, if any of its values starts like a date."""
-    for value in row if isinstance(row, list) else ():
-        if isinstance(value, str) and len(value) >= 10:
-            try:
-                return date.fromisoformat(value[:10])
-            except ValueError:
-                continue
-    return None

@@ -9,7 +9,7 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], width: int = 40, u
     """A horizontal bar chart as a Markdown code block, one bar per label."""
     if not values:
         return "_no data_"
-    peak = max(values) or 1.0
+    peak = max(values) or 1  # kWh may be Decimal: no float here
     label_width = max(len(label) for label in labels)
     lines = [
         f"{label:>{label_width}} │{_bar(value / peak * width)} {value:,.3f} {unit}"

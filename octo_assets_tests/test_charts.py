@@ -12,3 +12,10 @@ def test_bars_are_proportional_to_the_largest_value():
 
 def test_fractions_of_a_block_use_eighths():
     assert bar_chart(["a", "b"], [8.0, 1.0], width=2).splitlines()[2] == "b │▎ 1.000 kWh"
+
+
+def test_exact_decimal_kwh_and_a_day_of_zeros_draw_too():
+    from decimal import Decimal
+
+    assert bar_chart(["a", "b"], [Decimal("2.000"), Decimal("0.500")], width=4).splitlines()[2] == "b │█ 0.500 kWh"
+    assert bar_chart(["a"], [Decimal("0.000")]).splitlines()[1] == "a │ 0.000 kWh"

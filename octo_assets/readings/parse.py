@@ -8,6 +8,7 @@ time zones) once per distinct timestamp rather than once per row.
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -17,12 +18,14 @@ from octo_assets.readings.clock import resolve_repeated, to_utc
 
 COLUMNS = ("interval_start", "consumption_delta", "meterpoint_id")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+KWH = pl.Decimal(18, 3)  # exact: the feed sends kWh to three decimals, and sums must not drift
+KWH_LIMIT = Decimal(10) ** 15  # the largest magnitude DECIMAL(18, 3) holds, exclusive
 
 RAW_SCHEMA = {
     "file": pl.UInt32,  # position of the file in the batch
     "row_number": pl.Int32,  # 1-based position in the file's "data" array
     "interval_start": pl.Categorical,  # the text as delivered; null if missing or not text
-    "consumption_kwh": pl.Float64,
+    "consumption_kwh": KWH,
     "meterpoint_id": pl.Categorical,
     "kwh_problem": pl.String,  # why consumption_delta is not a usable kWh value
     "problem": pl.String,  # why the row cannot be read at all; checked before anything else
@@ -35,7 +38,7 @@ READING_SCHEMA = {
     "interval_start_local": pl.Datetime("us"),
     "interval_start_utc": pl.Datetime("us", "UTC"),
     "reading_date": pl.Date,
-    "consumption_kwh": pl.Float64,
+    "consumption_kwh": KWH,
 }
 QUARANTINE_SCHEMA = {
     "source_file": pl.String,
@@ -45,6 +48,7 @@ QUARANTINE_SCHEMA = {
     "raw": pl.String,
 }
 BAD_TIMESTAMP = "interval_start is not a YYYY-MM-DD HH:MM:SS time"
+MORE_DECIMALS = "consumption_delta has more than 3 decimal places"
 
 
 class FileRejected(Exception):
@@ -130,8 +134,26 @@ def _raw_row(row, order: tuple[int, int, int]) -> tuple:
     problem = _row_shape_problem(row, order)
     if problem:
         return start, None, None, None, problem, _dumps(row)
-    kwh, meterpoint_id = row[order[1]], row[order[2]]
-    return start, None if kwh is None else repr(float(kwh)), meterpoint_id, None, None, None
+    kwh, kwh_problem = _kwh(row[order[1]])
+    return start, kwh, row[order[2]], kwh_problem, None, _dumps(row) if kwh_problem else None
+
+
+def _kwh(value: int | float | None) -> tuple[str | None, str | None]:
+    """A JSON number as exact kWh text (for a DECIMAL(18, 3) cast), or why it cannot be one.
+
+    orjson gives floats; a float's repr is the shortest decimal that reads back as it, so a
+    number sent with up to 3 decimals (and at most 15 digits) comes back exactly as sent.
+    """
+    if value is None:
+        return None, None
+    exact = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+    if not exact.is_finite():
+        return None, "consumption_delta is not finite"
+    if exact.as_tuple().exponent < -3:
+        return None, MORE_DECIMALS
+    if abs(exact) >= KWH_LIMIT:
+        return None, "consumption_delta is too large"
+    return str(exact), None
 
 
 def _row_shape_problem(row, order) -> str | None:
@@ -214,7 +236,7 @@ def type_rows(raw: pl.DataFrame, sources: list[str]) -> tuple[pl.DataFrame, pl.D
     )
     as_delivered = pl.struct(
         pl.col("interval_start").cast(pl.String),
-        pl.col("consumption_kwh").alias("consumption_delta"),
+        pl.col("consumption_kwh").cast(pl.Float64).alias("consumption_delta"),  # a JSON number, as sent
         pl.col("meterpoint_id").cast(pl.String),
     ).struct.json_encode()
     quarantine = bad.select(
@@ -245,8 +267,6 @@ def _reason(meterpoint_ids: pl.Series) -> pl.Expr:
         .then(pl.col("time_problem"))
         .when(kwh.is_null())
         .then(pl.coalesce(pl.col("kwh_problem"), pl.lit("consumption_delta is missing")))
-        .when(~kwh.is_finite())
-        .then(pl.lit("consumption_delta is not finite"))
         .when(kwh < 0)
         .then(pl.lit("consumption_delta is negative"))
     )

@@ -28,11 +28,11 @@ def resolve_repeated(frame: pl.DataFrame, earlier: str, later: str, keys: list[s
     hours a year), so only those rows are ranked: a window over every row would cost more than
     all the rest of the parse.
     """
-    repeated = (frame[earlier] != frame[later]).fill_null(False)
-    if not repeated.any():
+    repeated = frame.select(pl.arg_where(pl.col(earlier) != pl.col(later))).to_series()
+    if repeated.is_empty():
         return frame.with_columns(pl.col(earlier).alias(out))
-    candidates = frame.select(keys).with_row_index("_row").filter(repeated)
-    second = candidates.filter(pl.int_range(pl.len()).over(keys) > 0)["_row"]
+    rank = frame.select(keys).gather(repeated).select(pl.int_range(pl.len()).over(keys)).to_series()
+    second = repeated.filter(rank > 0)
     return frame.with_columns(frame[earlier].scatter(second, frame[later].gather(second)).alias(out))
 
 

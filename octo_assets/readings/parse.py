@@ -3,9 +3,14 @@
 Pure functions: bytes in, Polars frames out; no Dagster, no lake. Each file becomes rows of one
 raw frame (RAW_SCHEMA): the three values as delivered, or the problem that stops a row being
 read. Typing and validation then run once over the whole batch, and the costly parts (times,
-time zones) once per distinct timestamp rather than once per row.
+time zones, kWh text) once per distinct value rather than once per row.
+
+Two ways in, one result. Files in the feed's exact compact layout (the fast path) are read a
+whole batch at a time by one CSV read; every other file (pretty-printed, escaped strings,
+other column order, any value the fast path could misread) is read with orjson row by row.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -61,18 +66,20 @@ class Parsed:
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
 
 
-def parse_documents(documents: Iterable[tuple[str, bytes]]) -> Parsed:
-    """Parse (source name, file bytes) pairs into readings and quarantined rows."""
-    sources, frames, rejected = [], [], []
-    for source, raw in documents:
-        try:
-            frames.append(_rows_of(len(sources), raw))
-        except FileRejected as exc:
-            rejected.append(_file_reject(source, str(exc)))
-        sources.append(source)
-    readings, row_rejects = type_rows(_concat_raw(frames), sources)
-    quarantine = pl.concat([pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA), row_rejects], how="vertical")
-    return Parsed(readings=readings, quarantine=quarantine)
+def parse_documents(documents: Iterable[tuple[str, bytes]], fast: bool = True) -> Parsed:
+    """Parse (source name, file bytes) pairs into readings and quarantined rows.
+
+    `fast=False` reads every file with orjson: the reference the fast path is tested against.
+    """
+    documents = list(documents)
+    sources = [source for source, _ in documents]
+    parts, slow = _fast_rows(documents) if fast else ([], range(len(documents)))
+    rows, rejected = _slow_rows(documents, slow)
+    # each part is typed on its own: joined to one-chunk tables, a two-chunk frame would be realigned
+    # by every expression (files never span parts, so the clocks-back ranking is unaffected)
+    typed = [type_rows(part, sources) for part in [*parts, rows] if part.height] or [type_rows(rows, sources)]
+    quarantine = [pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA), *(rejects for _, rejects in typed)]
+    return Parsed(pl.concat([readings for readings, _ in typed]), pl.concat(quarantine, how="vertical"))
 
 
 def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
@@ -89,23 +96,136 @@ def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
     return Parsed(parsed.readings, pl.concat([parsed.quarantine, pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA)]))
 
 
+# -- the fast path: a batch of files in the feed's exact compact layout, in one CSV read ---------
+
+HEAD = b'{"columns":["interval_start","consumption_delta","meterpoint_id"],"data":['
+TAIL = b"]}"
+# What strings and numbers may hold on the fast path: printable ASCII but JSON's structure and
+# escape characters. Deleting these bytes from a file must leave HEAD's skeleton, then rows
+# `["",,""]` joined by commas, then TAIL's: so every string is plain text (no escapes, no
+# control characters, no commas or brackets) and every row has the brackets, quotes and commas
+# of [string, token, string]. What the CSV read sees between them is checked row by row.
+_PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\,[]')
+_HEAD_SKELETON = HEAD.translate(None, _PLAIN)
+_ROW_SKELETON = b'["",,""]'
+# read with `"` as the separator and `]` as the line end, a row `,["ts",kwh,"id"` is five fields
+_FIELDS = {
+    "open": pl.String,  # ,[
+    "interval_start": pl.Categorical,
+    "kwh": pl.Categorical,  # ,number,
+    "meterpoint_id": pl.Categorical,
+    "close": pl.String,  # nothing
+}
+# consumption_delta as the fast path takes it: digits the float path reads back unchanged
+# (at most 15 significant digits), at most 3 decimals, no sign; the rest go the slow way
+_PLAIN_KWH = r"^,(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?,$"
+
+
+def _fast_rows(documents: list[tuple[str, bytes]]) -> tuple[list[pl.DataFrame], list[int]]:
+    """RAW_SCHEMA rows of the files in the fast layout, and the positions of the other files."""
+    fields, numbers, slow = _fast_fields(documents)
+    if fields.is_empty():
+        return [], slow
+    kwh = numbers.select("kwh", consumption_kwh=pl.col("kwh").cast(pl.String).str.strip_chars(",").cast(KWH))
+    frame = fields.join(kwh, on="kwh", how="left", maintain_order="left").select(
+        "file",
+        "row_number",
+        "interval_start",
+        "consumption_kwh",
+        "meterpoint_id",
+        kwh_problem=pl.lit(None, pl.String),
+        problem=pl.lit(None, pl.String),
+        raw=pl.lit(None, pl.String),
+    )
+    return [frame], slow
+
+
+def _fast_fields(documents: list[tuple[str, bytes]], full: bool = True) -> tuple[pl.DataFrame, pl.DataFrame, list[int]]:
+    """(file, row_number, interval_start, kwh, meterpoint_id) of every row of the files that are
+    exactly in the fast layout, their distinct numbers, and the positions of the other files.
+    `full=False` leaves row numbers and meterpoint ids unread (null): the days of a file need neither."""
+    layout = [_rows_in_layout(raw) for _, raw in documents]
+    fast = [file for file, rows in enumerate(layout) if rows]
+    slow = [file for file, rows in enumerate(layout) if not rows]
+    fields = _read_fields(documents, fast, [layout[file] for file in fast], full) if fast else None
+    if fields is None:  # no fast file; or the CSV read disagrees with the skeleton: be slow, not wrong
+        return _NO_FIELDS, _NO_FIELDS.select("kwh"), list(range(len(documents))) if fast else slow
+    numbers = fields.select(pl.col("kwh").unique())
+    plain = numbers["kwh"].cast(pl.String).str.contains(_PLAIN_KWH)
+    exact = ((fields["open"] == ",[") & (fields["close"] == "")).fill_null(False)
+    if not (plain.all() and exact.all()):  # a row not exactly ["ts",number,"id"]: its file goes the slow way
+        odd = ~exact | fields["kwh"].is_in(numbers.filter(~plain)["kwh"].implode())
+        odd_files = fields.filter(odd)["file"].unique()
+        fields = fields.filter(~pl.col("file").is_in(odd_files.implode()))
+        numbers, slow = numbers.filter(plain), sorted([*slow, *odd_files.to_list()])
+    return fields.drop("open", "close"), numbers, slow
+
+
+def _rows_in_layout(raw: bytes) -> int:
+    """The number of rows of a file in the fast layout; 0 if it is not in it (or has no rows)."""
+    if not (raw.startswith(_FIRST) and raw.endswith(_LAST)):
+        return 0
+    skeleton = raw.translate(None, _PLAIN)  # starts with HEAD's skeleton and ends with TAIL's, "]"
+    # n rows joined by commas, then "]": 9n bytes
+    rows, extra = divmod(len(skeleton) - len(_HEAD_SKELETON), len(_ROW_SKELETON) + 1)
+    if extra or not rows:
+        return 0
+    return rows if skeleton[len(_HEAD_SKELETON) : -1] == b",".join([_ROW_SKELETON] * rows) else 0
+
+
+_FIRST, _LAST = HEAD + b'["', b'"]' + TAIL  # the data array starts with a row and ends with an id
+
+
+def _read_fields(documents, files: list[int], rows: list[int], full: bool) -> pl.DataFrame | None:
+    """The five fields of each row of `files`, with its file and row number, in file order."""
+    # each file's rows, `["ts",kwh,"id"]` joined by commas, after a comma: every line is ,["ts",kwh,"id"
+    buffer = b",".join([b"", *(memoryview(documents[file][1])[len(HEAD) : -len(TAIL)] for file in files)])
+    try:
+        fields = pl.read_csv(
+            buffer,
+            has_header=False,
+            separator='"',
+            quote_char=None,
+            eol_char="]",
+            schema=_FIELDS,
+            columns=[0, 1, 2, 3, 4] if full else [0, 1, 2, 4],
+            empty_string_is_null=False,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    sizes = pl.DataFrame({"file": files, "rows": rows}, schema={"file": pl.UInt32, "rows": pl.Int32})
+    row_number = pl.int_ranges(1, pl.col("rows") + 1, dtype=pl.Int32).explode() if full else None
+    numbers = sizes.select(pl.col("file").repeat_by("rows").explode(), row_number=row_number)
+    if numbers.height != fields.height:
+        return None
+    # a categorical CSV field reads "" as null; here every such field was a string, maybe empty
+    empty = pl.lit("", pl.Categorical)
+    meterpoint_id = pl.col("meterpoint_id").fill_null(empty) if full else pl.lit(None, pl.Categorical)
+    return numbers.hstack(fields).with_columns(pl.col("interval_start").fill_null(empty), meterpoint_id=meterpoint_id)
+
+
+_NO_FIELDS = pl.DataFrame(schema={"file": pl.UInt32, "row_number": pl.Int32, **_FIELDS}).drop("open", "close")
+
+
 # -- one file, row by row ----------------------------------------------------------------------
 
 
-def _rows_of(file: int, raw: bytes) -> pl.DataFrame:
-    """RAW_SCHEMA rows of one file, read with orjson; FileRejected if it cannot be read at all."""
-    data, order = _decode(raw)
-    columns: dict[str, list] = {name: [] for name in RAW_SCHEMA if name not in ("file", "row_number")}
-    for row in data:
-        for name, value in zip(columns, _raw_row(row, order)):
-            columns[name].append(value)
-    return pl.DataFrame(
-        {
-            "file": pl.Series([file] * len(data), dtype=pl.UInt32),
-            "row_number": pl.int_range(1, len(data) + 1, dtype=pl.Int32, eager=True),
-            **{name: pl.Series(values, dtype=pl.String) for name, values in columns.items()},
-        }
-    ).cast(RAW_SCHEMA)
+def _slow_rows(documents: list[tuple[str, bytes]], files: Iterable[int]) -> tuple[pl.DataFrame, list[dict]]:
+    """RAW_SCHEMA rows of `files`, read with orjson, and a reject for each file that cannot be read."""
+    rows, rejected = [], []
+    for file in files:
+        source, raw = documents[file]
+        try:
+            data, order = _decode(raw)
+        except FileRejected as exc:
+            rejected.append(_file_reject(source, str(exc)))
+            continue
+        rows.extend((file, number, *_raw_row(row, order)) for number, row in enumerate(data, start=1))
+    columns = list(zip(*rows)) if rows else [()] * len(RAW_SCHEMA)
+    # everything but the positions as text: kWh is the exact decimal's, the categoricals' their own
+    types = {name: pl.String for name in RAW_SCHEMA} | {"file": pl.UInt32, "row_number": pl.Int32}
+    built = {name: pl.Series(values, dtype=types[name]) for name, values in zip(RAW_SCHEMA, columns)}
+    return pl.DataFrame(built).cast(RAW_SCHEMA), rejected
 
 
 def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
@@ -138,6 +258,7 @@ def _raw_row(row, order: tuple[int, int, int]) -> tuple:
     return start, kwh, row[order[2]], kwh_problem, None, _dumps(row) if kwh_problem else None
 
 
+@functools.lru_cache(maxsize=2**16)  # a feed repeats few values; 1 == 1.0 here, rightly
 def _kwh(value: int | float | None) -> tuple[str | None, str | None]:
     """A JSON number as exact kWh text (for a DECIMAL(18, 3) cast), or why it cannot be one.
 
@@ -173,10 +294,6 @@ def _row_shape_problem(row, order) -> str | None:
 
 def _dumps(row) -> str:
     return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
-
-
-def _concat_raw(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    return pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=RAW_SCHEMA)
 
 
 # -- typing and validation, shared by every file -----------------------------------------------

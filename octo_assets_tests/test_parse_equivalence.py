@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from octo_assets.readings import parse
-from octo_assets.readings.parse import parse_documents
+from octo_assets.readings.parse import document_days, parse_documents
 from octo_assets_tests.conftest import SAMPLE
 
 COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]
@@ -112,6 +112,21 @@ def test_the_fast_path_and_the_orjson_path_agree(seed):
     slow_readings, slow_quarantine = in_order(parse_documents(documents, fast=False))
     assert_frame_equal(fast_readings, slow_readings)
     assert_frame_equal(fast_quarantine, slow_quarantine)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_document_days_are_the_days_the_parser_assigns(seed):
+    documents = batch(seed)
+    parsed = parse_documents(documents, fast=False)
+    rows = pl.concat(
+        [
+            parsed.readings.select("source_file", "reading_date"),
+            parsed.quarantine.filter(pl.col("row_number").is_not_null()).select("source_file", "reading_date"),
+        ]
+    ).drop_nulls()
+    days_of = rows.group_by("source_file").agg(pl.col("reading_date").unique().sort())
+    want = {source: [] for source, _ in documents} | dict(days_of.iter_rows())
+    assert document_days(documents) == want
 
 
 def test_the_random_batches_exercise_both_paths():

@@ -13,6 +13,7 @@ other column order, any value the fast path could misread) is read with orjson r
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -94,6 +95,35 @@ def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
     if not unreadable:
         return parsed
     return Parsed(parsed.readings, pl.concat([parsed.quarantine, pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA)]))
+
+
+def document_days(documents: Iterable[tuple[str, bytes]]) -> dict[str, list[date]]:
+    """The sorted distinct days (reading_date) of each document's rows, loaded or quarantined,
+    as parse_documents gives them: [] for a file rejected whole or without a valid time.
+
+    The same routing, reading and `timestamps` as the parse, so the same days by construction;
+    but the fast path reads no meterpoint ids and converts no kWh, and nothing is typed
+    but each distinct timestamp text.
+    """
+    documents = list(documents)
+    fields, _, slow = _fast_fields(documents, full=False)
+    rows, _ = _slow_rows(documents, slow)
+    starts = pl.concat([fields.select("file", "interval_start"), rows.select("file", "interval_start")])
+    days = timestamps(starts["interval_start"])
+    day = pl.col("interval_start").replace_strict(days["interval_start"], days["reading_date"], default=None)
+    # a file's rows come a day at a time: keep the first row of each run before the costlier unique
+    run_starts = (pl.col("file") != pl.col("file").shift()) | (pl.col("day") != pl.col("day").shift())
+    per_file = (
+        starts.select("file", day=day)
+        .filter(pl.col("day").is_not_null() & run_starts.fill_null(True))
+        .unique()
+        .group_by("file")
+        .agg(pl.col("day"))
+    )
+    found: dict[str, set[date]] = {source: set() for source, _ in documents}
+    for file, dates in per_file.iter_rows():
+        found[documents[file][0]].update(dates)  # a name given twice: the days of both
+    return {source: sorted(dates) for source, dates in found.items()}
 
 
 # -- the fast path: a batch of files in the feed's exact compact layout, in one CSV read ---------

@@ -195,15 +195,18 @@ def _rows_in_layout(raw: bytes) -> int:
     """The number of rows of a file in the fast layout; 0 if it is not in it (or has no rows)."""
     if not (raw.startswith(_FIRST) and raw.endswith(_LAST)):
         return 0
-    skeleton = raw.translate(None, _PLAIN)  # starts with HEAD's skeleton and ends with TAIL's, "]"
-    # n rows joined by commas, then "]": 9n bytes
+    skeleton = raw.translate(None, _PLAIN)  # starts with HEAD's skeleton, as raw starts with HEAD
     rows, extra = divmod(len(skeleton) - len(_HEAD_SKELETON), len(_ROW_SKELETON) + 1)
-    if extra or not rows:
-        return 0
-    return rows if skeleton[len(_HEAD_SKELETON) : -1] == b",".join([_ROW_SKELETON] * rows) else 0
+    return rows if rows and not extra and skeleton.endswith(_rows_skeleton(rows)) else 0
 
 
 _FIRST, _LAST = HEAD + b'["', b'"]' + TAIL  # the data array starts with a row and ends with an id
+
+
+@functools.lru_cache(maxsize=1024)  # files of a feed have few distinct row counts
+def _rows_skeleton(rows: int) -> bytes:
+    """n rows joined by commas, then TAIL's skeleton "]": 9n bytes."""
+    return b",".join([_ROW_SKELETON] * rows) + b"]"
 
 
 def _read_fields(documents, files: list[int], rows: list[int], full: bool) -> pl.DataFrame | None:

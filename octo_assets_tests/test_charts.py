@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from octo_assets.charts import bar_chart
 
 
@@ -15,7 +17,5 @@ def test_fractions_of_a_block_use_eighths():
 
 
 def test_exact_decimal_kwh_and_a_day_of_zeros_draw_too():
-    from decimal import Decimal
-
     assert bar_chart(["a", "b"], [Decimal("2.000"), Decimal("0.500")], width=4).splitlines()[2] == "b │█ 0.500 kWh"
     assert bar_chart(["a"], [Decimal("0.000")]).splitlines()[1] == "a │ 0.000 kWh"

@@ -8,18 +8,19 @@ import json
 import sqlite3
 from collections import defaultdict
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
 
 
-def readings(landing: Path) -> dict[tuple[str, datetime], tuple[float, date, datetime]]:
+def readings(landing: Path) -> dict[tuple[str, datetime], tuple[Decimal, date, datetime]]:
     """(meterpoint, UTC instant) -> (kWh, local day, local wall clock); newest file wins."""
     result = {}
     files = sorted(landing.rglob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.relative_to(landing).as_posix()))
     for path in files:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_text(), parse_float=Decimal)  # kWh exactly as written
         position = {name: i for i, name in enumerate(document["columns"])}
         seen = defaultdict(int)
         for row in document["data"]:
@@ -28,12 +29,12 @@ def readings(landing: Path) -> dict[tuple[str, datetime], tuple[float, date, dat
             fold = min(seen[(meterpoint, wall)], 1)
             seen[(meterpoint, wall)] += 1
             instant = wall.replace(tzinfo=LONDON, fold=fold).astimezone(timezone.utc)
-            result[(meterpoint, instant)] = (float(row[position["consumption_delta"]]), wall.date(), wall)
+            result[(meterpoint, instant)] = (Decimal(row[position["consumption_delta"]]), wall.date(), wall)
     return result
 
 
-def half_hourly(readings_by_key) -> dict[datetime, tuple[int, float]]:
-    groups = defaultdict(lambda: (set(), 0.0))
+def half_hourly(readings_by_key) -> dict[datetime, tuple[int, Decimal]]:
+    groups = defaultdict(lambda: (set(), Decimal(0)))
     for (meterpoint, instant), (kwh, _, _) in readings_by_key.items():
         meterpoints, total = groups[instant]
         meterpoints.add(meterpoint)
@@ -41,9 +42,9 @@ def half_hourly(readings_by_key) -> dict[datetime, tuple[int, float]]:
     return {instant: (len(m), total) for instant, (m, total) in groups.items()}
 
 
-def product_day(readings_by_key, db: Path) -> dict[tuple[date, str | None], tuple[int, float]]:
+def product_day(readings_by_key, db: Path) -> dict[tuple[date, str | None], tuple[int, Decimal]]:
     """(day, product display name or None) -> (meterpoints, kWh)."""
-    groups = defaultdict(lambda: (set(), 0.0))
+    groups = defaultdict(lambda: (set(), Decimal(0)))
     for (meterpoint, _), (kwh, day, name) in with_products(readings_by_key, db).items():
         meterpoints, total = groups[(day, name)]
         meterpoints.add(meterpoint)
@@ -51,7 +52,7 @@ def product_day(readings_by_key, db: Path) -> dict[tuple[date, str | None], tupl
     return {key: (len(m), total) for key, (m, total) in groups.items()}
 
 
-def with_products(readings_by_key, db: Path) -> dict[tuple[str, datetime], tuple[float, date, str | None]]:
+def with_products(readings_by_key, db: Path) -> dict[tuple[str, datetime], tuple[Decimal, date, str | None]]:
     """(meterpoint, instant) -> (kWh, local day, display name of the covering agreement's product)."""
     with sqlite3.connect(db) as con:
         agreements = con.execute(

@@ -1,11 +1,14 @@
 """Parsing landing files: layouts the feed really sends, and what becomes of bad rows."""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import orjson
 import polars as pl
+import pytest
 
-from octo_assets.readings.parse import parse_documents
+from octo_assets.readings import parse
+from octo_assets.readings.parse import BAD_TIMESTAMP, KWH, MORE_DECIMALS, Parsed, parse_documents
 
 COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]
 
@@ -19,7 +22,7 @@ def test_pretty_printed_and_compact_files_parse_the_same():
     compact = parse_documents([("f.json", document(rows))]).readings
     pretty = parse_documents([("f.json", document(rows, option=orjson.OPT_INDENT_2))]).readings
     assert compact.equals(pretty)
-    assert compact["consumption_kwh"].to_list() == [0.5, 1.25]
+    assert compact["consumption_kwh"].to_list() == [Decimal("0.5"), Decimal("1.25")]
 
 
 def test_ids_stay_text_exactly_as_delivered():
@@ -36,7 +39,7 @@ def test_a_file_with_several_days_out_of_order_feeds_each_day():
     ]
     readings = parse_documents([("f.json", document(rows))]).readings
     by_day = dict(zip(readings["reading_date"].to_list(), readings["consumption_kwh"].to_list()))
-    assert by_day == {date(2021, 1, 3): 3.0, date(2021, 1, 1): 1.0, date(2021, 1, 2): 2.0}
+    assert by_day == {date(2021, 1, 3): Decimal(3), date(2021, 1, 1): Decimal(1), date(2021, 1, 2): Decimal(2)}
 
 
 def test_columns_in_another_order_are_read_by_name():
@@ -45,7 +48,7 @@ def test_columns_in_another_order_are_read_by_name():
     assert readings.select("meterpoint_id", "interval_start_local", "consumption_kwh").row(0) == (
         "m",
         datetime(2021, 1, 1, 0, 30),
-        0.25,
+        Decimal("0.25"),
     )
 
 
@@ -112,3 +115,109 @@ def test_whole_file_problems_name_the_file_and_do_not_stop_the_others():
     assert reasons["renamed.json"].startswith("columns are ['interval_start', 'kwh', 'meterpoint_id']")
     assert reasons["list.json"] == "expected a JSON object, found list"
     assert parsed.quarantine["row_number"].is_null().all()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2021-1-2 00:30:00",
+        "2021-01-01T00:30:00",
+        "2021-01-01 00:30",
+        "2021-01-01 00:30:00 ",
+        " 2021-01-01 00:30:00",
+        "2021-01-01  0:30:00",
+        "+2021-01-01 00:30:00",
+        "2021-01-01 00:30:00.000",
+        "2021-02-30 00:00:00",
+        "2021-01-01 24:00:00",
+        "2021-01-01 23:59:60",
+        "0000-01-01 00:00:00",
+        "２０２１-01-01 00:30:00",
+        "",
+    ],
+)
+def test_only_an_exact_yyyy_mm_dd_hh_mm_ss_time_is_a_time_and_only_it_names_a_day(text):
+    parsed = parse_documents([("f.json", document([[text, 1.0, "m"], ["2021-01-02 00:00:00", 1.0, "m"]]))])
+    assert parsed.quarantine.select("row_number", "reading_date", "reason").rows() == [(1, None, BAD_TIMESTAMP)]
+    assert parsed.readings["row_number"].to_list() == [2]
+
+
+def test_a_rejected_row_with_a_valid_time_is_counted_on_that_day():
+    rows = [
+        ["2021-01-01 00:10:00", 1.0, "m"],  # a time, not a half hour
+        ["2021-03-28 01:30:00", 1.0, "m"],  # a wall-clock time that does not exist
+        ["2021-01-02 00:30:00", "abc", "m"],  # a bad value
+        ["2021-01-03 00:30:00", 1.0],  # too short: the timestamp is still where it belongs
+        ["2021-1-4 00:30:00", 1.0],  # too short, and no valid time
+        [1.5, "2021-01-05 00:30:00", "m"],  # a date elsewhere in the row does not count
+    ]
+    parsed = parse_documents([("f.json", document(rows))])
+    assert parsed.quarantine.select("row_number", "reading_date").rows() == [
+        (1, date(2021, 1, 1)),
+        (2, date(2021, 3, 28)),
+        (3, date(2021, 1, 2)),
+        (4, date(2021, 1, 3)),
+        (5, None),
+        (6, None),
+    ]
+
+
+LAYOUTS = {"compact": 0, "pretty": orjson.OPT_INDENT_2}
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def layout(request) -> int:
+    return LAYOUTS[request.param]
+
+
+def kwh_document(values, option: int) -> bytes:
+    rows = [[f"2021-01-01 {n // 2:02d}:{30 * (n % 2):02d}:00", v, "m"] for n, v in enumerate(values)]
+    return document(rows, option=option)
+
+
+def kwh_of(values, option: int) -> Parsed:
+    return parse_documents([("f.json", kwh_document(values, option))])
+
+
+def test_kwh_is_exact_decimal_and_sums_exactly(layout):
+    values = [0.186, 0.1, 0.2, 12.0, 12, 1e-3, 0.0, 999_999_999_999.999]
+    fast = parse._fast_fields([("f.json", kwh_document(values, layout))])[2] == []
+    assert fast == (layout == LAYOUTS["compact"])  # the feed's own layout takes the fast path
+    readings = kwh_of(values, layout).readings
+    assert readings.schema["consumption_kwh"] == KWH
+    assert readings["consumption_kwh"].to_list() == [
+        Decimal(t) for t in ["0.186", "0.1", "0.2", "12", "12", "0.001", "0", "999999999999.999"]
+    ]
+    assert readings.head(3)["consumption_kwh"].sum() == Decimal("0.486")  # as floats: 0.48600000000000004
+    # up to 15 digits a float reads back as sent; the fast path leaves such numbers to orjson
+    assert kwh_of([123_456_789_012_345.6], layout).readings["consumption_kwh"].to_list() == [
+        Decimal("123456789012345.6")
+    ]
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (0.1 + 0.2, MORE_DECIMALS),  # 0.30000000000000004
+        (0.1234, MORE_DECIMALS),
+        (1e-5, MORE_DECIMALS),
+        (1e15, "consumption_delta is too large"),
+        (10**15, "consumption_delta is too large"),
+        (-0.5, "consumption_delta is negative"),
+        (True, "consumption_delta is not a number: True"),
+        ("0.5", "consumption_delta is not a number: '0.5'"),
+        (None, "consumption_delta is missing"),
+    ],
+)
+def test_kwh_that_is_not_three_decimals_of_a_kwh_is_quarantined(value, reason, layout):
+    parsed = kwh_of([0.5, value], layout)
+    assert parsed.readings["row_number"].to_list() == [1]
+    assert parsed.quarantine.select("row_number", "reading_date", "reason").rows() == [(2, date(2021, 1, 1), reason)]
+
+
+def test_a_quarantined_row_shows_the_value_as_sent():
+    parsed = kwh_of([0.1234, -0.5], 0)
+    assert parsed.quarantine["raw"].to_list() == [
+        '["2021-01-01 00:00:00",0.1234,"m"]',
+        '{"interval_start":"2021-01-01 00:30:00","consumption_delta":-0.5,"meterpoint_id":"m"}',
+    ]

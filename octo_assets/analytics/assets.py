@@ -75,14 +75,14 @@ SCHEMAS = {
         "interval_start_local": pl.Datetime("us"),
         "reading_date": pl.Date,
         "meterpoint_count": pl.Int64,
-        "consumption_kwh": pl.Float64,
+        "consumption_kwh": pl.Decimal(38, 3),  # an exact sum of DECIMAL(18,3) kWh
         "reading_count": pl.Int64,
     },
     "daily_product_consumption": {
         "reading_date": pl.Date,
         "product_display_name": pl.String,
         "meterpoint_count": pl.Int64,
-        "consumption_kwh": pl.Float64,
+        "consumption_kwh": pl.Decimal(38, 3),  # an exact sum of DECIMAL(18,3) kWh
         "reading_count": pl.Int64,
     },
 }

@@ -43,5 +43,5 @@ def sql_literal(path: str) -> str:
 # a day with no readings still gets its (empty) partition
 EMPTY = {
     "readings": "SELECT NULL::VARCHAR AS meterpoint_id, NULL::TIMESTAMPTZ AS interval_start_utc, "
-    "NULL::TIMESTAMP AS interval_start_local, NULL::DOUBLE AS consumption_kwh LIMIT 0",
+    "NULL::TIMESTAMP AS interval_start_local, NULL::DECIMAL(18, 3) AS consumption_kwh LIMIT 0",
 }

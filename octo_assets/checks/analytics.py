@@ -14,7 +14,6 @@ HALF_HOURLY = dg.AssetKey(["analytics", "half_hourly_consumption"])
 PRODUCT_DAY = dg.AssetKey(["analytics", "daily_product_consumption"])
 ACTIVE = dg.AssetKey(["analytics", "active_agreements"])
 READINGS = dg.AssetKey(["lake", "readings"])
-KWH_TOLERANCE = 1e-6  # sums of the same floats in another order
 
 
 def _partition(lake: LakeStorage, table: str, key: str, day: str):
@@ -32,7 +31,7 @@ def _totals_differ(days: list[str], this_file, other_file, other_count: str):
                  there AS (SELECT coalesce(sum(consumption_kwh), 0) AS kwh, {other_count} AS n FROM other)
             SELECT here.kwh AS kwh_here, there.kwh AS kwh_there, here.n AS readings_here, there.n AS readings_there
             FROM here, there
-            WHERE abs(here.kwh - there.kwh) > {KWH_TOLERANCE} OR here.n <> there.n
+            WHERE here.kwh <> there.kwh OR here.n <> there.n  -- DECIMAL sums: exact, in any order
             """,
             {"this": this_file(day), "other": other_file(day)},
         )

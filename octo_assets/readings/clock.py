@@ -15,31 +15,34 @@ import polars as pl
 LOCAL_TZ = "Europe/London"
 
 
+def to_utc(local: pl.Expr, ambiguous: str = "earliest") -> pl.Expr:
+    """The UTC instant of a naive wall-clock time; null where that time does not exist."""
+    return local.dt.replace_time_zone(LOCAL_TZ, ambiguous=ambiguous, non_existent="null").dt.convert_time_zone("UTC")
+
+
+def resolve_repeated(frame: pl.DataFrame, earlier: str, later: str, keys: list[str], out: str) -> pl.DataFrame:
+    """Add column `out`: `earlier`, except for the second and later rows of `keys` (in frame order)
+    at a repeated wall-clock time (where `earlier` and `later` differ), which take `later`.
+
+    `keys` identify one meterpoint's wall-clock time in one file. Repeated times are rare (two
+    hours a year), so only those rows are ranked: a window over every row would cost more than
+    all the rest of the parse.
+    """
+    repeated = frame.select(pl.arg_where(pl.col(earlier) != pl.col(later))).to_series()
+    if repeated.is_empty():
+        return frame.with_columns(pl.col(earlier).alias(out))
+    rank = frame.select(keys).gather(repeated).select(pl.int_range(pl.len()).over(keys)).to_series()
+    second = repeated.filter(rank > 0)
+    return frame.with_columns(frame[earlier].scatter(second, frame[later].gather(second)).alias(out))
+
+
 def with_utc(frame: pl.DataFrame, local: str, order_keys: list[str], out: str) -> pl.DataFrame:
     """Add column `out`: the UTC instant of the naive wall-clock column `local`.
 
-    `order_keys` identify one meterpoint in one file; the frame is in file order. Repeated
-    wall-clock times are rare (two hours a year), so only those rows are ranked: a window
-    over every row would cost more than all the rest of the parse.
+    `order_keys` identify one meterpoint in one file; the frame is in file order.
     """
-
-    def to_utc(ambiguous: str) -> pl.Expr:
-        return (
-            pl.col(local)
-            .dt.replace_time_zone(LOCAL_TZ, ambiguous=ambiguous, non_existent="null")
-            .dt.convert_time_zone("UTC")
-        )
-
-    frame = frame.with_columns(
-        to_utc("earliest").alias(out), _ambiguous=to_utc("null").is_null() & to_utc("earliest").is_not_null()
-    )
-    if not frame["_ambiguous"].any():
-        return frame.drop("_ambiguous")
-    frame = frame.with_row_index("_row")
-    later = frame.filter("_ambiguous").filter(pl.int_range(pl.len()).over([*order_keys, local]) > 0)["_row"]
-    return frame.with_columns(
-        pl.when(pl.col("_row").is_in(later.implode())).then(to_utc("latest")).otherwise(pl.col(out)).alias(out)
-    ).drop("_row", "_ambiguous")
+    frame = frame.with_columns(_earlier=to_utc(pl.col(local)), _later=to_utc(pl.col(local), "latest"))
+    return resolve_repeated(frame, "_earlier", "_later", [*order_keys, local], out).drop("_earlier", "_later")
 
 
 def half_hours_in_day(day: date) -> int:

@@ -1,29 +1,41 @@
 """Landing files (pandas "split" JSON) -> typed reading rows and quarantined rows.
 
-Pure functions: bytes in, Polars frames out; no Dagster, no lake. The fast path transposes
-and types a whole batch of files at once. Only a file that fails it is walked row by row,
-so that each bad row is named with its reason while its good rows are kept.
+Pure functions: bytes in, Polars frames out; no Dagster, no lake. Each file becomes rows of one
+raw frame (RAW_SCHEMA): the three values as delivered, or the problem that stops a row being
+read. Typing and validation then run once over the whole batch, and the costly parts (times,
+time zones, kWh text) once per distinct value rather than once per row.
+
+Two ways in, one result. Files in the feed's exact compact layout (the fast path) are read a
+whole batch at a time by one CSV read; every other file (pretty-printed, escaped strings,
+other column order, any value the fast path could misread) is read with orjson row by row.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import polars as pl
 
-from octo_assets.readings.clock import with_utc
+from octo_assets.readings.clock import resolve_repeated, to_utc
 
 COLUMNS = ("interval_start", "consumption_delta", "meterpoint_id")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+KWH = pl.Decimal(18, 3)  # exact: the feed sends kWh to three decimals, and sums must not drift
+KWH_LIMIT = Decimal(10) ** 15  # the largest magnitude DECIMAL(18, 3) holds, exclusive
 
 RAW_SCHEMA = {
-    "source_file": pl.String,
+    "file": pl.UInt32,  # position of the file in the batch
     "row_number": pl.Int32,  # 1-based position in the file's "data" array
-    "interval_start": pl.String,
-    "consumption_kwh": pl.Float64,
-    "meterpoint_id": pl.String,
+    "interval_start": pl.Categorical,  # the text as delivered; null if missing or not text
+    "consumption_kwh": KWH,
+    "meterpoint_id": pl.Categorical,
+    "kwh_problem": pl.String,  # why consumption_delta is not a usable kWh value
+    "problem": pl.String,  # why the row cannot be read at all; checked before anything else
+    "raw": pl.String,  # the row as delivered (JSON), where one of the problems is set
 }
 READING_SCHEMA = {
     "source_file": pl.String,
@@ -32,15 +44,17 @@ READING_SCHEMA = {
     "interval_start_local": pl.Datetime("us"),
     "interval_start_utc": pl.Datetime("us", "UTC"),
     "reading_date": pl.Date,
-    "consumption_kwh": pl.Float64,
+    "consumption_kwh": KWH,
 }
 QUARANTINE_SCHEMA = {
     "source_file": pl.String,
     "row_number": pl.Int32,  # null: the whole file was rejected
-    "reading_date": pl.Date,  # null: the row's day cannot be told
+    "reading_date": pl.Date,  # null: the row has no valid interval_start
     "reason": pl.String,
     "raw": pl.String,
 }
+BAD_TIMESTAMP = "interval_start is not a YYYY-MM-DD HH:MM:SS time"
+MORE_DECIMALS = "consumption_delta has more than 3 decimal places"
 
 
 class FileRejected(Exception):
@@ -53,86 +67,20 @@ class Parsed:
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
 
 
-def parse_documents(documents: Iterable[tuple[str, bytes]]) -> Parsed:
-    """Parse (source name, file bytes) pairs into readings and quarantined rows."""
-    batch = _Batch()
-    raw_frames: list[pl.DataFrame] = []
-    rejected: list[dict] = []
-    for source, raw in documents:
-        try:
-            data, order = _decode(raw)
-        except FileRejected as exc:
-            rejected.append(_file_reject(source, str(exc)))
-            continue
-        columns = _transpose(data, order)
-        if columns is None:
-            frame, rows = _walk_rows(source, data, order)
-            raw_frames.append(frame)
-            rejected.extend(rows)
-        else:
-            batch.add(source, *columns)
-    try:
-        raw_frames.append(batch.frame())
-    except TypeError:
-        # some value has the wrong JSON type: find which file, and which rows, one by one
-        for source, ts, kwh, mp in batch.files():
-            try:
-                raw_frames.append(_Batch.of(source, ts, kwh, mp).frame())
-            except TypeError:
-                frame, rows = _walk_rows(source, [list(r) for r in zip(ts, kwh, mp)], (0, 1, 2))
-                raw_frames.append(frame)
-                rejected.extend(rows)
-    readings, row_rejects = type_rows(pl.concat(raw_frames, how="vertical"))
-    quarantine = pl.concat([pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA), row_rejects], how="vertical")
-    return Parsed(readings=readings, quarantine=quarantine)
+def parse_documents(documents: Iterable[tuple[str, bytes]], fast: bool = True) -> Parsed:
+    """Parse (source name, file bytes) pairs into readings and quarantined rows.
 
-
-class _Batch:
-    """The columns of many well-formed files, appended as plain lists and typed at once."""
-
-    def __init__(self):
-        self.sources: list[str] = []
-        self.starts: list[int] = []  # each file's first row in the lists below
-        self.file_index: list[int] = []
-        self.row_number: list[int] = []
-        self.ts: list = []
-        self.kwh: list = []
-        self.mp: list = []
-
-    @classmethod
-    def of(cls, source: str, ts: list, kwh: list, mp: list) -> "_Batch":
-        batch = cls()
-        batch.add(source, ts, kwh, mp)
-        return batch
-
-    def add(self, source: str, ts: list, kwh: list, mp: list) -> None:
-        self.starts.append(len(self.ts))
-        self.file_index.extend([len(self.sources)] * len(ts))
-        self.row_number.extend(range(1, len(ts) + 1))
-        self.sources.append(source)
-        self.ts.extend(ts)
-        self.kwh.extend(kwh)
-        self.mp.extend(mp)
-
-    def files(self):
-        """(source, ts, kwh, mp) of each file again, for the slow path."""
-        for source, start, end in zip(self.sources, self.starts, [*self.starts[1:], len(self.ts)]):
-            yield source, self.ts[start:end], self.kwh[start:end], self.mp[start:end]
-
-    def frame(self) -> pl.DataFrame:
-        """RAW_SCHEMA frame; TypeError if a value has the wrong JSON type."""
-        if any(type(v) is bool for v in self.kwh):  # JSON true/false would pass as 1.0/0.0
-            raise TypeError("boolean consumption_delta")
-        file_index = pl.Series(self.file_index, dtype=pl.UInt32)
-        return pl.DataFrame(
-            {
-                "source_file": pl.Series(self.sources, dtype=pl.String).gather(file_index),
-                "row_number": pl.Series(self.row_number, dtype=pl.Int32),
-                "interval_start": pl.Series(self.ts, dtype=pl.String, strict=True),
-                "consumption_kwh": pl.Series(self.kwh, dtype=pl.Float64, strict=True),
-                "meterpoint_id": pl.Series(self.mp, dtype=pl.String, strict=True),
-            }
-        )
+    `fast=False` reads every file with orjson: the reference the fast path is tested against.
+    """
+    documents = list(documents)
+    sources = [source for source, _ in documents]
+    parts, slow = _fast_rows(documents) if fast else ([], range(len(documents)))
+    rows, rejected = _slow_rows(documents, slow)
+    # each part is typed on its own: joined to one-chunk tables, a two-chunk frame would be realigned
+    # by every expression (files never span parts, so the clocks-back ranking is unaffected)
+    typed = [type_rows(part, sources) for part in [*parts, rows] if part.height] or [type_rows(rows, sources)]
+    quarantine = [pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA), *(rejects for _, rejects in typed)]
+    return Parsed(pl.concat([readings for readings, _ in typed]), pl.concat(quarantine, how="vertical"))
 
 
 def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
@@ -147,6 +95,170 @@ def parse_paths(paths: Sequence[tuple[str, Path]]) -> Parsed:
     if not unreadable:
         return parsed
     return Parsed(parsed.readings, pl.concat([parsed.quarantine, pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA)]))
+
+
+def document_days(documents: Iterable[tuple[str, bytes]]) -> dict[str, list[date]]:
+    """The sorted distinct days (reading_date) of each document's rows, loaded or quarantined,
+    as parse_documents gives them: [] for a file rejected whole or without a valid time.
+
+    The same routing, reading and `timestamps` as the parse, so the same days by construction;
+    but the fast path reads no meterpoint ids and converts no kWh, and nothing is typed
+    but each distinct timestamp text.
+    """
+    documents = list(documents)
+    fields, _, slow = _fast_fields(documents, full=False)
+    rows, _ = _slow_rows(documents, slow)
+    starts = pl.concat([fields.select("file", "interval_start"), rows.select("file", "interval_start")])
+    days = timestamps(starts["interval_start"])
+    day = pl.col("interval_start").replace_strict(days["interval_start"], days["reading_date"], default=None)
+    # a file's rows come a day at a time: keep the first row of each run before the costlier unique
+    run_starts = (pl.col("file") != pl.col("file").shift()) | (pl.col("day") != pl.col("day").shift())
+    per_file = (
+        starts.select("file", day=day)
+        .filter(pl.col("day").is_not_null() & run_starts.fill_null(True))
+        .unique()
+        .group_by("file")
+        .agg(pl.col("day"))
+    )
+    found: dict[str, set[date]] = {source: set() for source, _ in documents}
+    for file, dates in per_file.iter_rows():
+        found[documents[file][0]].update(dates)  # a name given twice: the days of both
+    return {source: sorted(dates) for source, dates in found.items()}
+
+
+# -- the fast path: a batch of files in the feed's exact compact layout, in one CSV read ---------
+
+HEAD = b'{"columns":["interval_start","consumption_delta","meterpoint_id"],"data":['
+TAIL = b"]}"
+# What strings and numbers may hold on the fast path: printable ASCII but JSON's structure and
+# escape characters. Deleting these bytes from a file must leave HEAD's skeleton, then rows
+# `["",,""]` joined by commas, then TAIL's: so every string is plain text (no escapes, no
+# control characters, no commas or brackets) and every row has the brackets, quotes and commas
+# of [string, token, string]. What the CSV read sees between them is checked row by row.
+_PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\,[]')
+_HEAD_SKELETON = HEAD.translate(None, _PLAIN)
+_ROW_SKELETON = b'["",,""]'
+# read with `"` as the separator and `]` as the line end, a row `,["ts",kwh,"id"` is five fields
+_FIELDS = {
+    "open": pl.String,  # ,[
+    "interval_start": pl.Categorical,
+    "kwh": pl.Categorical,  # ,number,
+    "meterpoint_id": pl.Categorical,
+    "close": pl.String,  # nothing
+}
+# consumption_delta as the fast path takes it: digits the float path reads back unchanged
+# (at most 15 significant digits), at most 3 decimals, no sign; the rest go the slow way
+_PLAIN_KWH = r"^,(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?,$"
+
+
+def _fast_rows(documents: list[tuple[str, bytes]]) -> tuple[list[pl.DataFrame], list[int]]:
+    """RAW_SCHEMA rows of the files in the fast layout, and the positions of the other files."""
+    fields, numbers, slow = _fast_fields(documents)
+    if fields.is_empty():
+        return [], slow
+    kwh = numbers.select("kwh", consumption_kwh=pl.col("kwh").cast(pl.String).str.strip_chars(",").cast(KWH))
+    frame = fields.join(kwh, on="kwh", how="left", maintain_order="left").select(
+        "file",
+        "row_number",
+        "interval_start",
+        "consumption_kwh",
+        "meterpoint_id",
+        kwh_problem=pl.lit(None, pl.String),
+        problem=pl.lit(None, pl.String),
+        raw=pl.lit(None, pl.String),
+    )
+    return [frame], slow
+
+
+def _fast_fields(documents: list[tuple[str, bytes]], full: bool = True) -> tuple[pl.DataFrame, pl.DataFrame, list[int]]:
+    """(file, row_number, interval_start, kwh, meterpoint_id) of every row of the files that are
+    exactly in the fast layout, their distinct numbers, and the positions of the other files.
+    `full=False` leaves row numbers and meterpoint ids unread (null): the days of a file need neither."""
+    layout = [_rows_in_layout(raw) for _, raw in documents]
+    fast = [file for file, rows in enumerate(layout) if rows]
+    slow = [file for file, rows in enumerate(layout) if not rows]
+    fields = _read_fields(documents, fast, [layout[file] for file in fast], full) if fast else None
+    if fields is None:  # no fast file; or the CSV read disagrees with the skeleton: be slow, not wrong
+        return _NO_FIELDS, _NO_FIELDS.select("kwh"), list(range(len(documents))) if fast else slow
+    numbers = fields.select(pl.col("kwh").unique())
+    plain = numbers["kwh"].cast(pl.String).str.contains(_PLAIN_KWH)
+    exact = ((fields["open"] == ",[") & (fields["close"] == "")).fill_null(False)
+    if not (plain.all() and exact.all()):  # a row not exactly ["ts",number,"id"]: its file goes the slow way
+        odd = ~exact | fields["kwh"].is_in(numbers.filter(~plain)["kwh"].implode())
+        odd_files = fields.filter(odd)["file"].unique()
+        fields = fields.filter(~pl.col("file").is_in(odd_files.implode()))
+        numbers, slow = numbers.filter(plain), sorted([*slow, *odd_files.to_list()])
+    return fields.drop("open", "close"), numbers, slow
+
+
+def _rows_in_layout(raw: bytes) -> int:
+    """The number of rows of a file in the fast layout; 0 if it is not in it (or has no rows)."""
+    if not (raw.startswith(_FIRST) and raw.endswith(_LAST)):
+        return 0
+    skeleton = raw.translate(None, _PLAIN)  # starts with HEAD's skeleton, as raw starts with HEAD
+    rows, extra = divmod(len(skeleton) - len(_HEAD_SKELETON), len(_ROW_SKELETON) + 1)
+    return rows if rows and not extra and skeleton.endswith(_rows_skeleton(rows)) else 0
+
+
+_FIRST, _LAST = HEAD + b'["', b'"]' + TAIL  # the data array starts with a row and ends with an id
+
+
+@functools.lru_cache(maxsize=1024)  # files of a feed have few distinct row counts
+def _rows_skeleton(rows: int) -> bytes:
+    """n rows joined by commas, then TAIL's skeleton "]": 9n bytes."""
+    return b",".join([_ROW_SKELETON] * rows) + b"]"
+
+
+def _read_fields(documents, files: list[int], rows: list[int], full: bool) -> pl.DataFrame | None:
+    """The five fields of each row of `files`, with its file and row number, in file order."""
+    # each file's rows, `["ts",kwh,"id"]` joined by commas, after a comma: every line is ,["ts",kwh,"id"
+    buffer = b",".join([b"", *(memoryview(documents[file][1])[len(HEAD) : -len(TAIL)] for file in files)])
+    try:
+        fields = pl.read_csv(
+            buffer,
+            has_header=False,
+            separator='"',
+            quote_char=None,
+            eol_char="]",
+            schema=_FIELDS,
+            columns=[0, 1, 2, 3, 4] if full else [0, 1, 2, 4],
+            empty_string_is_null=False,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    sizes = pl.DataFrame({"file": files, "rows": rows}, schema={"file": pl.UInt32, "rows": pl.Int32})
+    row_number = pl.int_ranges(1, pl.col("rows") + 1, dtype=pl.Int32).explode() if full else None
+    numbers = sizes.select(pl.col("file").repeat_by("rows").explode(), row_number=row_number)
+    if numbers.height != fields.height:
+        return None
+    # a categorical CSV field reads "" as null; here every such field was a string, maybe empty
+    empty = pl.lit("", pl.Categorical)
+    meterpoint_id = pl.col("meterpoint_id").fill_null(empty) if full else pl.lit(None, pl.Categorical)
+    return numbers.hstack(fields).with_columns(pl.col("interval_start").fill_null(empty), meterpoint_id=meterpoint_id)
+
+
+_NO_FIELDS = pl.DataFrame(schema={"file": pl.UInt32, "row_number": pl.Int32, **_FIELDS}).drop("open", "close")
+
+
+# -- one file, row by row ----------------------------------------------------------------------
+
+
+def _slow_rows(documents: list[tuple[str, bytes]], files: Iterable[int]) -> tuple[pl.DataFrame, list[dict]]:
+    """RAW_SCHEMA rows of `files`, read with orjson, and a reject for each file that cannot be read."""
+    rows, rejected = [], []
+    for file in files:
+        source, raw = documents[file]
+        try:
+            data, order = _decode(raw)
+        except FileRejected as exc:
+            rejected.append(_file_reject(source, str(exc)))
+            continue
+        rows.extend((file, number, *_raw_row(row, order)) for number, row in enumerate(data, start=1))
+    columns = list(zip(*rows)) if rows else [()] * len(RAW_SCHEMA)
+    # everything but the positions as text: kWh is the exact decimal's, the categoricals' their own
+    types = {name: pl.String for name in RAW_SCHEMA} | {"file": pl.UInt32, "row_number": pl.Int32}
+    built = {name: pl.Series(values, dtype=types[name]) for name, values in zip(RAW_SCHEMA, columns)}
+    return pl.DataFrame(built).cast(RAW_SCHEMA), rejected
 
 
 def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
@@ -167,30 +279,35 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
     return data, tuple(columns.index(name) for name in COLUMNS)
 
 
-def _transpose(data: list, order: tuple[int, int, int]) -> tuple[list, list, list] | None:
-    """Columns of a well-formed data array, or None if some row is not a 3-value list."""
-    if not all(type(row) is list for row in data) or (data and set(map(len, data)) != {3}):
-        return None
-    columns = list(zip(*data)) if data else [(), (), ()]
-    return tuple(list(columns[i]) for i in order)
+def _raw_row(row, order: tuple[int, int, int]) -> tuple:
+    """(interval_start, kWh, meterpoint_id, kwh_problem, problem, raw) of one decoded row, as text."""
+    # a malformed row still names its day, if it has a timestamp where interval_start belongs
+    has_start = isinstance(row, list) and len(row) > order[0] and isinstance(row[order[0]], str)
+    start = row[order[0]] if has_start else None
+    problem = _row_shape_problem(row, order)
+    if problem:
+        return start, None, None, None, problem, _dumps(row)
+    kwh, kwh_problem = _kwh(row[order[1]])
+    return start, kwh, row[order[2]], kwh_problem, None, _dumps(row) if kwh_problem else None
 
 
-def _walk_rows(source: str, data: list, order: tuple[int, int, int]) -> tuple[pl.DataFrame, list[dict]]:
-    """Row by row: rows of the right shape and types, and a reject for each other row."""
-    kept: dict[str, list] = {name: [] for name in RAW_SCHEMA}
-    rejects = []
-    for number, row in enumerate(data, start=1):
-        reason = _row_shape_problem(row, order)
-        if reason:
-            rejects.append(_row_reject(source, number, row, reason))
-            continue
-        ts, kwh, mp = (row[i] for i in order)
-        kept["source_file"].append(source)
-        kept["row_number"].append(number)
-        kept["interval_start"].append(ts)
-        kept["consumption_kwh"].append(float(kwh) if kwh is not None else None)
-        kept["meterpoint_id"].append(mp)
-    return pl.DataFrame(kept, schema=RAW_SCHEMA), rejects
+@functools.lru_cache(maxsize=2**16)  # a feed repeats few values; 1 == 1.0 here, rightly
+def _kwh(value: int | float | None) -> tuple[str | None, str | None]:
+    """A JSON number as exact kWh text (for a DECIMAL(18, 3) cast), or why it cannot be one.
+
+    orjson gives floats; a float's repr is the shortest decimal that reads back as it, so a
+    number sent with up to 3 decimals (and at most 15 digits) comes back exactly as sent.
+    """
+    if value is None:
+        return None, None
+    exact = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+    if not exact.is_finite():
+        return None, "consumption_delta is not finite"
+    if exact.as_tuple().exponent < -3:
+        return None, MORE_DECIMALS
+    if abs(exact) >= KWH_LIMIT:
+        return None, "consumption_delta is too large"
+    return str(exact), None
 
 
 def _row_shape_problem(row, order) -> str | None:
@@ -208,75 +325,102 @@ def _row_shape_problem(row, order) -> str | None:
     return None
 
 
-def type_rows(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Typed, validated readings (READING_SCHEMA) and quarantined rows (QUARANTINE_SCHEMA)."""
-    local = pl.col("interval_start").str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", strict=False)
-    frame = with_utc(
-        raw.with_columns(interval_start_local=local),
-        "interval_start_local",
-        ["source_file", "meterpoint_id"],
-        "interval_start_utc",
-    ).with_columns(
-        # the day of a row whose time is unusable, so its rejection is counted on that day
-        reading_date=pl.coalesce(
-            pl.col("interval_start_local").dt.date(),
-            pl.col("interval_start").str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False),
-        ),
+def _dumps(row) -> str:
+    return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+# -- typing and validation, shared by every file -----------------------------------------------
+
+
+def timestamps(texts: pl.Series) -> pl.DataFrame:
+    """Per distinct interval_start text: its wall-clock time, day, UTC instants and reason.
+
+    A text is a time only if it is exactly `YYYY-MM-DD HH:MM:SS`, a real date and time. Its
+    `reading_date` is null otherwise: the one definition of the day a row belongs to.
+    """
+    text = pl.col("interval_start").cast(pl.String)
+    parsed = text.str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", strict=False)
+    # strptime also takes 2021-1-2, +2021 and 23:59:60; the time's own spelling must be the text
+    valid = (parsed.dt.strftime(TIMESTAMP_FORMAT) == text) & (parsed.dt.year() >= 1)
+    local = pl.when(valid).then(parsed)
+    frame = (
+        texts.unique()
+        .drop_nulls()
+        .to_frame("interval_start")
+        .with_columns(interval_start_local=local)
+        .with_columns(
+            reading_date=pl.col("interval_start_local").dt.date(),
+            utc_earlier=to_utc(pl.col("interval_start_local")),
+            utc_later=to_utc(pl.col("interval_start_local"), "latest"),
+        )
     )
     t = pl.col("interval_start_local")
     reason = (
-        pl.when(pl.col("meterpoint_id").is_null())
-        .then(pl.lit("meterpoint_id is missing"))
-        .when(pl.col("meterpoint_id").str.strip_chars() == "")
-        .then(pl.lit("meterpoint_id is empty"))
-        .when(pl.col("interval_start").is_null())
-        .then(pl.lit("interval_start is missing"))
-        .when(t.is_null())
-        .then(pl.lit("interval_start is not a YYYY-MM-DD HH:MM:SS time"))
-        .when(~t.dt.minute().is_in([0, 30]) | (t.dt.second() != 0) | (t.dt.microsecond() != 0))
+        pl.when(t.is_null())
+        .then(pl.lit(BAD_TIMESTAMP))
+        .when(~t.dt.minute().is_in([0, 30]) | (t.dt.second() != 0))
         .then(pl.lit("interval_start is not on a half-hour boundary"))
-        .when(pl.col("interval_start_utc").is_null())
+        .when(pl.col("utc_earlier").is_null())
         .then(pl.lit("interval_start does not exist in Europe/London (clocks go forward)"))
-        .when(pl.col("consumption_kwh").is_null())
-        .then(pl.lit("consumption_delta is missing"))
-        .when(~pl.col("consumption_kwh").is_finite())
-        .then(pl.lit("consumption_delta is not finite"))
-        .when(pl.col("consumption_kwh") < 0)
-        .then(pl.lit("consumption_delta is negative"))
     )
-    frame = frame.with_columns(reason=reason)
+    return frame.with_columns(time_problem=reason)
+
+
+def type_rows(raw: pl.DataFrame, sources: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed, validated readings (READING_SCHEMA) and quarantined rows (QUARANTINE_SCHEMA) of a
+    RAW_SCHEMA frame in file order; `sources` names the files."""
+    frame = raw.join(timestamps(raw["interval_start"]), on="interval_start", how="left", maintain_order="left")
+    frame = resolve_repeated(frame, "utc_earlier", "utc_later", ["file", "meterpoint_id", "interval_start"], "utc")
+    frame = frame.with_columns(reason=_reason(raw["meterpoint_id"]))
+    names = pl.Series(sources, dtype=pl.String)
     bad = frame.filter(pl.col("reason").is_not_null())
-    readings = frame.filter(pl.col("reason").is_null()).select(list(READING_SCHEMA))
+    good = frame if bad.is_empty() else frame.filter(pl.col("reason").is_null())
+    readings = good.select(
+        source_file=names.gather(good["file"]),
+        row_number="row_number",
+        meterpoint_id=pl.col("meterpoint_id").cast(pl.String),
+        interval_start_local="interval_start_local",
+        interval_start_utc="utc",
+        reading_date="reading_date",
+        consumption_kwh="consumption_kwh",
+    )
+    as_delivered = pl.struct(
+        pl.col("interval_start").cast(pl.String),
+        pl.col("consumption_kwh").cast(pl.Float64).alias("consumption_delta"),  # a JSON number, as sent
+        pl.col("meterpoint_id").cast(pl.String),
+    ).struct.json_encode()
     quarantine = bad.select(
-        "source_file",
-        "row_number",
-        "reading_date",
-        "reason",
-        raw=pl.struct(
-            pl.col("interval_start"),
-            pl.col("consumption_kwh").alias("consumption_delta"),
-            pl.col("meterpoint_id"),
-        ).struct.json_encode(),
+        source_file=names.gather(bad["file"]),
+        row_number="row_number",
+        reading_date="reading_date",
+        reason="reason",
+        raw=pl.coalesce("raw", as_delivered),
     )
     return readings, quarantine
 
 
+def _reason(meterpoint_ids: pl.Series) -> pl.Expr:
+    """Why a row (joined with its timestamp) is quarantined; null if it is a good reading."""
+    distinct = meterpoint_ids.unique().drop_nulls()
+    blank = distinct.filter(distinct.cast(pl.String).str.strip_chars() == "")
+    mp, kwh = pl.col("meterpoint_id"), pl.col("consumption_kwh")
+    return (
+        pl.when(pl.col("problem").is_not_null())
+        .then(pl.col("problem"))
+        .when(mp.is_null())
+        .then(pl.lit("meterpoint_id is missing"))
+        .when(mp.is_in(blank.implode()) if blank.len() else pl.lit(False))
+        .then(pl.lit("meterpoint_id is empty"))
+        .when(pl.col("interval_start").is_null())
+        .then(pl.lit("interval_start is missing"))
+        .when(pl.col("time_problem").is_not_null())
+        .then(pl.col("time_problem"))
+        .when(kwh.is_null())
+        .then(pl.coalesce(pl.col("kwh_problem"), pl.lit("consumption_delta is missing")))
+        .when(kwh < 0)
+        .then(pl.lit("consumption_delta is negative"))
+    )
+
+
 def _file_reject(source: str, reason: str) -> dict:
     return {"source_file": source, "row_number": None, "reading_date": None, "reason": reason, "raw": None}
-
-
-def _row_reject(source: str, number: int, row, reason: str) -> dict:
-    text = orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
-    date = _date_prefix(row)
-    return {"source_file": source, "row_number": number, "reading_date": date, "reason": reason, "raw": text}
-
-
-def _date_prefix(row) -> date | None:
-    """The day a malformed row claims, if any of its values starts like a date."""
-    for value in row if isinstance(row, list) else ():
-        if isinstance(value, str) and len(value) >= 10:
-            try:
-                return date.fromisoformat(value[:10])
-            except ValueError:
-                continue
-    return None

@@ -8,10 +8,13 @@ partition or the new one, never a part of one, and a crash leaves the old one wh
 """
 
 import polars as pl
+import pyarrow.parquet as pq
 
-from octo_assets.storage import ANY, Storage
+from octo_assets.storage import ANY, Storage, VersionConflict
 
 PART_FILE = "part-0.parquet"
+# Parquet key-value metadata: when the landing area was listed for the data in this file
+LISTED_AT = "octo.landing_listed_at_ns"
 
 
 class Lake:
@@ -57,6 +60,33 @@ class Lake:
         with self.storage.publish(rel, expect) as path:
             frame.write_parquet(path, compression="zstd", statistics=True)
         return self.storage.uri(rel)
+
+    def write_unless_newer(self, frame: pl.DataFrame, rel: str, listed_at_ns: int) -> bool:
+        """Replace `rel` with `frame`, built from a listing of the landing area taken at
+        `listed_at_ns`, unless the published file was built from a later listing.
+
+        Two runs of one day (the sensor's and the 08:00 one, or a re-run) may overlap: whichever
+        finishes last, the partition ends up built from the newer listing, so a correction that
+        only the later run saw is never overwritten. The check and the replacement are one
+        compare-and-swap on the file's version; a concurrent publish makes it look again.
+        Returns False when the published file was newer and was kept.
+        """
+        while True:
+            version = self.storage.version(rel)
+            if version is not None and self.listed_at(rel) > listed_at_ns:
+                return False
+            try:
+                with self.storage.publish(rel, expect=version) as path:
+                    frame.write_parquet(path, compression="zstd", metadata={LISTED_AT: str(listed_at_ns)})
+                return True
+            except VersionConflict:
+                continue
+
+    def listed_at(self, rel: str) -> int:
+        """When the landing area was listed for the data in `rel` (-1: not recorded)."""
+        with self.storage.open(rel) as file:
+            metadata = pq.read_metadata(file).metadata or {}
+        return int(metadata.get(LISTED_AT.encode(), b"-1"))
 
     def read(self, rel: str) -> pl.DataFrame:
         with self.storage.open(rel) as file:

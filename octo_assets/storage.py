@@ -64,7 +64,11 @@ def s3_filesystem():
     """
     import s3fs
 
+    # named explicitly (botocore would read them too) so that fsspec's cache of filesystem
+    # instances, keyed by these arguments, never hands out one made for other settings
+    settings = {"endpoint_url": "AWS_ENDPOINT_URL", "key": "AWS_ACCESS_KEY_ID", "secret": "AWS_SECRET_ACCESS_KEY"}
     return s3fs.S3FileSystem(
+        **{arg: os.environ[name] for arg, name in settings.items() if os.environ.get(name)},
         use_listings_cache=False,
         config_kwargs={"connect_timeout": 5, "read_timeout": 120, "retries": {"max_attempts": 4, "mode": "standard"}},
     )

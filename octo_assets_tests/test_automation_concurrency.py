@@ -4,14 +4,18 @@ dagster.yaml lets one catalog writer in at a time.
 
 The runs are separate processes on one Dagster home, as `make ui` launches them."""
 
+import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from octo_assets.automation.jobs import DAILY_JOB, SNAPSHOT_ASSETS
 from octo_assets.catalog.assets import CATALOG_POOL
@@ -83,3 +87,129 @@ def test_concurrent_day_runs_and_a_reader_never_fail(sample_workspace, tmp_path)
     with duckdb.connect(str(ws.warehouse), read_only=True) as fresh:
         days = fresh.execute("SELECT DISTINCT reading_date::VARCHAR FROM lake.readings ORDER BY 1").fetchall()
     assert [d for (d,) in days] == DAYS
+
+
+# -- two runs of one day around a corrected delivery -----------------------------------------------
+
+ONE_DAY_RUN = """
+import sys
+import dagster as dg
+from octo_assets.definitions import ASSETS
+from octo_assets.resources import build_resources
+
+readings, db, lake, warehouse, home = sys.argv[1:]
+with dg.instance_for_test(temp_dir=home) as instance:
+    result = dg.materialize(ASSETS, selection=dg.AssetSelection.assets(["lake", "readings"]), instance=instance,
+                            resources=build_resources(readings, db, lake, warehouse), partition_key="2021-01-02",
+                            raise_on_error=False)
+sys.exit(0 if result.success else 1)
+"""
+RACE_DAY = "2021-01-02"
+
+
+def start_day_run(ws, home: Path) -> subprocess.Popen:
+    home.mkdir()
+    arguments = [ws.readings_url, str(ws.source_db), ws.lake_url, ws.warehouse, str(home)]
+    return subprocess.Popen(
+        [sys.executable, "-c", ONE_DAY_RUN, *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+class PartitionLock:
+    """The lock the lake takes to swap a partition on disk (storage._lock), held by the test.
+
+    A run that reaches its swap waits for it; the kernel lists it as a waiter in /proc/locks.
+    That pins runs between their listing and their publishing, in an order the test chooses,
+    without a hook in the pipeline.
+    """
+
+    def __init__(self, lake: Path, rel: str):
+        target = lake / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(target.with_name(f".{target.name}.lock"), "a")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        self.inode = os.fstat(self.handle.fileno()).st_ino
+
+    def waiting(self, run: subprocess.Popen) -> bool:
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if "->" in fields and str(run.pid) in fields and fields[-3].endswith(f":{self.inode}"):
+                return True
+        return False
+
+    def wait_for(self, run: subprocess.Popen, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and run.poll() is None:
+            if self.waiting(run):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"run {run.pid} never reached the partition swap: {run.communicate()[0].decode()[-3000:]}")
+
+    def stop_waiter(self, run: subprocess.Popen) -> None:
+        """SIGSTOP a waiting run: a stopped process leaves the lock's queue (it asks again once
+        continued), so the lock goes to whoever asks next."""
+        os.kill(run.pid, signal.SIGSTOP)
+        while self.waiting(run) or Path(f"/proc/{run.pid}/stat").read_text().split(")")[1].split()[0] != "T":
+            time.sleep(0.01)
+
+    def release(self) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def finished(run: subprocess.Popen) -> None:
+    output = run.communicate(timeout=120)[0].decode(errors="replace")
+    assert run.returncode == 0, output[-3000:]
+
+
+def day_kwh(ws) -> list:
+    return ws.query_lake(f"SELECT consumption_kwh::VARCHAR FROM '{{lake}}/readings/date={RACE_DAY}/*.parquet'")
+
+
+@pytest.fixture
+def racing(workspace, tmp_path):
+    ws = workspace
+    ws.write_source([(1, "2020-06-01", None, "P1", "mp1", "A1")], [("Fixed", 0, 1, "P1")], [("south", "mp1")])
+    ws.write_readings("mp1.json", [[f"{RACE_DAY} 00:00:00", 1.0, "mp1"]])
+    return ws
+
+
+def correct(ws) -> None:
+    ws.write_readings("mp1.json", [[f"{RACE_DAY} 00:00:00", 7.5, "mp1"]])
+
+
+PARTITION = f"readings/date={RACE_DAY}/part-0.parquet"
+
+
+def test_an_older_run_that_finishes_last_does_not_overwrite_the_correction(racing, tmp_path):
+    ws = racing
+    lock = PartitionLock(ws.lake, PARTITION)
+    older = start_day_run(ws, tmp_path / "older")
+    lock.wait_for(older)  # it listed the first delivery and is about to publish it
+    lock.stop_waiter(older)  # and it stays there until the newer run has finished
+    lock.release()
+    correct(ws)
+    newer = start_day_run(ws, tmp_path / "newer")
+    finished(newer)
+    assert day_kwh(ws) == [("7.500",)]
+
+    os.kill(older.pid, signal.SIGCONT)
+    finished(older)  # it ends well: it saw that a later listing was published, and kept it
+    assert day_kwh(ws) == [("7.500",)]
+
+
+def test_a_newer_run_that_finishes_last_replaces_the_older_one(racing, tmp_path):
+    ws = racing
+    lock = PartitionLock(ws.lake, PARTITION)
+    older = start_day_run(ws, tmp_path / "older")
+    lock.wait_for(older)
+    correct(ws)
+    newer = start_day_run(ws, tmp_path / "newer")
+    lock.wait_for(newer)  # both runs wait to publish, the older one first in line
+    lock.stop_waiter(newer)
+    lock.release()
+    finished(older)
+    assert day_kwh(ws) == [("1.000",)]
+    os.kill(newer.pid, signal.SIGCONT)
+    finished(newer)
+    assert day_kwh(ws) == [("7.500",)]

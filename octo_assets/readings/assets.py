@@ -1,5 +1,6 @@
 """The readings asset: each Europe/London day of the landing folder as one Parquet partition."""
 
+import time
 from datetime import date
 
 import dagster as dg
@@ -40,15 +41,25 @@ def refresh_landing_index(landing: Storage, lake: Lake, read_new: bool = True) -
     return index, bytes_scanned
 
 
-def write_day(lake: Lake, day: DayReadings) -> str:
+def write_day(lake: Lake, day: DayReadings, listed_at_ns: int) -> tuple[str, bool]:
+    """Publish a day's readings, quarantine and conflicts; (readings URI, published?).
+
+    A table's partition is not replaced when a newer run already published it from a later
+    listing of the landing area (Lake.write_unless_newer).
+    """
     key = day.day.isoformat()
     # quarantine first: a crash in between leaves the old readings with a fresher quarantine,
     # never readings whose rejects are missing
-    lake.write(day.quarantine, lake.partition_path(QUARANTINE_TABLE, PARTITION_KEY, key))
-    lake.write(day.conflicts, lake.partition_path(CONFLICTS_TABLE, PARTITION_KEY, key))
-    return lake.write(day.readings, lake.partition_path(READINGS_TABLE, PARTITION_KEY, key))
+    for table, frame in ((QUARANTINE_TABLE, day.quarantine), (CONFLICTS_TABLE, day.conflicts)):
+        lake.write_unless_newer(frame, lake.partition_path(table, PARTITION_KEY, key), listed_at_ns)
+    rel = lake.partition_path(READINGS_TABLE, PARTITION_KEY, key)
+    return lake.uri(rel), lake.write_unless_newer(day.readings, rel, listed_at_ns)
 
 
+SUPERSEDED = (
+    "not replaced: a run that listed the landing area later already published this day "
+    "from newer deliveries; its partition stands"
+)
 COLUMN_DESCRIPTIONS = descriptions.READINGS
 READINGS_LINEAGE = column_lineage(
     {
@@ -90,6 +101,7 @@ def readings(context: dg.AssetExecutionContext, landing: LandingFolder, lake: La
     store = lake.lake()
     landed = landing.storage()
     days = [date.fromisoformat(key) for key in context.partition_keys]
+    listed_at_ns = time.time_ns()
     # new files are not scanned for their days: parsing them below tells, and reads them once
     index, _ = refresh_landing_index(landed, store, read_new=False)
     context.log.info(
@@ -99,7 +111,11 @@ def readings(context: dg.AssetExecutionContext, landing: LandingFolder, lake: La
     with staged_days(landed, index, days) as staged:
         for day in days:
             assembled = staged.assemble(day)
-            uri = write_day(store, assembled)
-            context.add_asset_metadata(day_metadata(assembled, uri), partition_key=day.isoformat())
+            uri, published = write_day(store, assembled, listed_at_ns)
+            metadata = day_metadata(assembled, uri)
+            if not published:
+                context.log.warning(f"{day}: {SUPERSEDED}")
+                metadata = {"superseded": SUPERSEDED, "path": metadata["path"]}
+            context.add_asset_metadata(metadata, partition_key=day.isoformat())
         store.write(index.update(staged.discovered, on="path"), INDEX_FILE)
     return dg.MaterializeResult()

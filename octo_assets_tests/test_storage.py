@@ -1,0 +1,102 @@
+"""The storage layer on both backends: a folder on disk and a real S3 server (SeaweedFS)."""
+
+import os
+import shutil
+import uuid
+
+import polars as pl
+import pytest
+
+from octo_assets.lake import Lake
+from octo_assets.storage import ABSENT, Storage, VersionConflict
+from octo_assets_tests.conftest import TEST_BUCKET
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request, tmp_path) -> Storage:
+    if request.param == "s3":
+        request.getfixturevalue("s3_server")
+        return Storage(f"s3://{TEST_BUCKET}/{uuid.uuid4().hex[:12]}")
+    return Storage(tmp_path / "root")
+
+
+def test_a_published_file_replaces_the_old_one_whole_or_not_at_all(storage):
+    storage.write_bytes("t/date=1/part-0.parquet", b"old")
+    with pytest.raises(RuntimeError):
+        with storage.publish("t/date=1/part-0.parquet") as path:
+            path.write_bytes(b"half of the new one")
+            raise RuntimeError("the writer died")
+    assert storage.read_bytes("t/date=1/part-0.parquet") == b"old"
+    storage.write_bytes("t/date=1/part-0.parquet", b"new")
+    assert storage.read_bytes("t/date=1/part-0.parquet") == b"new"
+    assert [e.path for e in storage.list_files()] == ["t/date=1/part-0.parquet"]  # no temporary file left
+
+
+def test_a_conditional_publish_is_a_compare_and_swap(storage):
+    storage.write_bytes("state.bin", b"1", expect=ABSENT)
+    with pytest.raises(VersionConflict):
+        storage.write_bytes("state.bin", b"2", expect=ABSENT)  # it exists now
+    first = storage.version("state.bin")
+    storage.write_bytes("state.bin", b"2", expect=first)
+    with pytest.raises(VersionConflict):
+        storage.write_bytes("state.bin", b"3", expect=first)  # someone published after we read
+    assert storage.read_bytes("state.bin") == b"2"
+    assert storage.version("state.bin") not in (None, first)
+    assert storage.version("missing.bin") is None
+
+
+def test_listing_is_recursive_sorted_and_gives_sizes_and_versions(storage):
+    storage.write_bytes("b.json", b"12345")
+    storage.write_bytes("2021-01-04/a.json", b"1")
+    storage.write_bytes("notes.txt", b"x")
+    listed = storage.list_files(suffix=".json")
+    assert [(e.path, e.size) for e in listed] == [("2021-01-04/a.json", 1), ("b.json", 5)]
+    before = {e.path: e.token for e in listed}
+    storage.write_bytes("b.json", b"54321")  # same size, new content: a re-delivery
+    after = {e.path: e.token for e in storage.list_files(suffix=".json")}
+    assert after["b.json"] != before["b.json"] and after["2021-01-04/a.json"] == before["2021-01-04/a.json"]
+
+
+def test_many_files_are_read_in_order_and_a_missing_one_gives_its_error(storage):
+    storage.write_bytes("a.json", b"a")
+    storage.write_bytes("c.json", b"c")
+    found = storage.read_many(["c.json", "b.json", "a.json"])
+    assert found[0] == b"c" and found[2] == b"a"
+    assert isinstance(found[1], FileNotFoundError)
+    assert storage.read_many([]) == []
+
+
+def test_on_disk_a_copy_keeping_the_old_mtime_is_still_a_new_version(tmp_path):
+    """`cp -p`, `rsync -t` and `mv` keep the modification time; the version still changes."""
+    storage = Storage(tmp_path / "landing")
+    storage.write_bytes("m.json", b"first")
+    first = storage.list_files()[0]
+    source = tmp_path / "corrected.json"
+    source.write_bytes(b"fixed")  # same size
+    os.utime(source, ns=(first.mtime_ns, first.mtime_ns))
+    shutil.copy2(source, tmp_path / "landing" / "m.json")  # cp -p
+    second = storage.list_files()[0]
+    assert (second.size, second.mtime_ns) == (first.size, first.mtime_ns)
+    assert second.token != first.token
+    os.rename(tmp_path / "landing" / "m.json", tmp_path / "landing" / "moved.json")  # mv within the landing
+    assert storage.list_files()[0].token != second.token
+
+
+def test_a_partition_is_never_replaced_by_one_built_from_an_older_listing(storage):
+    lake = Lake(storage)
+    rel = lake.partition_path("readings", "date", "2021-01-02")
+    frame = pl.DataFrame({"kwh": [1]})
+    assert lake.write_unless_newer(frame, rel, listed_at_ns=100)
+    assert lake.write_unless_newer(frame.with_columns(kwh=pl.lit(2)), rel, listed_at_ns=300)
+    assert not lake.write_unless_newer(frame.with_columns(kwh=pl.lit(9)), rel, listed_at_ns=200)  # older: kept
+    assert lake.read(rel)["kwh"].to_list() == [2]
+    assert lake.listed_at(rel) == 300
+    assert lake.write_unless_newer(frame.with_columns(kwh=pl.lit(3)), rel, listed_at_ns=300)  # a re-run: replaced
+    assert lake.read(rel)["kwh"].to_list() == [3]
+
+
+def test_an_unreachable_or_missing_bucket_is_named_in_one_sentence(s3_server, monkeypatch):
+    assert Storage(f"s3://no-such-bucket-{uuid.uuid4().hex[:6]}/x").reachable_problem().startswith("bucket")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    problem = Storage(f"s3://{TEST_BUCKET}/elsewhere").reachable_problem()
+    assert problem.startswith("cannot reach http://127.0.0.1:9") and "AWS_ENDPOINT_URL" in problem

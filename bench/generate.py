@@ -17,7 +17,6 @@ import multiprocessing
 import random
 import shutil
 import sqlite3
-from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -46,18 +45,6 @@ CREATE TABLE "agreement" (\n"agreement_id" INTEGER,\n  "agreement_valid_from" DA
 CREATE TABLE "product" (\n"display_name" TEXT,\n  "is_variable" INTEGER,\n  "id" INTEGER,\n  "product_id" TEXT\n);
 CREATE TABLE "meterpoint" (\n"region" TEXT,\n  "meterpoint_id" TEXT\n);
 """
-
-
-@dataclass(frozen=True)
-class Summary:
-    meterpoints: int
-    days: int
-    start: str
-    seed: int
-    files: int
-    rows: int
-    total_kwh: float
-    agreements: int
 
 
 def day_slots(day: date) -> list[str]:
@@ -179,8 +166,10 @@ def write_files(readings: Path, first: int, ids: list[str], scales: list[float],
     return rows, total_wh
 
 
-def generate(out: Path, meterpoints: int, days: int = 1, start=date(2021, 1, 1), seed=0, processes=2) -> Summary:
-    """Write OUT/readings/, OUT/case_study.db, then OUT/summary.json (last: it marks the input complete)."""
+def generate(out: Path, meterpoints: int, days: int = 1, start=date(2021, 1, 1), seed=0, processes=2) -> dict:
+    """Write OUT/readings/, OUT/case_study.db, then OUT/summary.json (last: it marks the input complete).
+
+    Returns the summary: files, rows, total_kwh, agreements and the parameters."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").unlink(missing_ok=True)
@@ -189,7 +178,6 @@ def generate(out: Path, meterpoints: int, days: int = 1, start=date(2021, 1, 1),
     scales = [min(max(rng.lognormvariate(5.6, 0.5), 40.0), 1500.0) for _ in ids]  # typical half hour, Wh
     products = make_products(rng)
     agreements = make_agreements(rng, ids, products, start, days)
-    summary = Summary(meterpoints, days, start.isoformat(), seed, meterpoints, 0, 0.0, len(agreements))
     write_db(out / "case_study.db", products, agreements, [(rng.choice(REGIONS), i) for i in ids])
 
     readings = out / "readings"
@@ -200,6 +188,7 @@ def generate(out: Path, meterpoints: int, days: int = 1, start=date(2021, 1, 1),
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         done = pool.starmap(write_files, chunks, chunksize=1)
     rows, total_wh = (sum(column) for column in zip(*done))
-    summary = replace(summary, rows=rows, total_kwh=round(total_wh / 1000, 3))
-    (out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    summary = {"meterpoints": meterpoints, "days": days, "start": start.isoformat(), "seed": seed, "files": meterpoints}
+    summary.update(rows=rows, total_kwh=round(total_wh / 1000, 3), agreements=len(agreements))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

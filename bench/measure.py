@@ -9,6 +9,8 @@ warm() reads a folder into the page cache before a timed run.
 - peak_rss_mb: the largest sum of RSS over every live process of the tree, sampled every 50 ms
   from /proc/PID/statm (cheap: no page-table walk, so it does not slow the run). Pages shared
   between processes (libraries) count once per process: an upper bound, never flattering.
+- others_cpu_s: CPU the rest of the machine used meanwhile (this launcher included, ~1%), and
+  steal_s: time the hypervisor gave the vCPUs to others. On 2 cores, either slows the run.
 - max_process_rss_mb: ru_maxrss, the kernel's exact high-water mark of the largest single process
   (it catches a spike shorter than the interval; floor: this launcher's ~13 MB).
 - read_disk_mb: bytes the tree read from the block device (/proc/PID/io of each zombie): a warm
@@ -34,7 +36,7 @@ from pathlib import Path
 
 SAMPLE_S = 0.05
 KEEP_EVERY_S = 0.5
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+PAGE_MB, TICK = os.sysconf("SC_PAGE_SIZE") / 2**20, os.sysconf("SC_CLK_TCK")
 
 
 def warm(folder: Path) -> tuple[float, float]:
@@ -77,6 +79,12 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def _machine_cpu() -> tuple[float, float]:
+    """(seconds busy, seconds stolen by the hypervisor) of all CPUs since boot, from /proc/stat."""
+    user, nice, system, _, _, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq) / TICK, steal / TICK
+
+
 def _rss_mb(pid: int) -> float:
     try:
         return int(Path(f"/proc/{pid}/statm").read_bytes().split()[1]) * PAGE_MB
@@ -105,7 +113,7 @@ def measure(cmd: list[str], log_path: Path) -> dict:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    started_at, began = time.time(), time.perf_counter()
+    started_at, began, machine = time.time(), time.perf_counter(), _machine_cpu()
     stop, samples, peak = threading.Event(), [], [0.0, 0.0]
     sampler = threading.Thread(target=_sample, args=(began, stop, samples, peak))
     sampler.start()
@@ -128,12 +136,16 @@ def measure(cmd: list[str], log_path: Path) -> dict:
     sampler.join()
     copier.join()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy, stolen = (after - before for after, before in zip(_machine_cpu(), machine))
+    cpu = usage.ru_utime + usage.ru_stime
     return {
         "cmd": cmd,
         "exit_code": exit_code,
         "started_at": started_at,
         "wall_s": round(wall, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "cpu_s": round(cpu, 3),
+        "others_cpu_s": round(busy - cpu, 1),
+        "steal_s": round(stolen, 1),
         "peak_rss_mb": peak[1],
         "peak_at_s": peak[0],
         "max_process_rss_mb": round(usage.ru_maxrss / 1024, 1),

@@ -6,7 +6,7 @@
     python -m bench.run --compare 100000 1000000   # pipeline vs loop at each size: phases, memory, targets
     python -m bench.run --sensor 1000000           # the landing sensor's ticks over that many new files
 
-Input is generated once per (meterpoints, --days, --seed) under WORK/input/ and reused. Every timed
+Input is generated once per (meterpoints, --days) under WORK/input/ and reused. Every timed
 command runs as a child of bench.measure (wall, CPU, peak RSS summed over its process tree) in a
 fresh folder under WORK/runs/, right after every input file and Python's libraries were read
 once (bench.measure.warm), so both sides start from the same warm page cache. The pipeline is
@@ -42,7 +42,7 @@ from bench.measure import warm
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 LIBRARIES = {sysconfig.get_path(name) for name in ("stdlib", "purelib", "platlib")}
-START = date(2021, 1, 1)
+START, SEED = date(2021, 1, 1), 0
 GENERATOR = 2  # bump when bench/generate.py changes its output: cached inputs are then regenerated
 TINY = 10  # meterpoints of the fixed-cost run
 RATIO_TARGETS = {100_000: 1.5, 1_000_000: 0.5}  # pipeline wall / loop wall at meterpoints x 1 day
@@ -52,11 +52,11 @@ results: dict = {}
 
 def ensure_input(args, meterpoints: int) -> tuple[Path, dict]:
     """The generated input for these parameters; its summary.json, written last, marks it complete."""
-    folder = args.work / "input" / f"mp{meterpoints}-d{args.days}-{START}-s{args.seed}-g{GENERATOR}"
+    folder = args.work / "input" / f"mp{meterpoints}-d{args.days}-{START}-s{SEED}-g{GENERATOR}"
     if not (folder / "summary.json").exists():
         print(f"generating {folder} ...", flush=True)
         began = time.perf_counter()
-        generate(folder, meterpoints, args.days, START, args.seed)
+        generate(folder, meterpoints, args.days, START, SEED)
         print(f"generated in {time.perf_counter() - began:.0f} s", flush=True)
     return folder, json.loads((folder / "summary.json").read_text())
 
@@ -181,12 +181,16 @@ def print_phases(report: dict, top: int = 8) -> None:
         rows.append([name, f"{start:.1f}", f"{seconds:.2f}", f"{max(inside):.0f}" if inside else None])
     if len(steps) > top:
         rows.insert(-2, [f"the other {len(steps) - top} steps", "", f"{sum(p[2] for p in steps[top:]):.2f}", ""])
-    print(f"\nphases of {report['label']}: wall {report['wall_s']:.2f} s, peak RSS sum {report['peak_rss_mb']:.0f} MB")
+    print(
+        f"\nphases of {report['label']}: wall {report['wall_s']:.2f} s, peak RSS sum {report['peak_rss_mb']:.0f} MB; "
+        f"others used {report['others_cpu_s']:.1f} CPU s, hypervisor steal {report['steal_s']:.1f} s"
+    )
     table(["phase", "from s", "seconds", "peak RSS sum MB in it (0.5 s samples)"], rows)
 
 
 FORMATS = [("wall_s", ".2f"), ("cpu_s", ".1f"), ("peak_rss_mb", ".0f"), ("max_process_rss_mb", ".0f")]
-FIGURES = ["what", "wall s", "CPU s", "peak RSS sum MB", "largest process MB", "readings/s", "check"]
+FORMATS += [("others_cpu_s", ".1f")]
+FIGURES = ["what", "wall s", "CPU s", "peak RSS sum MB", "largest process MB", "others' CPU s", "readings/s", "check"]
 
 
 def figures(what: str, r: dict, summary: dict | None = None) -> list:
@@ -258,15 +262,10 @@ def sensor(args) -> None:
         ticks = json.loads((run_dir / "ticks.json").read_text())
         results["sensor"] = {"process": report, **ticks}
         print(
-            f"\nlanding sensor, {summary['files']:,} new files (after a source snapshot, {ticks['snapshot_s']:.1f} s):"
+            f"\nlanding sensor, {summary['files']:,} new files (after a source snapshot, {ticks['snapshot_s']:.1f} s; "
+            f"other processes used {report['others_cpu_s']:.1f} CPU s in the {report['wall_s']:.0f} s of it all):"
         )
-        table(
-            ["tick", "seconds", "read from disk MB", "run requests", "process peak RSS MB"],
-            [
-                [t["tick"], t["seconds"], f"{t['read_disk_mb']:.0f}", t["run_requests"], t["max_rss_mb"]]
-                for t in ticks["ticks"]
-            ],
-        )
+        table(list(ticks["ticks"][0]), [list(tick.values()) for tick in ticks["ticks"]])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -279,7 +278,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sensor", type=int, metavar="FILES")
     parser.add_argument("--days", type=int, default=1, help="days in each file (default 1)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/octo-bench"))
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per timed command")
     parser.add_argument("--no-cold", action="store_true", help="skip the sensor's cold first tick")
     args = parser.parse_args(argv)

@@ -54,10 +54,10 @@ def timed_tick(name: str, instance: dg.DagsterInstance, cursor: str | None) -> t
     return {
         "tick": name,
         "seconds": round(seconds, 2),
-        "read_disk_mb": round((disk_read() - read) / 2**20, 1),
-        "run_requests": len(result.run_requests or []),
-        "skip": (result.skip_message or "")[:100],
-        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "read from disk MB": round((disk_read() - read) / 2**20),
+        "run requests": len(result.run_requests or []),
+        "process peak RSS MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "skip message": (result.skip_message or "")[:60],
     }, result.cursor
 
 

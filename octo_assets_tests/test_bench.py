@@ -17,11 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_the_input_is_the_same_from_one_or_two_processes_and_the_loop_reads_all_of_it(tmp_path):
     one, two = generate(tmp_path / "1", 120, days=2, processes=1), generate(tmp_path / "2", 120, days=2, processes=2)
-    assert one == two and one.rows == 120 * 2 * 48
+    assert one == two and one["rows"] == 120 * 2 * 48
     for path in (tmp_path / "1" / "readings").iterdir():
         assert path.read_bytes() == (tmp_path / "2" / "readings" / path.name).read_bytes()
-    assert loop(tmp_path / "2" / "readings", tmp_path / "out.parquet") == two.rows
-    assert pl.read_parquet(tmp_path / "out.parquet")["consumption_delta"].sum() == pytest.approx(two.total_kwh)
+    assert loop(tmp_path / "2" / "readings", tmp_path / "out.parquet") == two["rows"]
+    assert pl.read_parquet(tmp_path / "out.parquet")["consumption_delta"].sum() == pytest.approx(two["total_kwh"])
 
 
 def test_measure_sums_the_memory_of_a_process_and_its_child(tmp_path):

@@ -93,7 +93,7 @@ def measured(label: str, argv: list[str], run_dir: Path, args, env: dict | None 
     if report["exit_code"] != 0:
         tail = log_path.read_text().splitlines()[-20:] if log_path.exists() else []
         print(f"--- {label} FAILED ({report['exit_code']}); the end of {log_path}:", *tail, "---", sep="\n")
-    elif report["read_disk_mb"] > 64:
+    elif inp and report["read_disk_mb"] > 64:
         print(f"note: {label} read {report['read_disk_mb']:.0f} MB from disk: its input was not all in the cache")
     return report
 
@@ -189,8 +189,9 @@ def print_phases(report: dict, top: int = 8) -> None:
 
 
 FORMATS = [("wall_s", ".2f"), ("cpu_s", ".1f"), ("peak_rss_mb", ".0f"), ("max_process_rss_mb", ".0f")]
-FORMATS += [("others_cpu_s", ".1f")]
-FIGURES = ["what", "wall s", "CPU s", "peak RSS sum MB", "largest process MB", "others' CPU s", "readings/s", "check"]
+FORMATS += [("read_disk_mb", ".0f"), ("others_cpu_s", ".1f")]
+FIGURES = ["what", "wall s", "CPU s", "peak RSS sum MB", "largest process MB", "read from disk MB", "others' CPU s"]
+FIGURES += ["readings/s", "check"]
 
 
 def figures(what: str, r: dict, summary: dict | None = None) -> list:

@@ -153,7 +153,7 @@ def phases(report: dict, dagster_home: Path) -> list[tuple[str, float, float]]:
         steps = sorted((s.start_time, s.end_time, s.step_key) for s in instance.get_run_step_stats(run_id))
     t0, wall = report["started_at"], report["wall_s"]
     run_start, run_end = run.start_time - t0, run.end_time - t0
-    printed = [(line.split(maxsplit=1) + [""])[:2] for line in Path(report["log"]).read_text().splitlines()]
+    printed = [(line.split(maxsplit=1) + [""])[:2] for line in Path(report["log"]).read_text().split("\n") if line]
     marks = [(0.0, "start-up and imports, until the first line printed")]
     marks += [(float(t), f"after '{text[:50]}'") for t, text in printed if float(t) < run_start]
     found = [(name, t, end - t) for (t, name), (end, _) in zip(marks, [*marks[1:], (run_start, "")])]

@@ -1,8 +1,32 @@
-"""Days are Europe/London days, from the first day of the case study."""
+"""Days are Europe/London days, from the first day of the case study; how many go in one run."""
+
+import os
 
 import dagster as dg
 
 LOCAL_TZ = "Europe/London"
 FIRST_DAY = "2021-01-01"
+DAYS_PER_RUN_SETTING = "OCTO_DAYS_PER_RUN"
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone=LOCAL_TZ)
+
+
+def days_per_run() -> int | None:
+    """OCTO_DAYS_PER_RUN: the most days one backfill run builds; unset = a whole range in one run."""
+    value = os.environ.get(DAYS_PER_RUN_SETTING, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"{DAYS_PER_RUN_SETTING}: {value!r} is not a whole number of days; "
+            f"set it to 1 or more, or unset it to build a whole range in one run."
+        )
+    return int(value)
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """How a backfill of the daily assets maps days to runs. One run for a whole range suits one
+    machine: a file that holds several days is read once. A cluster spreads the days over runs
+    (pods) of OCTO_DAYS_PER_RUN days each."""
+    days = days_per_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=days) if days else dg.BackfillPolicy.single_run()

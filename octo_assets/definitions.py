@@ -8,6 +8,7 @@ from octo_assets.analytics.assets import (
     half_hourly_consumption,
 )
 from octo_assets.automation import SCHEDULES, SENSORS, with_policies
+from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.catalog.assets import catalog
 from octo_assets.checks import ASSET_CHECKS
 from octo_assets.readings.assets import LANDING, readings
@@ -30,6 +31,7 @@ ASSETS = with_policies(
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
+    jobs=[BUILD_JOB],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=resources_from_env(),

@@ -7,14 +7,17 @@ local staging and then published in one step (a rename, or a single PUT): reader
 partition or the new one, never a part of one, and a crash leaves the old one whole.
 """
 
+from pathlib import Path
+
 import polars as pl
 import pyarrow.parquet as pq
 
 from octo_assets.storage import ANY, Storage, VersionConflict
 
 PART_FILE = "part-0.parquet"
-# Parquet key-value metadata: when the landing area was listed for the data in this file
-LISTED_AT = "octo.landing_listed_at_ns"
+# Parquet key-value metadata: the newest delivery (first sight of a landing file) the data of
+# this file was built from
+LISTED_AT = "octo.deliveries_seen_ns"
 
 
 class Lake:
@@ -61,29 +64,46 @@ class Lake:
             frame.write_parquet(path, compression="zstd", statistics=True)
         return self.storage.uri(rel)
 
-    def write_unless_newer(self, frame: pl.DataFrame, rel: str, listed_at_ns: int) -> bool:
-        """Replace `rel` with `frame`, built from a listing of the landing area taken at
-        `listed_at_ns`, unless the published file was built from a later listing.
+    def write_unless_newer(self, frame: pl.DataFrame, rel: str, watermark_ns: int, force: bool = False) -> bool:
+        """Replace `rel` with `frame`, built from deliveries up to `watermark_ns`, unless the published
+        file was built from newer deliveries (see `publish_unless_newer`)."""
 
-        Two runs of one day (the sensor's and the 08:00 one, or a re-run) may overlap: whichever
-        finishes last, the partition ends up built from the newer listing, so a correction that
-        only the later run saw is never overwritten. The check and the replacement are one
-        compare-and-swap on the file's version; a concurrent publish makes it look again.
-        Returns False when the published file was newer and was kept.
+        def write(path: Path) -> None:
+            frame.write_parquet(path, compression="zstd", metadata={LISTED_AT: str(watermark_ns)})
+
+        return self._replace_unless_newer(rel, watermark_ns, write, force)
+
+    def put_file_unless_newer(self, source: Path, rel: str, watermark_ns: int, force: bool = False) -> bool:
+        """Publish the Parquet file `source` (its metadata holds `watermark_ns`) as `rel`, unless
+        the published file was built from newer deliveries."""
+        return self._replace_unless_newer(
+            rel, watermark_ns, lambda expect: self.storage.put_file(rel, source, expect), force, whole=True
+        )
+
+    def _replace_unless_newer(self, rel: str, watermark_ns: int, write, force: bool, whole: bool = False) -> bool:
+        """Two runs of one day (the sensor's and the 08:00 one, or a re-run) may overlap. Whichever
+        finishes last, the partition ends up built from the newer deliveries (the watermark: the
+        latest first sight of the files it was built from), so a correction only the later run saw
+        is never overwritten. The check and the replacement are one compare-and-swap on the file's
+        version; a concurrent publish makes it look again. `force` (an operator's rebuild) skips
+        the comparison. Returns False when the published file was newer and was kept.
         """
         while True:
             version = self.storage.version(rel)
-            if version is not None and self.listed_at(rel) > listed_at_ns:
+            if not force and version is not None and self.listed_at(rel) > watermark_ns:
                 return False
             try:
-                with self.storage.publish(rel, expect=version) as path:
-                    frame.write_parquet(path, compression="zstd", metadata={LISTED_AT: str(listed_at_ns)})
+                if whole:
+                    write(version)
+                else:
+                    with self.storage.publish(rel, expect=version) as path:
+                        write(path)
                 return True
             except VersionConflict:
                 continue
 
     def listed_at(self, rel: str) -> int:
-        """When the landing area was listed for the data in `rel` (-1: not recorded)."""
+        """The newest delivery the data in `rel` was built from (-1: not recorded)."""
         with self.storage.open(rel) as file:
             metadata = pq.read_metadata(file).metadata or {}
         return int(metadata.get(LISTED_AT.encode(), b"-1"))

@@ -178,6 +178,21 @@ class Storage:
             with self._publish_s3(rel, expect) as path:
                 yield path
 
+    def put_file(self, rel: str, source: Path, expect: str | None = ANY) -> None:
+        """Publish a file already written whole elsewhere on local disk (linked, not copied, where
+        it can be; `source` stays, for a retry). Same guarantees as `publish`."""
+        if self.is_local:
+            with self._publish_local(rel, expect) as tmp:
+                try:
+                    os.link(source, tmp)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                        raise
+                    shutil.copyfile(source, tmp)  # staging is on another filesystem
+        else:
+            with self._publish_s3(rel, expect, source=Path(source)):
+                pass
+
     def write_bytes(self, rel: str, data: bytes, expect: str | None = ANY) -> None:
         with self.publish(rel, expect) as path:
             path.write_bytes(data)
@@ -206,9 +221,9 @@ class Storage:
         _remove_stale_tmp(target)
 
     @contextmanager
-    def _publish_s3(self, rel: str, expect: str | None) -> Iterator[Path]:
+    def _publish_s3(self, rel: str, expect: str | None, source: Path | None = None) -> Iterator[Path]:
         folder = Path(tempfile.mkdtemp(prefix="publish-", dir=staging_root()))
-        tmp = folder / Path(rel).name
+        tmp = source or folder / Path(rel).name
         try:
             yield tmp
             condition = {} if expect == ANY else {"IfNoneMatch": "*"} if expect is None else {"IfMatch": f'"{expect}"'}
@@ -425,3 +440,48 @@ def _as_os_error(value) -> bytes | OSError:
     if isinstance(value, bytes | OSError):
         return value
     return OSError(errno.EIO, str(value))
+
+
+# -- a run's staging area ------------------------------------------------------------------------
+
+STAGING_PREFIX = "run-"
+OWNER_LOCK = ".owner"
+
+
+@contextmanager
+def staging_area() -> Iterator[Path]:
+    """A private folder under staging_root() for one run, removed when the run ends however it
+    ends (an exception, an interrupt). A run killed outright (SIGKILL, a lost pod) cannot remove
+    its own: the folder's owner holds a lock on it for its whole life, so the next run knows a
+    folder whose lock is free is left over, and removes it. Nothing else depends on its contents.
+    """
+    root = Path(staging_root())
+    sweep_staging(root)
+    folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+    with open(folder / OWNER_LOCK, "w") as owner:
+        fcntl.flock(owner, fcntl.LOCK_EX)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_staging(root: Path) -> list[Path]:
+    """Remove the staging folders of runs that are gone (their owner lock is free)."""
+    removed = []
+    for folder in root.glob(f"{STAGING_PREFIX}*"):
+        try:
+            with open(folder / OWNER_LOCK) as owner:
+                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except FileNotFoundError:
+            # a folder being created this instant has no lock file yet; an old one never will
+            if time.time() - folder.stat().st_mtime < 60:
+                continue
+        except BlockingIOError:
+            continue  # its run is alive
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    for leftover in root.glob("publish-*"):  # an S3 upload's temporary folder, same idea by age
+        if time.time() - leftover.stat().st_mtime > STALE_TMP_S:
+            shutil.rmtree(leftover, ignore_errors=True)
+    return removed

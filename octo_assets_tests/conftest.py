@@ -3,7 +3,9 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
@@ -13,6 +15,7 @@ import pytest
 from octo_assets.resources import build_resources
 from octo_assets.storage import Storage, register_filesystems
 from octo_assets_tests import seaweedfs
+from octo_assets_tests.postgres import running_postgres
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data"
 COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]
@@ -153,6 +156,13 @@ def s3_server(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL server (octo_assets_tests.postgres)."""
+    with running_postgres() as server:
+        yield server
+
+
 TEST_BUCKET = "octo-tests"
 BACKENDS = ["local", "s3"]
 
@@ -179,6 +189,18 @@ def sample_workspace(workspace) -> Workspace:
     shutil.copytree(SAMPLE / "readings", workspace.readings, dirs_exist_ok=True)
     shutil.copy(SAMPLE / "case_study.db", workspace.source_db)
     return workspace
+
+
+@pytest.fixture
+def seen_at(monkeypatch):
+    """Set the pipeline's clock for first sights of landing files (readings.landing.now_ns), so
+    that a file with no readable day is reported on a day of the test's choosing."""
+
+    def set_clock(local: str) -> None:
+        instant = datetime.fromisoformat(local).replace(tzinfo=ZoneInfo("Europe/London"))
+        monkeypatch.setattr("octo_assets.readings.landing.now_ns", lambda: int(instant.timestamp() * 1e9))
+
+    return set_clock
 
 
 @pytest.fixture

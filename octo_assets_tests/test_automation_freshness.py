@@ -5,7 +5,7 @@ The evaluator and the clock control are Dagster internals (no public API evaluat
 FreshnessPolicy at a given time): `freeze_time` sets Dagster's clock, for the runs as well."""
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -16,7 +16,7 @@ from dagster._core.loader import LoadingContextForTest
 from dagster._core.test_utils import freeze_time
 
 from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS, snapshot_run_config
-from octo_assets.automation.landing_sensor import landing_event
+from octo_assets.automation.landing_sensor import LandingChanges, landing_event
 from octo_assets.automation.source_sensor import database_files, source_event
 from octo_assets.definitions import ASSETS, defs
 
@@ -72,7 +72,8 @@ def on_time(sample_workspace, instance):
     """The night of 1-2 January 2021 as it should go: the database updated at midnight and
     snapshotted at 00:30, the files in by 07:00, the 08:00 run done by 08:05."""
     report_at(instance, "2021-01-02 00:01", source_event(database_files(sample_workspace.source_db)))
-    report_at(instance, "2021-01-02 07:00", landing_event([("mp.json", 1, 1)], []))
+    delivered = LandingChanges({date(2021, 1, 1): ["mp.json"]}, {date(2021, 1, 1): "digest"}, 1, 0, 0)
+    report_at(instance, "2021-01-02 07:00", landing_event(delivered))
     snapshot_config = snapshot_run_config("2021-01-02")
     materialize_at(sample_workspace, instance, "2021-01-02 00:30", SNAPSHOT_ASSETS, run_config=snapshot_config)
     materialize_at(sample_workspace, instance, "2021-01-02 08:05", DAILY_ASSETS, partition_key="2021-01-01")

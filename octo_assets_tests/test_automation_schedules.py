@@ -8,6 +8,8 @@ import pytest
 from dagster._utils.schedules import cron_string_iterator  # what the scheduler iterates ticks with
 
 from octo_assets.definitions import defs
+from octo_assets.resources import LakeStorage, LandingFolder
+from octo_assets_tests import conftest
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -16,10 +18,18 @@ def at(local: str) -> datetime:
     return datetime.fromisoformat(local).replace(tzinfo=LONDON)
 
 
-def tick(name: str, instance, local: str) -> list[dg.RunRequest]:
+def tick(name: str, instance, local: str, ws=None) -> list[dg.RunRequest]:
     schedule = defs.resolve_schedule_def(name)
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at(local))
-    return schedule.evaluate_tick(context).run_requests
+    resources = {}
+    if ws is not None:
+        resources = {"landing": LandingFolder(path=ws.readings_url), "lake": LakeStorage(root=ws.lake_url)}
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=at(local),
+        resources=resources,
+        repository_def=defs.get_repository_def(),
+    ) as context:
+        return schedule.evaluate_tick(context).run_requests
 
 
 @pytest.mark.parametrize(
@@ -32,10 +42,25 @@ def tick(name: str, instance, local: str) -> list[dg.RunRequest]:
         ("2021-11-01 08:00", "2021-10-31"),  # yesterday had 25 hours
     ],
 )
-def test_the_0800_tick_asks_for_the_day_before(instance, tick_time, day):
-    [request] = tick("daily_readings_schedule", instance, tick_time)
+def test_the_0800_tick_asks_for_the_day_before(workspace, instance, tick_time, day):
+    [request] = tick("daily_readings_schedule", instance, tick_time, workspace)
     assert request.partition_key == day
     assert request.run_key == day  # one run per day, however often the tick is retried
+
+
+def test_the_0800_tick_also_asks_for_days_whose_files_changed_since_they_were_built(workspace, instance):
+    """With the landing sensor off, the daily run is the path every delivery takes."""
+    materialize = conftest.materialize
+    workspace.write_source([(1, "2020-06-01", None, "P1", "mp1", "A1")], [("Fixed", 0, 1, "P1")], [("s", "mp1")])
+    materialize(workspace, instance, dg.AssetSelection.groups("source").materializable())
+    rows = [["2021-01-10 00:00:00", 1.0, "mp1"]]
+    workspace.write_readings("mp1.json", rows)
+    assert materialize(workspace, instance, dg.AssetSelection.assets(["lake", "readings"]), ["2021-01-10"]).success
+    requests = tick("daily_readings_schedule", instance, "2021-01-21 08:00", workspace)
+    assert [r.partition_key for r in requests] == ["2021-01-20"]  # 10 January is built from what landed
+    workspace.write_readings("late/mp1.json", [["2021-01-10 00:30:00", 2.0, "mp1"]])  # a late correction
+    requests = tick("daily_readings_schedule", instance, "2021-01-22 08:00", workspace)
+    assert [r.partition_key for r in requests] == ["2021-01-21", "2021-01-10"]
 
 
 @pytest.mark.parametrize(

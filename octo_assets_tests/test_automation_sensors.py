@@ -1,171 +1,244 @@
-"""The landing-folder and source-database sensors, on real files and a real Dagster instance."""
+"""The landing sensor, on real files (on disk and on S3) and a real Dagster instance: every way
+a sender delivers a file is seen, whatever its modification time, and a day is requested exactly
+when the lake has not built it from the files now landed."""
 
 import json
 import os
-import time
+import shutil
+from importlib import import_module
 
 import dagster as dg
 import pytest
 
-from octo_assets.automation.jobs import DAILY_JOB, SNAPSHOT_ASSETS, SNAPSHOT_JOB
-from octo_assets.automation.landing_sensor import DeliveryMark, landing_sensor
-from octo_assets.automation.source_sensor import source_db_sensor
+from octo_assets.automation.jobs import DAILY_JOB, SNAPSHOT_ASSETS
+from octo_assets.automation.landing_sensor import landing_sensor
 from octo_assets.definitions import ASSETS, defs
 from octo_assets.readings.assets import LANDING
-from octo_assets.resources import LandingFolder, SourceDatabase
-from octo_assets.source.assets import SOURCE_DB
+from octo_assets.readings.landing import INDEX_FILE
+from octo_assets.resources import LakeStorage, LandingFolder
+from octo_assets_tests.conftest import BACKENDS, materialize
 
-SECOND_NS = 1_000_000_000
+READINGS = dg.AssetSelection.assets(["lake", "readings"])
+sensor_module = import_module("octo_assets.automation.landing_sensor")  # the package exports the sensor by that name
+OLD = 1_000_000_000  # an mtime long ago, in seconds
 
 
 def rows(day: str, meterpoint: str = "mp1", kwh: float = 0.5) -> list:
     return [[f"{day} {h:02d}:{m:02d}:00", kwh, meterpoint] for h in range(24) for m in (0, 30)]
 
 
-def deliver(ws, name: str, data: list, at_s: int) -> None:
-    """A file delivered at a chosen time: the sensor orders deliveries by mtime."""
-    path = ws.write_readings(name, data)
-    os.utime(path, ns=(at_s * SECOND_NS, at_s * SECOND_NS))
-
-
 def tick(ws, instance, cursor=None):
-    resources = {"landing": LandingFolder(path=str(ws.readings))}
+    ws.sync()
+    resources = {"landing": LandingFolder(path=ws.readings_url), "lake": LakeStorage(root=ws.lake_url)}
     return landing_sensor.evaluate_tick(
         dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
     )
 
 
-def requested_days(result) -> list[str]:
+def requested(result) -> list[str]:
     return [r.partition_key for r in result.run_requests]
 
 
-def materialize(ws, instance, selection, **kwargs) -> None:
-    assert dg.materialize(ASSETS, selection=selection, instance=instance, resources=ws.resources(), **kwargs).success
+def build(ws, instance, *days: str) -> None:
+    for day in days:
+        assert materialize(ws, instance, READINGS, [day]).success
 
 
 @pytest.fixture
 def watched(workspace, instance):
-    """A landing folder whose pipeline has its first source snapshot (the analytics need one)."""
+    """A landing area whose pipeline has its first source snapshot (the analytics need one)."""
     workspace.write_source([(1, "2020-06-01", None, "P1", "mp1", "A1")], [("Fixed", 0, 1, "P1")], [("south", "mp1")])
-    materialize(workspace, instance, SNAPSHOT_ASSETS)
+    assert dg.materialize(ASSETS, selection=SNAPSHOT_ASSETS, instance=instance, resources=workspace.resources()).success
     return workspace
 
 
-def test_a_new_file_requests_its_day_and_an_unchanged_folder_nothing(watched, instance):
-    deliver(watched, "mp1.json", rows("2021-01-02"), at_s=1_000)
-    first = tick(watched, instance)
-    assert requested_days(first) == ["2021-01-02"]
-    assert landing_sensor.job_name == DAILY_JOB.name  # requests without a job name run the sensor's job
-    assert [e.asset_key for e in first.asset_events] == [LANDING.key]  # the landing folder's freshness
+# -- on both backends: a listing's version (ctime and inode on disk, the ETag on S3) ---------------
 
+
+@pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
+def test_a_new_file_requests_its_day_until_the_day_is_built_from_it(watched, instance):
+    watched.write_readings("mp1.json", rows("2021-01-02"))
+    first = tick(watched, instance)
+    assert requested(first) == ["2021-01-02"]
+    assert landing_sensor.job_name == DAILY_JOB.name
+    assert [e.asset_key for e in first.asset_events] == [LANDING.key]  # the landing area's freshness
+    build(watched, instance, "2021-01-02")
     again = tick(watched, instance, first.cursor)
     assert again.run_requests == [] and "no new or changed files" in again.skip_message
-    assert again.asset_events == []
 
 
-def test_a_file_holding_several_days_requests_exactly_those_days(watched, instance):
-    data = rows("2021-01-03") + rows("2021-01-01") + rows("2021-01-02", meterpoint="mp2")  # not in order
-    deliver(watched, "2021-01-04/mp1.json", data, at_s=1_000)  # in a sub-folder
-    deliver(watched, "mp9.json", rows("2021-01-02", meterpoint="mp9"), at_s=1_001)
-    result = tick(watched, instance)
-    assert requested_days(result) == ["2021-01-01", "2021-01-02", "2021-01-03"]
-    assert [r.tags["octo/files"] for r in result.run_requests] == ["1", "2", "1"]
-
-
-def test_a_redelivered_corrected_file_reruns_its_days_under_a_new_run_key(watched, instance):
-    deliver(watched, "mp1.json", rows("2021-01-02"), at_s=1_000)
-    deliver(watched, "mp2.json", rows("2021-01-05", meterpoint="mp2"), at_s=1_000)
+@pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
+def test_a_correction_of_the_same_size_is_requested_under_a_new_run_key(watched, instance):
+    watched.write_readings("mp1.json", rows("2021-01-02", kwh=0.5))
     first = tick(watched, instance)
-
-    deliver(watched, "mp1.json", rows("2021-01-02", kwh=0.75), at_s=2_000)  # the correction
+    build(watched, instance, "2021-01-02")
+    size = os.path.getsize(watched.readings / "mp1.json")
+    watched.write_readings("mp1.json", rows("2021-01-02", kwh=0.7))  # same length of text: same size
+    assert os.path.getsize(watched.readings / "mp1.json") == size
     second = tick(watched, instance, first.cursor)
-    assert requested_days(second) == ["2021-01-02"]  # mp2.json did not change
+    assert requested(second) == ["2021-01-02"]
     # the daemon drops a request whose run key it has seen: the correction's key is new
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
 
 
+@pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
+def test_a_deleted_file_requests_nothing_and_leaves_the_index(watched, instance):
+    watched.write_readings("mp1.json", rows("2021-01-02"))
+    watched.write_readings("mp2.json", rows("2021-01-02", "mp2"))
+    first = tick(watched, instance)
+    build(watched, instance, "2021-01-02")
+    (watched.readings / "mp2.json").unlink()  # archived by the operator
+    second = tick(watched, instance, first.cursor)
+    assert second.run_requests == []
+    index = watched.lake_storage().read_bytes(INDEX_FILE)
+    assert b"mp2.json" not in index and b"mp1.json" in index
+
+
+# -- on disk: deliveries that keep an old modification time ---------------------------------------
+
+
+def deliver_elsewhere(ws, tmp_path, name: str, data: list):
+    """A file written outside the landing area with an old mtime, as a sender's copy is."""
+    staged = tmp_path / "outbox" / name
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_text(json.dumps({"columns": ["interval_start", "consumption_delta", "meterpoint_id"], "data": data}))
+    os.utime(staged, (OLD, OLD))
+    return staged
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "cp -p",  # a copy keeping the old mtime
+        "mv",  # moved in: same inode, old mtime
+        "rsync -t",  # written to a temporary name, mtime set back, renamed over the target
+        "upload then rename",  # a partial upload renamed when complete
+    ],
+)
+def test_a_file_delivered_with_an_old_mtime_is_seen(watched, instance, tmp_path, how):
+    watched.write_readings("mp1.json", rows("2021-01-02"))
+    first = tick(watched, instance)
+    build(watched, instance, "2021-01-02")
+    late = deliver_elsewhere(watched, tmp_path, "mp9.json", rows("2021-01-03", "mp9"))
+    target = watched.readings / "mp9.json"
+    if how == "cp -p":
+        shutil.copy2(late, target)
+    elif how == "mv":
+        os.rename(late, target)
+    else:
+        partial = watched.readings / ".mp9.json.partial" if how == "rsync -t" else watched.readings / "mp9.json.part"
+        shutil.copy2(late, partial)
+        os.rename(partial, target)
+    assert os.stat(target).st_mtime == OLD  # older than anything the sensor has seen
+    assert requested(tick(watched, instance, first.cursor)) == ["2021-01-03"]
+
+
+def test_a_correction_copied_over_a_file_keeping_size_and_mtime_is_seen(watched, instance, tmp_path):
+    """`cp -p` of a corrected file onto one of the same size and mtime: only the version tells."""
+    original = watched.write_readings("mp1.json", rows("2021-01-02", kwh=0.5))
+    os.utime(original, (OLD, OLD))
+    first = tick(watched, instance)
+    build(watched, instance, "2021-01-02")
+    corrected = deliver_elsewhere(watched, tmp_path, "mp1.json", rows("2021-01-02", kwh=0.7))
+    shutil.copy2(corrected, original)
+    assert (os.stat(original).st_size, os.stat(original).st_mtime) == (os.stat(corrected).st_size, OLD)
+    assert requested(tick(watched, instance, first.cursor)) == ["2021-01-02"]
+
+
+def test_a_touch_or_chmod_delivers_nothing(watched, instance):
+    path = watched.write_readings("mp1.json", rows("2021-01-02"))
+    first = tick(watched, instance)
+    build(watched, instance, "2021-01-02")
+    os.chmod(path, 0o600)  # the version token changes, the content does not
+    os.utime(path, (OLD, OLD))
+    assert tick(watched, instance, first.cursor).run_requests == []
+
+
+def test_a_file_in_a_sub_folder_holding_several_days_requests_exactly_those_days(watched, instance):
+    data = rows("2021-01-03") + rows("2021-01-01") + rows("2021-01-02", meterpoint="mp2")  # days not in order
+    watched.write_readings("2021-01-04/mp1.json", data)
+    watched.write_readings("mp9.json", rows("2021-01-02", meterpoint="mp9"))
+    result = tick(watched, instance)
+    assert requested(result) == ["2021-01-01", "2021-01-02", "2021-01-03"]
+    assert [r.tags["octo/files"] for r in result.run_requests] == ["1", "2", "1"]
+
+
+def test_a_late_correction_for_a_day_weeks_old_reruns_that_day(watched, instance):
+    watched.write_readings("2021-01-02/mp1.json", rows("2021-01-02"))
+    cursor = tick(watched, instance).cursor
+    build(watched, instance, "2021-01-02")
+    for day in ("2021-01-20", "2021-01-21", "2021-01-22"):  # weeks of deliveries later
+        watched.write_readings(f"{day}/mp1.json", rows(day))
+        result = tick(watched, instance, cursor)
+        assert requested(result) == [day]
+        cursor = result.cursor
+        build(watched, instance, day)
+    late = watched.write_readings("2021-02-01/mp1-fix.json", [["2021-01-02 10:00:00", 9.9, "mp1"]])
+    os.utime(late, (OLD, OLD))
+    assert requested(tick(watched, instance, cursor)) == ["2021-01-02"]
+
+
+def test_a_file_the_0800_run_read_for_another_day_is_requested_for_its_own(watched, instance):
+    cursor = tick(watched, instance).cursor
+    both = rows("2021-01-02") + rows("2021-01-05")
+    watched.write_readings("mp1.json", both)
+    build(watched, instance, "2021-01-02")  # the 08:00 run read it first, and learnt it holds 5 January too
+    assert requested(tick(watched, instance, cursor)) == ["2021-01-05"]
+
+
+def test_turned_on_over_a_built_lake_it_requests_nothing_but_what_is_not_built(watched, instance):
+    watched.write_readings("mp1.json", rows("2021-01-02"))
+    watched.write_readings("mp2.json", rows("2021-01-03", "mp2"))
+    build(watched, instance, "2021-01-02")
+    assert requested(tick(watched, instance)) == ["2021-01-03"]  # no cursor: compares everything
+
+
+def test_the_work_of_a_tick_is_bounded_and_resumes_on_the_next(watched, instance, monkeypatch):
+    monkeypatch.setattr(sensor_module, "FILES_PER_READ", 5)
+    monkeypatch.setattr(sensor_module, "READ_BUDGET_S", 0.0)  # one batch of 5 files a tick
+    for n in range(12):
+        watched.write_readings(f"mp{n:02d}.json", rows("2021-01-02", f"mp{n:02d}"))
+    cursor, skips = None, 0
+    while True:
+        result = tick(watched, instance, cursor)
+        if result.run_requests:
+            break
+        assert "left to read on the next ticks" in result.skip_message
+        assert result.cursor == cursor  # nothing is compared until every new file is read
+        skips += 1
+    assert skips == 2  # 12 files, 5 a tick
+    assert requested(result) == ["2021-01-02"]
+    assert result.run_requests[0].tags["octo/files"] == "12"
+
+
+def test_the_cursor_stays_one_number_as_files_pile_up(watched, instance):
+    cursor = None
+    for day in range(1, 15):  # two weeks of daily deliveries, 5 files a day
+        for meterpoint in range(5):
+            watched.write_readings(f"{day:02d}/mp{meterpoint}.json", rows(f"2021-02-{day:02d}", f"mp{meterpoint}"))
+        result = tick(watched, instance, cursor)
+        assert requested(result) == [f"2021-02-{day:02d}"]
+        cursor = result.cursor
+    assert list(json.loads(cursor)) == ["seen_through_ns"] and len(cursor) <= 48
+
+
 def test_days_outside_the_partitions_are_skipped_with_the_reason(watched, instance):
-    deliver(watched, "old.json", rows("2020-12-31"), at_s=1_000)
-    deliver(watched, "future.json", rows("2099-01-01"), at_s=1_001)
+    watched.write_readings("old.json", rows("2020-12-31"))
+    watched.write_readings("future.json", rows("2099-01-01"))
     result = tick(watched, instance)
     assert result.run_requests == []
     assert "2020-12-31: before the first partition 2021-01-01" in result.skip_message
     assert "2099-01-01: the day has not ended yet" in result.skip_message
 
-    deliver(watched, "straddle.json", rows("2020-12-31") + rows("2021-01-01"), at_s=1_002)
-    assert requested_days(tick(watched, instance, result.cursor)) == ["2021-01-01"]
 
-
-def test_the_cursor_stays_bounded_as_files_pile_up(watched, instance):
-    cursor = None
-    for day in range(1, 29):  # four weeks of daily deliveries, 5 files a day
-        for meterpoint in range(5):
-            name, data = f"{day:02d}/mp{meterpoint}.json", rows(f"2021-02-{day:02d}", f"mp{meterpoint}")
-            deliver(watched, name, data, at_s=day * 10_000 + meterpoint)
-        result = tick(watched, instance, cursor)
-        assert requested_days(result) == [f"2021-02-{day:02d}"]
-        cursor = result.cursor
-    newest = "28/mp4.json"  # 140 files later the cursor holds one
-    assert json.loads(cursor) == {
-        "mtime_ns": (28 * 10_000 + 4) * SECOND_NS,
-        "at_mark": {newest: os.path.getsize(watched.readings / newest)},
-    }
-
-
-def test_files_delivered_at_the_same_instant_are_each_seen_once():
-    mark = DeliveryMark(-1).advance([("a.json", 10, 5), ("b.json", 20, 5)])
-    assert mark.at_mark == {"a.json": 10, "b.json": 20}
-    assert not mark.is_new(("a.json", 10, 5))
-    assert mark.is_new(("c.json", 30, 5))  # a third file in the same instant
-    assert mark.is_new(("a.json", 11, 5))  # rewritten within the instant: its size changed
-    assert not mark.is_new(("z.json", 10, 4))  # older than the mark: the documented limit
-    assert DeliveryMark.from_cursor(mark.to_cursor()) == mark
+def test_a_file_with_no_readable_day_is_requested_for_the_day_it_is_reported_on(watched, instance, seen_at):
+    seen_at("2021-01-06 07:30")  # before 08:00: the 08:00 run builds 5 January
+    (watched.readings / "broken.json").write_bytes(b'{"columns": [')
+    assert requested(tick(watched, instance)) == ["2021-01-05"]
 
 
 def test_without_a_first_snapshot_the_sensor_waits_and_keeps_its_place(workspace, instance):
-    deliver(workspace, "mp1.json", rows("2021-01-02"), at_s=1_000)
+    workspace.write_readings("mp1.json", rows("2021-01-02"))
     result = tick(workspace, instance)
     assert result.run_requests == [] and "waiting for the first source snapshot" in result.skip_message
     assert result.cursor is None
-
-
-def test_turned_on_over_a_built_folder_it_requests_only_later_deliveries(watched, instance):
-    deliver(watched, "mp1.json", rows("2021-01-02"), at_s=1_000)
-    materialize(watched, instance, dg.AssetSelection.assets(["lake", "readings"]), partition_key="2021-01-02")
-    first = tick(watched, instance)
-    assert first.run_requests == []
-
-    now = int(time.time()) + 5
-    deliver(watched, "mp2.json", rows("2021-01-03", meterpoint="mp2"), at_s=now)
-    assert requested_days(tick(watched, instance, first.cursor)) == ["2021-01-03"]
-
-
-def source_tick(ws, instance, cursor=None):
-    resources = {"source_db": SourceDatabase(path=str(ws.source_db))}
-    return source_db_sensor.evaluate_tick(
-        dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
-    )
-
-
-def test_a_new_or_changed_database_requests_a_snapshot(workspace, instance):
-    assert "does not exist" in source_tick(workspace, instance).skip_message
-
-    workspace.write_source([], [], [])
-    first = source_tick(workspace, instance)  # never snapshotted
-    [request] = first.run_requests
-    assert source_db_sensor.job_name == SNAPSHOT_JOB.name
-    assert [e.asset_key for e in first.asset_events] == [SOURCE_DB.key]
-
-    unchanged = source_tick(workspace, instance, first.cursor)
-    assert unchanged.run_requests == [] and "unchanged" in unchanged.skip_message
-
-    workspace.write_source([(1, "2020-06-01", None, "P1", "mp1", "A1")], [], [])  # the midnight update
-    os.utime(workspace.source_db, ns=(time.time_ns() + SECOND_NS,) * 2)
-    [changed] = source_tick(workspace, instance, unchanged.cursor).run_requests
-    assert changed.run_key != request.run_key
-
-
-def test_turned_on_after_a_snapshot_of_the_same_database_it_requests_nothing(watched, instance):
-    os.utime(watched.source_db, ns=(time.time_ns() - 60 * SECOND_NS,) * 2)  # written before the snapshot
-    result = source_tick(watched, instance)
-    assert result.run_requests == [] and result.cursor

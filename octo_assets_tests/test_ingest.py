@@ -1,53 +1,81 @@
-"""Assembling a day: the newest delivery of a reading wins, and every row is accounted for."""
+"""Building a day from the landing area (readings.ingest), without Dagster: the newest delivery
+wins, every row is accounted for, each file is read once, and a day assembled a bounded part at a
+time is exactly the day assembled whole."""
 
 import os
 from datetime import date
+from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
+import pytest
 
-from octo_assets.readings.ingest import ingest_days, staged_days
-from octo_assets.readings.landing import files_for_days, scan_landing
+from octo_assets.lake import Lake
+from octo_assets.readings import ingest
+from octo_assets.readings.ingest import build_days, prestage
+from octo_assets.readings.landing import INDEX_FILE, load_index
 from octo_assets.storage import Storage
 
 DAY = date(2021, 1, 1)
 
 
-def deliver(ws, name, rows, mtime_s):
+def deliver(ws, name, rows, mtime_s=None):
     path = ws.write_readings(name, rows)
-    os.utime(path, (mtime_s, mtime_s))
+    if mtime_s is not None:
+        os.utime(path, (mtime_s, mtime_s))
+    return path
 
 
-def ingest(ws, days=(DAY,)):
-    files, _ = scan_landing(Storage(ws.readings))
-    return list(ingest_days(Storage(ws.readings), files, list(days)))
+def build(ws, tmp_path, days=(DAY,), workers=1, **kwargs):
+    """Each day's build, with its readings read back from the staged Parquet file."""
+    folder = tmp_path / f"staging-{len(list(tmp_path.glob('staging-*')))}"
+    folder.mkdir()
+    landing, lake = Storage(ws.readings), Lake(Storage(ws.lake))
+    built = []
+    for day in build_days(landing, lake, list(days), folder, workers, **kwargs):
+        day.frame = pl.read_parquet(day.readings)
+        built.append(day)
+    return built
 
 
-def test_a_corrected_redelivery_in_a_subfolder_wins_and_the_conflict_is_reported(workspace):
+def test_a_corrected_redelivery_in_a_subfolder_wins_and_the_conflict_is_reported(workspace, tmp_path):
     deliver(workspace, "m.json", [["2021-01-01 00:00:00", 1.0, "m"], ["2021-01-01 00:30:00", 2.0, "m"]], 1_000)
     deliver(workspace, "2021-01-02/m.json", [["2021-01-01 00:30:00", 5.0, "m"]], 2_000)
-    (day,) = ingest(workspace)
-    assert day.readings.select("consumption_kwh", "source_file").rows() == [(1.0, "m.json"), (5.0, "2021-01-02/m.json")]
+    (day,) = build(workspace, tmp_path)
+    got = day.frame.sort("interval_start_utc").select("consumption_kwh", pl.col("source_file").cast(pl.String)).rows()
+    assert got == [(Decimal("1.000"), "m.json"), (Decimal("5.000"), "2021-01-02/m.json")]
     assert day.duplicates == 1
-    assert day.conflicts.select("meterpoint_id", "deliveries", "kept_kwh").rows() == [("m", 2, 5.0)]
-    assert day.conflicts["values"].to_list() == [[2.0, 5.0]]
+    assert day.conflicts.select("meterpoint_id", "deliveries", "kept_kwh").rows() == [("m", 2, Decimal("5.000"))]
+    assert day.conflicts["values"].to_list() == [[Decimal("2.000"), Decimal("5.000")]]
+    assert day.conflicts["sources"].to_list() == [["m.json", "2021-01-02/m.json"]]
 
 
-def test_delivery_order_is_by_time_not_by_name(workspace):
+def test_delivery_order_is_by_modification_time_within_one_listing_not_by_name(workspace, tmp_path):
     deliver(workspace, "b.json", [["2021-01-01 00:00:00", 1.0, "m"]], 1_000)
     deliver(workspace, "a.json", [["2021-01-01 00:00:00", 9.0, "m"]], 2_000)
-    (day,) = ingest(workspace)
-    assert day.readings["consumption_kwh"].to_list() == [9.0]
+    (day,) = build(workspace, tmp_path)
+    assert day.frame["consumption_kwh"].to_list() == [Decimal("9.000")]
 
 
-def test_the_same_reading_twice_with_equal_values_is_a_duplicate_not_a_conflict(workspace):
+def test_a_later_delivery_wins_even_with_an_older_modification_time(workspace, tmp_path):
+    """Delivery order is when the pipeline first saw a version, not the mtime a sender kept."""
+    deliver(workspace, "a.json", [["2021-01-01 00:00:00", 1.0, "m"]], 2_000)
+    build(workspace, tmp_path)  # a.json is first seen now
+    deliver(workspace, "z-correction.json", [["2021-01-01 00:00:00", 3.0, "m"]], 1_000)  # `cp -p` of an old file
+    (day,) = build(workspace, tmp_path)
+    assert day.frame["consumption_kwh"].to_list() == [Decimal("3.000")]
+
+
+def test_the_same_reading_twice_with_equal_values_is_a_duplicate_not_a_conflict(workspace, tmp_path):
     row = ["2021-01-01 00:00:00", 1.0, "m"]
     deliver(workspace, "a.json", [row, row], 1_000)
     deliver(workspace, "b.json", [row], 2_000)
-    (day,) = ingest(workspace)
+    (day,) = build(workspace, tmp_path)
     assert (day.loaded, day.duplicates, day.conflicts.height) == (1, 2, 0)
 
 
-def test_every_row_read_is_loaded_duplicate_or_quarantined(workspace):
+def test_every_row_read_is_loaded_duplicate_or_quarantined_file_by_file_across_days(workspace, tmp_path):
     deliver(
         workspace,
         "a.json",
@@ -56,46 +84,96 @@ def test_every_row_read_is_loaded_duplicate_or_quarantined(workspace):
             ["2021-01-01 00:00:00", 1.0, "m"],
             ["2021-01-01 00:30:00", -1.0, "m"],
             ["2021-01-02 00:30:00", 1.0, "m"],  # another day: counted there, not here
-            ["nonsense", 1.0, "m"],  # no day: counted on the file's first day
+            ["nonsense", 1.0, "m"],  # no day of its own: counted on the file's first day
+            ["2021-1-2 01:00:00", 1.0, "m"],  # not the one grammar: quarantined, on the first day too
         ],
         1_000,
     )
-    deliver(workspace, "broken.json", [["2021-01-01 01:00:00", 1.0, "m"]], 1_000)
-    (workspace.readings / "broken.json").write_bytes((workspace.readings / "broken.json").read_bytes()[:-3])
-    day1, day2 = ingest(workspace, [DAY, date(2021, 1, 2)])
-    assert (day1.rows_read, day1.loaded, day1.duplicates, day1.quarantined_rows) == (4, 1, 1, 2)
-    assert day1.rejected_files == ["broken.json"]
-    assert (day2.rows_read, day2.loaded) == (1, 1)
-    assert day1.quarantine.filter(pl.col("row_number").is_not_null())["row_number"].to_list() == [3, 5]
+    deliver(workspace, "b.json", [["2021-01-02 01:00:00", 2.0, "m"], ["2021-01-02 01:30:00", 2.0, "n"]], 2_000)
+    day1, day2 = build(workspace, tmp_path, [DAY, date(2021, 1, 2)])
+    assert (day1.rows_read, day1.loaded, day1.duplicates, day1.quarantined) == (5, 1, 1, 3)
+    assert (day2.rows_read, day2.loaded, day2.duplicates, day2.quarantined) == (3, 3, 0, 0)
+    accounted = (
+        pl.concat([day1.accounting, day2.accounting])
+        .group_by("source_file")
+        .agg((pl.col("rows_loaded") + pl.col("duplicates") + pl.col("rows_quarantined")).sum().alias("accounted"))
+    )
+    index = load_index(Lake(Storage(workspace.lake))).frame
+    rows_in_file = dict(index.select("path", "rows").iter_rows())
+    assert dict(accounted.iter_rows()) == rows_in_file == {"a.json": 6, "b.json": 2}
 
 
-def test_a_day_reads_only_the_files_that_hold_it(workspace):
+def test_a_day_reads_only_the_files_that_hold_it_and_a_new_file_once(workspace, tmp_path):
     deliver(workspace, "2021-01-01/m.json", [["2021-01-01 00:00:00", 1.0, "m"]], 1_000)
     deliver(workspace, "2021-01-05/m.json", [["2021-01-05 00:00:00", 1.0, "m"]], 1_000)
     deliver(workspace, "both.json", [["2021-01-05 00:30:00", 1.0, "m"], ["2021-01-01 00:30:00", 1.0, "m"]], 1_000)
-    (workspace.readings / "empty.json").write_bytes(b"")
-    index, _ = scan_landing(Storage(workspace.readings))
+    (day,) = build(workspace, tmp_path)  # every file is new: all read once, their days learnt
+    index = load_index(Lake(Storage(workspace.lake))).frame
     assert dict(index.select("path", "days").iter_rows()) == {
         "2021-01-01/m.json": [DAY],
         "2021-01-05/m.json": [date(2021, 1, 5)],
         "both.json": [DAY, date(2021, 1, 5)],
-        "empty.json": [],
     }
-    # a file with no day may hold any day
-    assert files_for_days(index, {DAY})["path"].to_list() == ["2021-01-01/m.json", "both.json", "empty.json"]
-    (day,) = ingest(workspace)
-    assert (day.files, set(day.readings["source_file"])) == (2, {"2021-01-01/m.json", "both.json"})
-    assert day.rejected_files == ["empty.json"]
+    (workspace.readings / "2021-01-05" / "m.json").chmod(0)  # unreadable: a run of 1 January must not need it
+    (again,) = build(workspace, tmp_path)
+    assert (again.files, again.quarantine.height) == (2, 0)
+    assert set(again.frame["source_file"].cast(pl.String)) == {"2021-01-01/m.json", "both.json"}
 
 
-def test_new_files_are_parsed_once_and_their_days_learnt_from_their_rows(workspace):
-    deliver(workspace, "a.json", [["2021-01-01 00:00:00", 1.0, "m"], ["2021-01-02 00:00:00", 2.0, "m"]], 1_000)
-    deliver(workspace, "b.json", [["2021-01-05 00:00:00", 1.0, "n"]], 1_000)
-    (workspace.readings / "bad.json").write_bytes(b"{")
-    index, bytes_read = scan_landing(Storage(workspace.readings), read_new=False)
-    assert bytes_read == 0 and index["days"].is_null().all()  # nothing read before the parse
-    with staged_days(Storage(workspace.readings), index, [DAY]) as staged:
-        day = staged.assemble(DAY)
-        learnt = dict(staged.discovered.iter_rows())
-    assert learnt == {"a.json": [DAY, date(2021, 1, 2)], "b.json": [date(2021, 1, 5)], "bad.json": []}
-    assert (day.files, day.loaded, day.rejected_files) == (1, 1, ["bad.json"])
+@pytest.mark.parametrize("seen, reported", [("2021-01-05 07:59", "2021-01-04"), ("2021-01-05 08:00", "2021-01-05")])
+def test_a_file_with_no_readable_day_is_reported_once_on_the_day_the_next_0800_run_builds(
+    workspace, tmp_path, seen_at, seen, reported
+):
+    seen_at(seen)
+    deliver(workspace, "m.json", [["2021-01-01 00:00:00", 1.0, "m"]], 1_000)
+    (workspace.readings / "broken.json").write_bytes(b"{")
+    (day,) = build(workspace, tmp_path)
+    assert day.rejected_files == []  # not 1 January's
+    index = load_index(Lake(Storage(workspace.lake))).frame
+    [days] = index.filter(pl.col("path") == "broken.json")["days"].to_list()
+    assert days == [date.fromisoformat(reported)]
+    [that_day] = build(workspace, tmp_path, days)
+    assert that_day.rejected_files == ["broken.json"]
+    (again,) = build(workspace, tmp_path)  # 1 January again: still not reported there
+    assert again.rejected_files == []
+
+
+@pytest.mark.parametrize("row_bytes, parts", [(200, 1), (200_000, 100)])
+def test_a_day_assembled_in_parts_is_the_day_assembled_whole(workspace, tmp_path, monkeypatch, row_bytes, parts):
+    """A meterpoint is never split between parts: de-duplication and counts are exact whether the
+    day fits the memory budget in one part or, rows pretending to be 1,000 times bigger, in many."""
+    monkeypatch.setenv("OCTO_MEMORY_MB", "16")
+    monkeypatch.setattr(ingest, "BYTES_PER_ASSEMBLED_ROW", row_bytes)
+    for n in range(300):
+        rows = [[f"2021-01-01 {h:02d}:{m:02d}:00", (n % 7) / 10, f"m{n:03d}"] for h in range(24) for m in (0, 30)]
+        deliver(workspace, f"m{n:03d}.json", rows, 1_000)
+        if n % 3 == 0:  # a corrected re-delivery of some of them
+            deliver(workspace, f"fix/m{n:03d}.json", rows[:5] + [[rows[5][0], 9.9, f"m{n:03d}"]], 2_000)
+    (day,) = build(workspace, tmp_path)
+    frame = day.frame
+    assert frame.height == 300 * 48 == day.loaded
+    assert frame.select(pl.struct("meterpoint_id", "interval_start_utc").n_unique()).item() == 300 * 48
+    assert day.duplicates == 100 * 6 and day.conflicts.height == 100
+    assert frame.filter(pl.col("consumption_kwh") == Decimal("9.9")).height == 100
+    assert day.meterpoints == 300 and day.kwh == frame["consumption_kwh"].sum()
+    row_groups = pq.ParquetFile(day.readings).num_row_groups
+    assert row_groups == 1 if parts == 1 else row_groups >= parts
+
+
+def test_make_run_learns_the_days_while_parsing_and_the_run_reads_nothing_again(workspace, tmp_path):
+    deliver(workspace, "m.json", [["2021-01-01 00:00:00", 1.0, "m"], ["2021-01-03 00:00:00", 2.0, "m"]], 1_000)
+    folder = tmp_path / "prestaged"
+    folder.mkdir()
+    landing, lake = Storage(workspace.readings), Lake(Storage(workspace.lake))
+    assert prestage(landing, lake, folder, 1) == [DAY, date(2021, 1, 3)]
+    (workspace.readings / "m.json").chmod(0)  # the run must not read it again
+    built = build(workspace, tmp_path, [DAY, date(2021, 1, 3)], prestaged=folder)
+    assert [(d.day, d.loaded, d.quarantine.height) for d in built] == [(DAY, 1, 0), (date(2021, 1, 3), 1, 0)]
+
+
+def test_the_landing_index_is_a_cache_losing_it_loses_nothing(workspace, tmp_path):
+    deliver(workspace, "m.json", [["2021-01-01 00:00:00", 1.0, "m"]], 1_000)
+    (first,) = build(workspace, tmp_path)
+    Path(workspace.lake, INDEX_FILE).unlink()
+    (again,) = build(workspace, tmp_path)
+    assert again.frame.drop("source_file").equals(first.frame.drop("source_file"))

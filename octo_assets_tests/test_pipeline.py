@@ -9,9 +9,9 @@ from datetime import timezone
 import dagster as dg
 import pytest
 
-from octo_assets import connect, descriptions
+from octo_assets import connect, definitions, descriptions
 from octo_assets.analytics.assets import SCHEMAS
-from octo_assets.checks import ASSET_CHECKS
+from octo_assets.checks.readings import READINGS_CHECKS
 from octo_assets.run import run_pipeline
 from octo_assets_tests import expected
 from octo_assets_tests.conftest import BACKENDS, SAMPLE, new_workspace
@@ -215,31 +215,47 @@ def test_catalog_opens_from_any_working_directory(built, tmp_path, monkeypatch):
     assert query(ws, "SELECT count(*) FROM lake.readings")[0][0] == len(expected.readings(ws.readings))
 
 
-def check_evaluations(instance) -> dict[str, object]:
-    """check name -> its latest evaluation, over every run on the instance."""
+def check_evaluations(instance) -> dict[tuple[str, str | None], object]:
+    """(check name, partition) -> its latest evaluation, over every run on the instance."""
     evaluations = {}
     for run in reversed(instance.get_runs()):
         for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
             evaluation = record.dagster_event.event_specific_data
-            evaluations[evaluation.check_name] = evaluation
+            evaluations[(evaluation.check_name, evaluation.partition)] = evaluation
     return evaluations
 
 
 def test_the_checks_report_exactly_the_samples_real_issues(built):
-    ws, instance, _ = built
+    ws, instance, days = built
     evaluations = check_evaluations(instance)
-    assert set(evaluations) == {key.name for check in ASSET_CHECKS for key in check.check_keys}  # all ran
-    failed = {name: e for name, e in evaluations.items() if not e.passed}
-    assert set(failed) == {"readings_complete_days", "readings_covered_by_agreement"}
+    every_check = {key.name for key in definitions.defs.resolve_asset_graph().asset_check_keys}
+    assert {name for name, _ in evaluations} == every_check  # all ran
+    readings_checks = {spec.name for spec in READINGS_CHECKS}
+    assert {(name, day) for name, day in evaluations if name in readings_checks} == {
+        (name, day) for name in readings_checks for day in days
+    }  # the readings checks ran day by day, each result recorded against its day
+    failed = {key: e for key, e in evaluations.items() if not e.passed}
+    assert {name for name, _ in failed} == {"readings_complete_days", "readings_covered_by_agreement"}
     assert {e.severity for e in failed.values()} == {dg.AssetCheckSeverity.WARN}
 
     readings = expected.readings(ws.readings)
     half_hours = Counter((meterpoint, day) for (meterpoint, _), (_, day, _) in readings.items())
-    short_days = {key for key, n in half_hours.items() if n != 48}  # no clock change in the sample
-    assert failed["readings_complete_days"].metadata["offending_rows"].value == len(short_days) == 100
-    assert failed["readings_complete_days"].metadata["offenders"].value.count("| 47 | 48 | 00:00 |") == 20  # shown
+    short_days = Counter(day.isoformat() for (_, day), n in half_hours.items() if n != 48)  # no clock change here
+    assert short_days == {"2021-01-01": 100}
+    incomplete = failed[("readings_complete_days", "2021-01-01")]
+    assert incomplete.metadata["offending_rows"].value == 100
+    assert incomplete.metadata["offenders"].value.count("| 47 | 48 | 00:00 |") == 20  # shown
+    assert ("readings_complete_days", "2021-01-02") not in failed
 
-    uncovered = {
-        (m, day) for (m, _), (_, day, name) in expected.with_products(readings, ws.source_db).items() if name is None
-    }
-    assert failed["readings_covered_by_agreement"].metadata["offending_rows"].value == len(uncovered) == 18
+    uncovered = Counter(
+        day.isoformat()
+        for day in {
+            (m, day)
+            for (m, _), (_, day, name) in expected.with_products(readings, ws.source_db).items()
+            if name is None
+        }
+        for day in [day[1]]
+    )
+    assert uncovered == {day: 6 for day in days}
+    for day in days:
+        assert failed[("readings_covered_by_agreement", day)].metadata["offending_rows"].value == 6

@@ -86,12 +86,12 @@ def test_a_partition_is_never_replaced_by_one_built_from_an_older_listing(storag
     lake = Lake(storage)
     rel = lake.partition_path("readings", "date", "2021-01-02")
     frame = pl.DataFrame({"kwh": [1]})
-    assert lake.write_unless_newer(frame, rel, listed_at_ns=100)
-    assert lake.write_unless_newer(frame.with_columns(kwh=pl.lit(2)), rel, listed_at_ns=300)
-    assert not lake.write_unless_newer(frame.with_columns(kwh=pl.lit(9)), rel, listed_at_ns=200)  # older: kept
+    assert lake.write_unless_newer(frame, rel, watermark_ns=100)
+    assert lake.write_unless_newer(frame.with_columns(kwh=pl.lit(2)), rel, watermark_ns=300)
+    assert not lake.write_unless_newer(frame.with_columns(kwh=pl.lit(9)), rel, watermark_ns=200)  # older: kept
     assert lake.read(rel)["kwh"].to_list() == [2]
     assert lake.listed_at(rel) == 300
-    assert lake.write_unless_newer(frame.with_columns(kwh=pl.lit(3)), rel, listed_at_ns=300)  # a re-run: replaced
+    assert lake.write_unless_newer(frame.with_columns(kwh=pl.lit(3)), rel, watermark_ns=300)  # a re-run: replaced
     assert lake.read(rel)["kwh"].to_list() == [3]
 
 

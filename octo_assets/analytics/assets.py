@@ -12,7 +12,7 @@ from octo_assets.analytics.queries import run_query
 from octo_assets.charts import image_markdown, load_curve_png, product_png
 from octo_assets.lake import Lake
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
-from octo_assets.partitions import daily_partitions
+from octo_assets.partitions import backfill_policy, daily_partitions
 from octo_assets.resources import LakeStorage
 
 READINGS = dg.AssetKey(["lake", "readings"])
@@ -159,7 +159,7 @@ def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs)
         key=["analytics", name],
         deps=deps,
         partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=backfill_policy(),
         group_name="analytics",
         description=description,
         metadata={"dagster/column_schema": column_schema(SCHEMAS[name], DESCRIPTIONS[name])},

@@ -19,6 +19,13 @@ DAILY_JOB = dg.define_asset_job(
     description="One Europe/London day: readings from the landing folder, the analytics tables, the catalog.",
 )
 
+BUILD_JOB = dg.define_asset_job(
+    "build_all",
+    selection=dg.AssetSelection.all().materializable(),
+    description="Everything for a range of days: the source snapshot, readings, analytics, checks and the "
+    "catalog (what `make run` runs).",
+)
+
 SNAPSHOT_JOB = dg.define_asset_job(
     "source_snapshot_job",
     selection=SNAPSHOT_ASSETS,

@@ -1,77 +1,124 @@
-"""The landing-folder sensor: new or changed readings files -> one run for each day they hold.
+"""The landing-area sensor: new or changed readings files -> a run for each day they hold.
 
-The cursor is a high-water mark: the newest delivery time (mtime_ns) seen, and the files
-delivered at exactly that time with their sizes. A new file, and a re-delivered one (a copy or
-a rewrite gets a new mtime), is newer than the mark, so the cursor stays this small however
-many files pile up. Limits: a file copied with its old mtime preserved (`cp -p`, `rsync -t`)
-that is older than the mark is not seen (touch it, or backfill its days); so is a rewrite at
-the mark itself with the same size; a deleted file requests nothing (re-run its days). Listing
-the folder costs a stat per file per tick.
+A file counts as delivered whatever its modification time: written in place, copied or moved
+keeping an old mtime (`cp -p`, `rsync -t`, `mv`), re-delivered with the same size, in a
+sub-folder. Each tick compares the listing with the landing index the lake keeps
+(readings.landing): a version the index does not know is read, once, to learn its days (with
+the parser's own grammar: readings.parse.document_days) and its content hash; its days are then
+compared with what the lake has built, file by file (the `readings_files` accounting of each
+day's published partition). A day is requested when one of the files holding it, in the version
+now landed, is not in its published partition. So a late correction to a day weeks old re-runs
+that day, a file the 08:00 run happened to read for another day is still requested for its own,
+and turning the sensor on over a built lake requests nothing.
+
+The cursor is one number: the first sight up to which versions have been compared (bounded
+however many files land). The work of a tick is bounded too: at most about READ_BUDGET_S of
+reading new files; what is left is read on the next ticks, and days are requested once every
+new file's days are known. A deleted file requests nothing: its rows stay in the lake, and a
+re-run of its day refuses to drop them (readings.ingest, LandingFilesGone).
 """
 
 import hashlib
 import json
-from collections import defaultdict
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
+import polars as pl
 
 from octo_assets.automation.jobs import DAILY_JOB
+from octo_assets.lake import Lake
 from octo_assets.partitions import FIRST_DAY, daily_partitions
-from octo_assets.readings.assets import LANDING
-from octo_assets.readings.landing import days_in_bytes, list_landing
-from octo_assets.resources import LandingFolder
+from octo_assets.readings import landing as landing_index
+from octo_assets.readings.assets import ACCOUNTING_TABLE, LANDING, PARTITION_KEY
+from octo_assets.readings.parse import document_days
+from octo_assets.resources import LakeStorage, LandingFolder
 from octo_assets.storage import Storage
 
 READINGS = dg.AssetKey(["lake", "readings"])
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
 SNAPSHOT_TABLES = [dg.AssetKey(["lake", "agreement"]), dg.AssetKey(["lake", "product"])]
-Delivery = tuple[str, int, int]  # (path relative to the landing root, size, mtime_ns)
+READ_BUDGET_S = 10.0  # of reading new files in one tick; Dagster gives a sensor tick 60 s
+FILES_PER_READ = 2_000
 
 
 @dataclass(frozen=True)
-class DeliveryMark:
-    mtime_ns: int
-    at_mark: dict[str, int] = field(default_factory=dict)  # path -> size, delivered at mtime_ns
-
-    def is_new(self, delivery: Delivery) -> bool:
-        path, size, mtime_ns = delivery
-        return mtime_ns > self.mtime_ns or (mtime_ns == self.mtime_ns and self.at_mark.get(path) != size)
-
-    def advance(self, delivered: list[Delivery]) -> "DeliveryMark":
-        if not delivered:
-            return self
-        top = max(mtime_ns for _, _, mtime_ns in delivered)
-        at_mark = dict(self.at_mark) if top == self.mtime_ns else {}
-        at_mark.update({path: size for path, size, mtime_ns in delivered if mtime_ns == top})
-        return DeliveryMark(top, at_mark)
-
-    def to_cursor(self) -> str:
-        return json.dumps({"mtime_ns": self.mtime_ns, "at_mark": self.at_mark}, sort_keys=True)
-
-    @staticmethod
-    def from_cursor(cursor: str) -> "DeliveryMark":
-        state = json.loads(cursor)
-        return DeliveryMark(state["mtime_ns"], state["at_mark"])
+class LandingChanges:
+    stale: dict[date, list[str]]  # day -> the files holding it whose landed version it was not built from
+    digests: dict[date, str]  # day -> a digest of every file version holding it (the run key)
+    examined: int  # versions compared this time
+    unread: int  # new versions whose days are not known yet (left for the next tick)
+    listed_at_ns: int
 
 
-def starting_mark(instance: dg.DagsterInstance) -> DeliveryMark:
-    """Without a cursor, files delivered before the latest readings run count as handled: turning
-    the sensor on over a folder the pipeline already built requests nothing."""
-    latest = instance.get_latest_materialization_event(READINGS)
-    return DeliveryMark(int(latest.timestamp * 1e9) if latest else -1)
+def content_days(landing: Storage, paths: list[str], fallback: list[date], budget_s: float) -> pl.DataFrame:
+    """path, sha, days of the files read within `budget_s` (whole batches; at least one)."""
+    found = []
+    started = time.monotonic()
+    for start in range(0, len(paths), FILES_PER_READ):
+        batch = paths[start : start + FILES_PER_READ]
+        raws = landing.read_many(batch)
+        readable = [(p, raw) for p, raw in zip(batch, raws) if not isinstance(raw, OSError)]
+        days = document_days(readable)
+        for (path, raw), default in zip(zip(batch, raws), fallback[start : start + FILES_PER_READ]):
+            if isinstance(raw, OSError):
+                continue  # gone or unreadable since the listing: its next version is seen
+            # a file in which no day can be read is reported on the day it was first seen
+            found.append((path, landing_index.content_hash(raw), days.get(path) or [default], None))
+        if time.monotonic() - started > budget_s:
+            break
+    return pl.DataFrame(
+        found, schema={"path": pl.String, "sha": pl.String, "days": pl.List(pl.Date), "rows": pl.Int64}, orient="row"
+    )
 
 
-def days_delivered(landing: Storage, delivered: list[Delivery]) -> dict[date, list[Delivery]]:
-    """day -> the delivered files that hold it (a byte scan for dates, as the readings asset does)."""
-    by_day = defaultdict(list)
-    for delivery, raw in zip(delivered, landing.read_many([d[0] for d in delivered])):
-        if isinstance(raw, OSError):  # gone or unreadable since the listing: its next delivery is seen
-            continue
-        for day in days_in_bytes(raw):
-            by_day[day].append(delivery)
-    return dict(by_day)
+def landing_changes(
+    landing: Storage, lake: Lake, since_ns: int | None, budget_s: float | None = None
+) -> LandingChanges:
+    """The days whose published readings lack a landed file version first seen after `since_ns`
+    (None: any), learning the days of new versions within `budget_s` (default READ_BUDGET_S)."""
+    budget_s = READ_BUDGET_S if budget_s is None else budget_s
+    listed_at = landing_index.now_ns()
+    indexed = landing_index.load_index(lake).frame
+    current = landing_index.reconcile(landing_index.list_landing(landing), indexed, listed_at)
+    unknown = current.filter(pl.col("days").is_null())
+    gone = indexed.join(current, on="path", how="anti").height
+    if unknown.height or gone:
+        fallback = unknown.select(pl.col("indexed_first_seen_ns").fill_null(pl.col("first_seen_ns")))
+        learnt = content_days(
+            landing,
+            unknown["path"].to_list(),
+            [landing_index.report_day(ns) for ns in fallback.to_series()],
+            budget_s,
+        )
+        current = landing_index.save_index(lake, landing_index.with_learnt(current, learnt), listed_at)
+    unread = current.filter(pl.col("days").is_null()).height
+    known = current.filter(pl.col("days").is_not_null())
+    examined = known if since_ns is None else known.filter(pl.col("first_seen_ns") > since_ns)
+    stale: dict[date, list[str]] = {}
+    holding = known.explode("days").rename({"days": "day"})
+    for day in sorted(examined["days"].explode().drop_nulls().unique()):
+        built = _built_from(lake, day)
+        candidates = examined.filter(pl.col("days").list.contains(day)).select("path", "sha")
+        missing = candidates.join(built, on=["path", "sha"], how="anti")["path"].to_list()
+        if missing:
+            stale[day] = missing
+    digests = {
+        day: hashlib.sha256(
+            repr(sorted(holding.filter(pl.col("day") == day).select("path", "sha").iter_rows())).encode()
+        ).hexdigest()[:16]
+        for day in stale
+    }
+    return LandingChanges(stale, digests, examined.height, unread, listed_at)
+
+
+def _built_from(lake: Lake, day: date) -> pl.DataFrame:
+    """(path, sha) of the file versions the day's published readings were built from."""
+    rel = lake.partition_path(ACCOUNTING_TABLE, PARTITION_KEY, day.isoformat())
+    if not lake.storage.exists(rel):
+        return pl.DataFrame(schema={"path": pl.String, "sha": pl.String})
+    return lake.read(rel).select(path="source_file", sha="sha")
 
 
 def why_not_a_partition(day: date) -> str | None:
@@ -83,35 +130,36 @@ def why_not_a_partition(day: date) -> str | None:
     return "the day has not ended yet in Europe/London (the 08:00 schedule builds it)"
 
 
-def split_by_partition(by_day: dict[date, list[Delivery]]) -> tuple[dict[date, list[Delivery]], dict[date, str]]:
-    """(the days to run with their files, the days skipped with the reason), each by date."""
-    skipped = {day: reason for day in sorted(by_day) if (reason := why_not_a_partition(day))}
-    runnable = {day: by_day[day] for day in sorted(by_day) if day not in skipped}
-    return runnable, skipped
-
-
-def run_key(day: date, deliveries: list[Delivery]) -> str:
-    """Changes whenever a file of the day is re-delivered, so a correction is never swallowed."""
-    digest = hashlib.sha256(repr(sorted(deliveries)).encode()).hexdigest()[:16]
-    return f"{day.isoformat()}:{digest}"
-
-
-def day_run(day: date, deliveries: list[Delivery]) -> dg.RunRequest:
+def day_run(day: date, files: list[str], digest: str, trigger: str) -> dg.RunRequest:
+    """A run of one day. The key names the versions of every file holding the day, so the same
+    landing state is requested once, and any new delivery gets a run of its own."""
     return dg.RunRequest(
-        run_key=run_key(day, deliveries),
+        run_key=f"{day.isoformat()}:{digest}",
         partition_key=day.isoformat(),
-        tags={"octo/trigger": "landing_sensor", "octo/files": str(len(deliveries))},
+        tags={"octo/trigger": trigger, "octo/files": str(len(files))},
     )
 
 
-def landing_event(delivered: list[Delivery], days: list[date]) -> dg.AssetMaterialization:
-    """The external landing folder changed: recorded so its freshness shows in the UI."""
+def requests_for(changes: LandingChanges, trigger: str) -> tuple[list[dg.RunRequest], dict[date, str]]:
+    """(run requests for the stale days, the days skipped with the reason)."""
+    skipped = {day: reason for day in sorted(changes.stale) if (reason := why_not_a_partition(day))}
+    runs = [
+        day_run(day, files, changes.digests[day], trigger)
+        for day, files in sorted(changes.stale.items())
+        if day not in skipped
+    ]
+    return runs, skipped
+
+
+def landing_event(changes: LandingChanges) -> dg.AssetMaterialization:
+    """The external landing area changed: recorded so its freshness shows in the UI."""
+    files = sorted({f for fs in changes.stale.values() for f in fs})
     return dg.AssetMaterialization(
         asset_key=LANDING.key,
         metadata={
-            "files_delivered": len(delivered),
-            "days": ", ".join(d.isoformat() for d in days),
-            "files": dg.MetadataValue.md("\n".join(f"- `{path}`" for path, _, _ in delivered[:50])),
+            "files_delivered": len(files),
+            "days": ", ".join(d.isoformat() for d in sorted(changes.stale)),
+            "files": dg.MetadataValue.md("\n".join(f"- `{path}`" for path in files[:50])),
         },
     )
 
@@ -124,35 +172,38 @@ def snapshot_missing(instance: dg.DagsterInstance) -> bool:
     name="landing_sensor",
     job=DAILY_JOB,
     minimum_interval_seconds=30,
-    description="New or re-delivered readings files: a run of the daily job for each day they hold.",
+    description="New or re-delivered readings files, whatever their modification time: a run of the daily "
+    "job for each day they hold that the lake has not built from them.",
 )
-def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingFolder) -> dg.SensorResult | dg.SkipReason:
-    problem = landing.problem()
+def landing_sensor(
+    context: dg.SensorEvaluationContext, landing: LandingFolder, lake: LakeStorage
+) -> dg.SensorResult | dg.SkipReason:
+    problem = landing.problem() or lake.problem()
     if problem:
         return dg.SkipReason(problem)
-    root = landing.storage()
     if snapshot_missing(context.instance):
         # the cursor stays put: these files are requested once a snapshot exists
         return dg.SkipReason(
             "waiting for the first source snapshot: turn on source_db_sensor or run source_snapshot_job"
         )
-    mark = DeliveryMark.from_cursor(context.cursor) if context.cursor else starting_mark(context.instance)
-    delivered = [d for d in list_landing(root) if mark.is_new(d)]
-    cursor = mark.advance(delivered).to_cursor()
-    if not delivered:
-        return dg.SensorResult(skip_reason=f"no new or changed files in {root.url}", cursor=cursor)
-    by_day = days_delivered(root, delivered)
-    runnable, skipped = split_by_partition(by_day)
-    for day, reason in skipped.items():
-        context.log.info(f"{day}: not requested, {reason} ({len(by_day[day])} file(s))")
-    events = [landing_event(delivered, sorted(by_day))]
-    if not runnable:
-        reasons = "; ".join(f"{day}: {reason}" for day, reason in skipped.items()) or "they hold no dates"
+    since = json.loads(context.cursor)["seen_through_ns"] if context.cursor else None
+    changes = landing_changes(landing.storage(), lake.lake(), since)
+    if changes.unread:
+        # days are requested once every new file's days are known: one run a day, not one a tick
         return dg.SensorResult(
-            skip_reason=f"{len(delivered)} new or changed file(s), no day to run: {reasons}",
-            cursor=cursor,
-            asset_events=events,
+            skip_reason=f"learning the days of new files: {changes.unread:,} left to read on the next ticks",
+            cursor=context.cursor,
         )
-    return dg.SensorResult(
-        run_requests=[day_run(day, files) for day, files in runnable.items()], cursor=cursor, asset_events=events
-    )
+    cursor = json.dumps({"seen_through_ns": changes.listed_at_ns})
+    if not changes.stale:
+        return dg.SensorResult(
+            skip_reason=f"no new or changed files in {landing.path} ({changes.examined:,} compared)", cursor=cursor
+        )
+    runs, skipped = requests_for(changes, "landing_sensor")
+    for day, reason in skipped.items():
+        context.log.info(f"{day}: not requested, {reason} ({len(changes.stale[day])} file(s))")
+    events = [landing_event(changes)]
+    if not runs:
+        reasons = "; ".join(f"{day}: {reason}" for day, reason in skipped.items())
+        return dg.SensorResult(skip_reason=f"no day to run: {reasons}", cursor=cursor, asset_events=events)
+    return dg.SensorResult(run_requests=runs, cursor=cursor, asset_events=events)

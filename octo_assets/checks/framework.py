@@ -40,3 +40,45 @@ def per_day(days: list[str], find) -> pl.DataFrame:
     """Offenders of each day of the run, with the day in front; `find(day)` returns a frame."""
     frames = [find(day).select(pl.lit(day).alias("day"), pl.all()) for day in days]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def check_evaluation(
+    asset: dg.AssetKey,
+    name: str,
+    count: int,
+    shown: pl.DataFrame,
+    severity: dg.AssetCheckSeverity,
+    partition: str,
+    blocking: bool,
+    **metadata,
+) -> dg.AssetCheckEvaluation:
+    """One day's result of a check evaluated inside its asset's step: `count` offending rows, the
+    first of them `shown`. Logged with the day, so the UI shows each day's own result."""
+    return dg.AssetCheckEvaluation(
+        asset_key=asset,
+        check_name=name,
+        passed=count == 0,
+        severity=severity,
+        blocking=blocking,
+        partition=partition,
+        metadata={
+            "offending_rows": int(count),
+            "offenders": dg.MetadataValue.md(markdown_table(shown, SHOWN) if count else "none"),
+            **metadata,
+        },
+    )
+
+
+def log_evaluation(context, evaluation: dg.AssetCheckEvaluation) -> None:
+    """Record one day's result, if the run selected that check."""
+    op_context = getattr(context, "op_execution_context", context)
+    if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) in context.selected_asset_check_keys:
+        op_context.log_event(evaluation)
+
+
+def check_outputs(context):
+    """The outputs Dagster expects of a step whose check results were logged day by day."""
+    op_context = getattr(context, "op_execution_context", context)
+    for name, spec in op_context.assets_def.check_specs_by_output_name.items():
+        if spec.key in context.selected_asset_check_keys:
+            yield dg.Output(None, output_name=name)

@@ -1,206 +1,167 @@
-"""Checks on each day of readings, run after every materialisation of its partitions."""
+"""Checks on each day of readings. Each result is recorded against its day (partitioned checks),
+so the UI shows every day's own result.
 
-from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+READINGS_CHECKS are evaluated in the readings step on the staged day, before it is published
+(write, audit, publish): a day failing a blocking one is never what analysts and the analytics
+read. What they measure is computed while the day is assembled (readings.assemble), a bounded
+part of the day at a time; here it becomes pass/fail and the metadata the UI shows.
+
+The two that compare readings with the source snapshot run after both, in one step of their own
+(readings_against_the_source), over the published day.
+"""
 
 import dagster as dg
 import polars as pl
 
 from octo_assets.analytics.assets import latest_snapshot_file, readings_file
-from octo_assets.checks.framework import check_result, offenders, per_day
-from octo_assets.partitions import LOCAL_TZ, daily_partitions
-from octo_assets.readings.assets import CONFLICTS_TABLE, PARTITION_KEY, QUARANTINE_TABLE
-from octo_assets.readings.clock import half_hours_in_day
+from octo_assets.checks.framework import check_evaluation, check_outputs, log_evaluation, offenders
+from octo_assets.partitions import daily_partitions
+from octo_assets.readings.assemble import MAX_HALF_HOUR_KWH, SHOWN, half_hours_in_day
+from octo_assets.readings.ingest import DayBuild
 from octo_assets.resources import LakeStorage
 
 READINGS = dg.AssetKey(["lake", "readings"])
-WARN = dg.AssetCheckSeverity.WARN
-# a domestic supply (100 A at 230 V) cannot pass much more than 11.5 kWh in half an hour
-MAX_HALF_HOUR_KWH = 12.0
+WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 
 
-def _readings_check(**kwargs):
-    return dg.asset_check(asset=READINGS, partitions_def=daily_partitions, **kwargs)
-
-
-def _day_offenders(context, lake: LakeStorage, sql: str, extra_relations=None, parameters=None) -> pl.DataFrame:
-    store = lake.lake()
-
-    def find(day: str) -> pl.DataFrame:
-        relations = {"readings": readings_file(store, day), **(extra_relations(store, day) if extra_relations else {})}
-        return offenders(sql, relations, parameters(day) if parameters else None)
-
-    return per_day(list(context.partition_keys), find)
-
-
-@_readings_check(
-    blocking=True,
-    description="No (meterpoint_id, interval_start_utc) twice in a day: de-duplication held.",
-)
-def readings_unique_key(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    found = _day_offenders(
-        context,
-        lake,
-        "SELECT meterpoint_id, interval_start_utc, count(*) AS copies FROM readings GROUP BY ALL HAVING count(*) > 1",
+def _spec(name: str, description: str, blocking: bool = False, deps=()) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name,
+        asset=READINGS,
+        description=description,
+        blocking=blocking,
+        partitions_def=daily_partitions,
+        additional_deps=list(deps),
     )
-    return check_result(found)
-
-
-@_readings_check(blocking=True, description="No reading lacks its meterpoint, its instant or its kWh.")
-def readings_keys_not_null(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    found = _day_offenders(
-        context,
-        lake,
-        "SELECT * FROM readings WHERE meterpoint_id IS NULL OR interval_start_utc IS NULL OR consumption_kwh IS NULL",
-    )
-    return check_result(found)
-
-
-@_readings_check(
-    description=f"Every half hour's kWh is within 0..{MAX_HALF_HOUR_KWH} (negative values are quarantined on load).",
-)
-def readings_consumption_plausible(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    found = _day_offenders(
-        context,
-        lake,
-        "SELECT meterpoint_id, interval_start_local, consumption_kwh FROM readings "
-        f"WHERE consumption_kwh < 0 OR consumption_kwh > {MAX_HALF_HOUR_KWH} ORDER BY ALL",
-    )
-    return check_result(found, WARN)
-
-
-def _day_bounds_utc(day: str) -> dict:
-    start = datetime.combine(date.fromisoformat(day), datetime.min.time(), ZoneInfo(LOCAL_TZ))
-    end = start + timedelta(days=1)  # wall-clock arithmetic: the next local midnight
-    return {"start": start.astimezone(timezone.utc), "end": end.astimezone(timezone.utc)}
-
-
-@_readings_check(
-    description="Each meterpoint has a reading for every half hour of the day (46, 48 or 50); gaps are listed.",
-)
-def readings_complete_days(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    found = _day_offenders(
-        context,
-        lake,
-        """
-        WITH half_hour AS (
-            SELECT unnest(generate_series($start::TIMESTAMPTZ, $end::TIMESTAMPTZ - INTERVAL 30 MINUTE,
-                                          INTERVAL 30 MINUTE)) AS interval_start_utc
-        ),
-        -- count first: only the few incomplete meterpoints are crossed with the day's half hours
-        incomplete AS (
-            SELECT meterpoint_id, count(*) AS half_hours FROM readings GROUP BY meterpoint_id
-            HAVING count(*) <> (SELECT count(*) FROM half_hour)
-        )
-        SELECT i.meterpoint_id,
-               i.half_hours,
-               (SELECT count(*) FROM half_hour) AS expected,
-               string_agg(strftime(timezone('Europe/London', h.interval_start_utc), '%H:%M'), ' '
-                          ORDER BY h.interval_start_utc) AS missing_local
-        FROM incomplete AS i
-        CROSS JOIN half_hour AS h
-        ANTI JOIN readings AS r ON r.meterpoint_id = i.meterpoint_id AND r.interval_start_utc = h.interval_start_utc
-        GROUP BY i.meterpoint_id, i.half_hours
-        ORDER BY i.meterpoint_id
-        """,
-        parameters=_day_bounds_utc,
-    )
-    expected = {day: half_hours_in_day(date.fromisoformat(day)) for day in context.partition_keys}
-    return check_result(found, WARN, half_hours_expected=dg.MetadataValue.json(expected))
-
-
-def _snapshot(table: str):
-    return lambda store, day: {table: latest_snapshot_file(store, table)}
-
-
-@_readings_check(
-    description="Every meterpoint with readings is in the latest meterpoint snapshot.",
-    additional_deps=[dg.AssetKey(["lake", "meterpoint"])],
-)
-def readings_meterpoints_known(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    found = _day_offenders(
-        context,
-        lake,
-        "SELECT meterpoint_id, count(*) AS readings FROM readings "
-        "WHERE meterpoint_id NOT IN (SELECT meterpoint_id FROM meterpoint) GROUP BY ALL ORDER BY ALL",
-        _snapshot("meterpoint"),
-    )
-    return check_result(found, WARN)
-
-
-@_readings_check(
-    description="Readings that no agreement covers on their day (kept under a NULL product); "
-    "the share is in the metadata.",
-    additional_deps=[dg.AssetKey(["lake", "agreement"])],
-)
-def readings_covered_by_agreement(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    store = lake.lake()
-    sql = """
-        SELECT r.meterpoint_id, count(*) AS readings, round(sum(r.consumption_kwh), 3) AS consumption_kwh
-        FROM readings AS r
-        WHERE NOT EXISTS (
-            SELECT 1 FROM agreement AS a
-            WHERE a.meterpoint_id = r.meterpoint_id
-              AND a.agreement_valid_from <= $day::DATE
-              AND (a.agreement_valid_to IS NULL OR $day::DATE < a.agreement_valid_to))
-        GROUP BY ALL ORDER BY ALL
-    """
-    found = _day_offenders(context, lake, sql, _snapshot("agreement"), parameters=lambda day: {"day": day})
-    total = sum(
-        offenders("SELECT count(*) AS n FROM readings", {"readings": readings_file(store, day)})["n"][0]
-        for day in context.partition_keys
-    )
-    uncovered = int(found["readings"].sum()) if found.height else 0
-    return check_result(
-        found,
-        WARN,
-        uncovered_readings=uncovered,
-        uncovered_share=dg.MetadataValue.float(uncovered / total if total else 0.0),
-    )
-
-
-def _lake_partition(table: str):
-    return lambda store, day: {table: store.existing_partition(table, PARTITION_KEY, day)}
-
-
-@_readings_check(
-    description="Nothing was quarantined: every landing row of the day loaded. Failing names the files, "
-    "rows and reasons (query lake.readings_quarantine for all of them).",
-)
-def readings_nothing_quarantined(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    found = _day_offenders(
-        context,
-        lake,
-        "SELECT source_file, row_number, reason, raw FROM readings_quarantine ORDER BY source_file, row_number",
-        _lake_partition(QUARANTINE_TABLE),
-    )
-    whole_files = found.filter(pl.col("row_number").is_null()) if found.height else found
-    # a whole file lost is an error; single rows are a warning
-    severity = dg.AssetCheckSeverity.ERROR if whole_files.height else WARN
-    return check_result(found, severity, files_rejected=whole_files.height)
-
-
-@_readings_check(
-    description="No reading was delivered twice with different values (the newest delivery was kept).",
-)
-def readings_no_conflicting_deliveries(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
-    found = _day_offenders(
-        context,
-        lake,
-        "SELECT meterpoint_id, interval_start_utc, deliveries, kept_kwh, values::VARCHAR AS values, "
-        "sources::VARCHAR AS sources FROM readings_conflicts ORDER BY ALL",
-        _lake_partition(CONFLICTS_TABLE),
-    )
-    return check_result(found, WARN)
 
 
 READINGS_CHECKS = [
-    readings_unique_key,
-    readings_keys_not_null,
-    readings_consumption_plausible,
-    readings_complete_days,
-    readings_meterpoints_known,
-    readings_covered_by_agreement,
-    readings_nothing_quarantined,
-    readings_no_conflicting_deliveries,
+    _spec("readings_unique_key", "No (meterpoint_id, interval_start_utc) twice in a day: de-duplication held.", True),
+    _spec("readings_keys_not_null", "No reading lacks its meterpoint, its instant or its kWh.", True),
+    _spec(
+        "readings_rows_accounted",
+        "Every row read for the day is loaded, a duplicate or quarantined, in total and file by file.",
+        True,
+    ),
+    _spec(
+        "readings_consumption_plausible",
+        f"Every half hour's kWh is within 0..{MAX_HALF_HOUR_KWH} (negative values are quarantined on load).",
+    ),
+    _spec(
+        "readings_complete_days",
+        "Each meterpoint has a reading for every half hour of the day (46, 48 or 50); gaps are listed.",
+    ),
+    _spec(
+        "readings_nothing_quarantined",
+        "Nothing was quarantined: every landing row of the day loaded. Failing names the files, rows and "
+        "reasons (query lake.readings_quarantine for all of them).",
+    ),
+    _spec(
+        "readings_no_conflicting_deliveries",
+        "No reading was delivered twice with different values (the newest delivery was kept).",
+    ),
 ]
+BLOCKING = {spec.name for spec in READINGS_CHECKS if spec.blocking}
+
+
+def evaluate(build: DayBuild) -> list[dg.AssetCheckEvaluation]:
+    """Every readings check on one staged day."""
+    day = build.day.isoformat()
+    accounted = build.loaded + build.duplicates + build.quarantined
+    by_file = build.accounting.select(
+        pl.col("rows_loaded").sum() + pl.col("duplicates").sum() + pl.col("rows_quarantined").sum()
+    ).item()
+    unaccounted = pl.DataFrame(
+        {"rows_read": [build.rows_read], "accounted": [accounted], "accounted_file_by_file": [by_file or 0]}
+    ).filter((pl.col("accounted") != pl.col("rows_read")) | (pl.col("accounted_file_by_file") != pl.col("rows_read")))
+    results = {
+        "readings_unique_key": _counted(build.audit["repeated_keys"], "readings repeated after de-duplication"),
+        "readings_keys_not_null": _counted(build.audit["null_keys"], "readings with a null key or kWh"),
+        "readings_rows_accounted": (unaccounted.height, unaccounted, ERROR, {}),
+        "readings_nothing_quarantined": _quarantined(build),
+        "readings_no_conflicting_deliveries": (
+            build.conflicts.height,
+            build.conflicts.head(SHOWN).with_columns(
+                pl.col("values", "sources").cast(pl.List(pl.String)).list.join(", ")
+            ),
+            WARN,
+            {},
+        ),
+        "readings_complete_days": _finding(
+            build, "readings_complete_days", half_hours_expected=half_hours_in_day(build.day)
+        ),
+        "readings_consumption_plausible": _finding(build, "readings_consumption_plausible"),
+    }
+    return [
+        check_evaluation(READINGS, name, count, shown, severity, day, name in BLOCKING, **extra)
+        for name, (count, shown, severity, extra) in results.items()
+    ]
+
+
+def _counted(count: int, what: str):
+    return count, pl.DataFrame({"what": [what], "count": [count]}).filter(pl.col("count") > 0), ERROR, {}
+
+
+def _finding(build: DayBuild, name: str, **extra):
+    found = build.findings.get(name)
+    if found is None:
+        return 0, pl.DataFrame(), WARN, extra
+    return found.count, found.shown, WARN, extra
+
+
+def _quarantined(build: DayBuild):
+    """A whole file lost is an error; single rows are a warning."""
+    shown = build.quarantine.select("source_file", "row_number", "reason", "raw")
+    files = len(build.rejected_files)
+    return shown.height, shown.head(SHOWN), ERROR if files else WARN, {"files_rejected": files}
+
+
+SOURCE_SPECS = [
+    _spec(
+        "readings_meterpoints_known",
+        "Every meterpoint with readings is in the latest meterpoint snapshot.",
+        deps=[dg.AssetKey(["lake", "meterpoint"])],
+    ),
+    _spec(
+        "readings_covered_by_agreement",
+        "Readings that no agreement covers on their day (kept under a NULL product); the share is in the metadata.",
+        deps=[dg.AssetKey(["lake", "agreement"])],
+    ),
+]
+
+
+@dg.multi_asset_check(specs=SOURCE_SPECS, can_subset=True, name="readings_against_the_source")
+def readings_against_the_source(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
+    store = lake.lake()
+    meterpoint, agreement = latest_snapshot_file(store, "meterpoint"), latest_snapshot_file(store, "agreement")
+    for day in context.partition_keys:
+        relations = {"readings": readings_file(store, day), "meterpoint": meterpoint, "agreement": agreement}
+        per_meterpoint = offenders(
+            """
+            SELECT r.meterpoint_id, count(*) AS readings, sum(r.consumption_kwh) AS consumption_kwh,
+                   r.meterpoint_id IN (SELECT meterpoint_id FROM meterpoint) AS known,
+                   EXISTS (SELECT 1 FROM agreement AS a
+                           WHERE a.meterpoint_id = r.meterpoint_id AND a.agreement_valid_from <= $day::DATE
+                             AND (a.agreement_valid_to IS NULL OR $day::DATE < a.agreement_valid_to)) AS covered
+            FROM readings AS r GROUP BY r.meterpoint_id ORDER BY r.meterpoint_id
+            """,
+            relations,
+            {"day": day},
+        )
+        unknown = per_meterpoint.filter(~pl.col("known")).select("meterpoint_id", "readings")
+        uncovered = per_meterpoint.filter(~pl.col("covered")).select("meterpoint_id", "readings", "consumption_kwh")
+        total = int(per_meterpoint["readings"].sum() or 0)
+        share = int(uncovered["readings"].sum() or 0) / total if total else 0.0
+        results = {
+            "readings_meterpoints_known": (unknown, {}),
+            "readings_covered_by_agreement": (
+                uncovered,
+                {
+                    "uncovered_readings": int(uncovered["readings"].sum() or 0),
+                    "uncovered_share": dg.MetadataValue.float(share),
+                },
+            ),
+        }
+        for name, (found, extra) in results.items():
+            log_evaluation(context, check_evaluation(READINGS, name, found.height, found, WARN, day, False, **extra))
+    yield from check_outputs(context)

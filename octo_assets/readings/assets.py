@@ -1,19 +1,27 @@
-"""The readings asset: each Europe/London day of the landing folder as one Parquet partition."""
+"""The readings asset: each Europe/London day of the landing area as one Parquet partition.
 
-import time
+A thin step over readings.ingest: each day is staged and measured there, then audited here
+(the blocking checks), and only then published, together with its quarantine, conflicts and
+file-by-file accounting. A day that fails its audit, or that no landing file holds, is not
+published: the last good version stays what analysts and the analytics read, and the failed one
+is kept under `_rejected/` in the lake for inspection.
+"""
+
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
-from octo_assets import descriptions
+from octo_assets import charts, descriptions
+from octo_assets.checks.framework import check_outputs, log_evaluation
+from octo_assets.checks.readings import READINGS_CHECKS, evaluate
 from octo_assets.lake import Lake
-from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
-from octo_assets.partitions import daily_partitions
-from octo_assets.readings.ingest import LAKE_SCHEMA, DayReadings, staged_days
-from octo_assets.readings.landing import files_for_days, scan_landing
+from octo_assets.metadata import column_lineage, column_schema, location, markdown_table
+from octo_assets.partitions import backfill_policy, daily_partitions
+from octo_assets.readings.ingest import LAKE_SCHEMA, DayBuild, LandingFilesGone, Progress, build_days
+from octo_assets.readings.workers import WorkerError, worker_count
 from octo_assets.resources import LakeStorage, LandingFolder
-from octo_assets.storage import Storage
+from octo_assets.storage import staging_area
 
 LANDING = dg.AssetSpec(
     ["landing", "readings_files"],
@@ -29,37 +37,9 @@ LANDING = dg.AssetSpec(
 READINGS_TABLE = "readings"
 QUARANTINE_TABLE = "readings_quarantine"
 CONFLICTS_TABLE = "readings_conflicts"
+ACCOUNTING_TABLE = "readings_files"
 PARTITION_KEY = "date"
-INDEX_FILE = "_state/landing_index.parquet"
-
-
-def refresh_landing_index(landing: Storage, lake: Lake, read_new: bool = True) -> tuple[pl.DataFrame, int]:
-    """The landing area's files and days (see landing.scan_landing), saved in the lake."""
-    previous = lake.read(INDEX_FILE) if lake.storage.exists(INDEX_FILE) else None
-    index, bytes_scanned = scan_landing(landing, previous, read_new)
-    lake.write(index, INDEX_FILE)
-    return index, bytes_scanned
-
-
-def write_day(lake: Lake, day: DayReadings, listed_at_ns: int) -> tuple[str, bool]:
-    """Publish a day's readings, quarantine and conflicts; (readings URI, published?).
-
-    A table's partition is not replaced when a newer run already published it from a later
-    listing of the landing area (Lake.write_unless_newer).
-    """
-    key = day.day.isoformat()
-    # quarantine first: a crash in between leaves the old readings with a fresher quarantine,
-    # never readings whose rejects are missing
-    for table, frame in ((QUARANTINE_TABLE, day.quarantine), (CONFLICTS_TABLE, day.conflicts)):
-        lake.write_unless_newer(frame, lake.partition_path(table, PARTITION_KEY, key), listed_at_ns)
-    rel = lake.partition_path(READINGS_TABLE, PARTITION_KEY, key)
-    return lake.uri(rel), lake.write_unless_newer(day.readings, rel, listed_at_ns)
-
-
-SUPERSEDED = (
-    "not replaced: a run that listed the landing area later already published this day "
-    "from newer deliveries; its partition stands"
-)
+SUPERSEDED = "not replaced: a run that saw newer deliveries already published this day; its partition stands"
 COLUMN_DESCRIPTIONS = descriptions.READINGS
 READINGS_LINEAGE = column_lineage(
     {
@@ -67,22 +47,61 @@ READINGS_LINEAGE = column_lineage(
         "interval_start_utc": [(LANDING.key, "interval_start")],
         "interval_start_local": [(LANDING.key, "interval_start")],
         "consumption_kwh": [(LANDING.key, "consumption_delta")],
+        "source_file": [(LANDING.key, "interval_start")],
     }
 )
 
 
-def day_metadata(day: DayReadings, uri: str) -> dict:
+class ReadingsConfig(dg.Config):
+    """What an operator may ask of a readings run (run config `ops: {lake__readings: {config: ...}}`)."""
+
+    force: bool = False  # rebuild days even if landing files they were built from are gone
+    allow_empty_days: bool = False  # publish a day that no landing file holds, as an empty partition
+    prestaged: str | None = None  # internal to `make run`: files it parsed in this process before the run
+
+
+def publish_day(lake: Lake, build: DayBuild, force: bool) -> bool:
+    """Publish a day's four tables; False when a newer run already published the day.
+
+    The quarantine, conflicts and accounting go first: a crash in between leaves the old readings
+    beside fresher side tables, never readings whose rejects are missing.
+    """
+    key = build.day.isoformat()
+    for table, frame in (
+        (QUARANTINE_TABLE, build.quarantine),
+        (CONFLICTS_TABLE, build.conflicts),
+        (ACCOUNTING_TABLE, build.accounting),
+    ):
+        lake.write_unless_newer(frame, lake.partition_path(table, PARTITION_KEY, key), build.watermark_ns, force)
+    rel = lake.partition_path(READINGS_TABLE, PARTITION_KEY, key)
+    return lake.put_file_unless_newer(build.readings, rel, build.watermark_ns, force)
+
+
+def reject_day(lake: Lake, build: DayBuild, run_id: str) -> str:
+    """Keep a day that failed its audit where an operator can inspect it; returns its URI."""
+    rel = f"_rejected/{READINGS_TABLE}/{PARTITION_KEY}={build.day.isoformat()}/{run_id}.parquet"
+    lake.storage.put_file(rel, build.readings)
+    return lake.uri(rel)
+
+
+def day_metadata(build: DayBuild, uri: str) -> dict:
     return {
-        **table_metadata(day.readings, READINGS_LINEAGE, COLUMN_DESCRIPTIONS),
-        "rows_read": day.rows_read,
-        "rows_loaded": day.loaded,
-        "duplicates": day.duplicates,
-        "rows_quarantined": day.quarantined_rows,
-        "files_read": day.files,
-        "files_rejected": len(day.rejected_files),
-        "conflicting_deliveries": day.conflicts.height,
-        "meterpoints": day.readings["meterpoint_id"].n_unique(),
-        "consumption_kwh": float(day.readings["consumption_kwh"].sum()),
+        "dagster/column_schema": column_schema(LAKE_SCHEMA, COLUMN_DESCRIPTIONS),
+        "dagster/column_lineage": READINGS_LINEAGE,
+        "dagster/row_count": build.loaded,
+        "preview": dg.MetadataValue.md(markdown_table(build.preview)),
+        "completeness": dg.MetadataValue.md(
+            charts.image_markdown(charts.completeness_png(build.half_hours, build.day), f"completeness of {build.day}")
+        ),
+        "rows_read": build.rows_read,
+        "rows_loaded": build.loaded,
+        "duplicates": build.duplicates,
+        "rows_quarantined": build.quarantined,
+        "files_read": build.files,
+        "files_rejected": len(build.rejected_files),
+        "conflicting_deliveries": build.conflicts.height,
+        "meterpoints": build.meterpoints,
+        "consumption_kwh": float(build.kwh),
         "path": location(uri),
     }
 
@@ -91,31 +110,86 @@ def day_metadata(day: DayReadings, uri: str) -> dict:
     key=["lake", "readings"],
     deps=[LANDING],
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=backfill_policy(),
     group_name="readings",
+    check_specs=READINGS_CHECKS,
+    output_required=False,  # a run whose day fails is recorded for the good days only
     metadata={"dagster/column_schema": column_schema(LAKE_SCHEMA, COLUMN_DESCRIPTIONS)},
     description="Half-hourly readings of one Europe/London day, de-duplicated (newest delivery wins), "
     "instants in UTC. Rows that cannot be loaded go to readings_quarantine with the reason.",
 )
-def readings(context: dg.AssetExecutionContext, landing: LandingFolder, lake: LakeStorage) -> dg.MaterializeResult:
+def readings(context: dg.AssetExecutionContext, config: ReadingsConfig, landing: LandingFolder, lake: LakeStorage):
     store = lake.lake()
-    landed = landing.storage()
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    listed_at_ns = time.time_ns()
-    # new files are not scanned for their days: parsing them below tells, and reads them once
-    index, _ = refresh_landing_index(landed, store, read_new=False)
-    context.log.info(
-        f"{index.height} landing files, {index['days'].is_null().sum()} new; "
-        f"{files_for_days(index, set(days)).height} may hold the {len(days)} day(s) of this run"
-    )
-    with staged_days(landed, index, days) as staged:
-        for day in days:
-            assembled = staged.assemble(day)
-            uri, published = write_day(store, assembled, listed_at_ns)
-            metadata = day_metadata(assembled, uri)
-            if not published:
-                context.log.warning(f"{day}: {SUPERSEDED}")
-                metadata = {"superseded": SUPERSEDED, "path": metadata["path"]}
-            context.add_asset_metadata(metadata, partition_key=day.isoformat())
-        store.write(index.update(staged.discovered, on="path"), INDEX_FILE)
-    return dg.MaterializeResult()
+    failures, published = [], {}
+    try:
+        with staging_area() as folder:
+            builds = build_days(
+                landing.storage(),
+                store,
+                days,
+                folder,
+                worker_count(),
+                config.force,
+                _progress_logger(context),
+                Path(config.prestaged) if config.prestaged else None,
+            )
+            for build in builds:
+                failure, metadata = _audit_and_publish(context, store, build, config)
+                if failure:
+                    failures.append(failure)
+                else:
+                    published[build.day.isoformat()] = metadata
+    except (LandingFilesGone, WorkerError) as exc:
+        raise dg.Failure(description=str(exc)) from None
+    if failures:
+        # the good days are recorded as materialised, the others fail; downstream waits for a re-run
+        for day, metadata in published.items():
+            context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=day, metadata=metadata))
+        raise dg.Failure(description="\n".join(failures))
+    for day, metadata in published.items():
+        context.add_asset_metadata(metadata, partition_key=day)
+    yield dg.MaterializeResult()
+    yield from check_outputs(context)
+
+
+def _audit_and_publish(context, store: Lake, build: DayBuild, config: ReadingsConfig) -> tuple[str | None, dict]:
+    """Audit, then publish or reject, one day: (why it was not published, or None; its metadata)."""
+    key = build.day.isoformat()
+    evaluations = evaluate(build)
+    for evaluation in evaluations:
+        log_evaluation(context, evaluation)
+    failed = [e.check_name for e in evaluations if e.blocking and not e.passed]
+    if build.empty and not config.allow_empty_days:
+        return (
+            f"{key}: no landing file holds a reading of this day, so nothing was published. If the day "
+            "really had no readings, run it again with run config "
+            "`ops: {lake__readings: {config: {allow_empty_days: true}}}`."
+        ), {}
+    if failed:
+        where = reject_day(store, build, context.run_id)
+        why = f"{key}: not published, blocking check(s) failed: {', '.join(failed)}; the failed version is at {where}"
+        return why, {}
+    published = publish_day(store, build, config.force)
+    rel = store.partition_path(READINGS_TABLE, PARTITION_KEY, key)
+    metadata = day_metadata(build, store.uri(rel))
+    if not published:
+        context.log.warning(f"{key}: {SUPERSEDED}")
+        metadata = {"superseded": SUPERSEDED, "path": metadata["path"]}
+    return None, metadata
+
+
+def _progress_logger(context):
+    """Progress in the run log: each tenth of the files read, and each day assembled."""
+    last = {"reading": -1}
+
+    def report(progress: Progress) -> None:
+        if progress.phase == "reading":
+            tenth = progress.done * 10 // max(progress.total, 1)
+            if tenth != last["reading"] or progress.done == progress.total:
+                last["reading"] = tenth
+                context.log.info(f"read {progress.done:,} of {progress.total:,} landing files")
+        elif progress.done == progress.total:
+            context.log.info(f"{progress.day}: assembled in {progress.total} part(s)")
+
+    return report

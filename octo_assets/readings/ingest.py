@@ -1,337 +1,419 @@
-"""Landing files -> one de-duplicated frame per day, with an account of every row read.
+"""A readings run's data path: landing files -> staged rows -> one checked Parquet file per day.
 
-Each file is read once per run, however many of the run's days it holds: batches of files
-are parsed in worker processes (both cores) and their rows staged on local disk as Arrow IPC,
-per day and per key range. A day is then assembled one key range at a time, so memory is
-bounded by a fraction of a day, not by the range of a backfill.
+Memory is bounded by a setting (OCTO_MEMORY_MB), not by the size of a day or of a backfill:
+
+1. list the landing area and reconcile it with the landing index (readings.landing): the files
+   that may hold the run's days, and the new or changed ones, whose days are learnt by reading;
+2. stage: worker processes read, hash and parse batches of files; each row of a wanted day goes
+   to local staging, filed under its day and a hash bucket of its meterpoint (readings.stage);
+   the landing index learns every file's days, and first sights are agreed (a compare-and-swap);
+3. assemble each day a group of buckets at a time, in the workers (readings.assemble): a
+   meterpoint is never split between groups, so de-duplication (the newest delivery wins) and
+   the checks are exact. This process appends each group to the day's Parquet file as it
+   comes: at no point is a whole day in memory.
+
+Nothing here publishes: the asset audits each day, then publishes it (readings.assets).
 """
 
-import json
+import math
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+import pickle
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
-from octo_assets.readings.landing import files_for_days
-from octo_assets.readings.parse import QUARANTINE_SCHEMA, READING_SCHEMA, Parsed, parse_documents
-from octo_assets.storage import Storage, staging_root
+from octo_assets.lake import LISTED_AT, Lake
+from octo_assets.readings import landing as index_of_landing
+from octo_assets.readings.assemble import (
+    CONFLICTS_SCHEMA,
+    SHOWN,
+    Assembled,
+    AssembleTask,
+    Finding,
+    assemble_group,
+)
+from octo_assets.readings.parse import QUARANTINE_SCHEMA
+from octo_assets.readings.stage import Staged, StageTask, stage_files
+from octo_assets.readings.workers import Pool
+from octo_assets.storage import Storage
 
-KEY = ["meterpoint_id", "interval_start_utc"]
+MEMORY_SETTING = "OCTO_MEMORY_MB"
+DEFAULT_MEMORY_MB = 256
+FILES_PER_TASK = 2_000
+BYTES_PER_JSON_ROW = 44  # compact case-study layout; pretty-printed files only overestimate the rows
+BYTES_PER_ASSEMBLED_ROW = 200  # a staged row in Arrow (~60 B) and the copies de-duplication makes
+MAX_BUCKETS = 1024
 LAKE_SCHEMA = {
-    **{
-        c: READING_SCHEMA[c] for c in ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh"]
-    },
+    "meterpoint_id": pl.String,
+    "interval_start_utc": pl.Datetime("us", "UTC"),
+    "interval_start_local": pl.Datetime("us"),
+    "consumption_kwh": pl.Decimal(18, 3),
     "source_file": pl.Categorical,  # a day's millions of rows come from thousands of files: each name stored once
 }
-STAGED_SCHEMA = {
-    **{c: t for c, t in READING_SCHEMA.items() if c != "reading_date"},
-    "source_file": pl.Categorical,
-    "delivery": pl.Int32,  # rank of the file's delivery: newest last
+ACCOUNTING_SCHEMA = {
+    "source_file": pl.String,
+    "sha": pl.String,  # the content hash of the version read
+    "rows_loaded": pl.UInt32,
+    "duplicates": pl.UInt32,
+    "rows_quarantined": pl.UInt32,
 }
-STAGING_PREFIX = "octo-staging-"
-FILE_LIST = "files.arrow"
-STALE_STAGING_S = 24 * 3600  # no live run stages for a day
-FILES_PER_BATCH = 2_000
-SMALL_INPUT_FILES = 2_000  # below this, a worker's start-up (~0.3 s) costs more than it saves
 
 
-@dataclass(frozen=True)
-class DayReadings:
+class LandingFilesGone(Exception):
+    """A day's published partition was built from files no longer in the landing area."""
+
+
+@dataclass
+class DayBuild:
+    """One day, staged and measured, ready for its audit and publication."""
+
     day: date
-    readings: pl.DataFrame  # LAKE_SCHEMA, one row per (meterpoint_id, interval_start_utc)
+    readings: Path  # the day's Parquet file, in staging
+    watermark_ns: int  # the newest delivery (first sight) the day was built from
+    files: int  # landing files holding the day
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
-    conflicts: pl.DataFrame  # readings delivered more than once with different values
-    files: int
-    rows_read: int
-    duplicates: int
+    conflicts: pl.DataFrame  # CONFLICTS_SCHEMA
+    accounting: pl.DataFrame  # ACCOUNTING_SCHEMA, a row per file that gave the day rows
+    staged: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    kwh: Decimal = Decimal(0)
+    meterpoints: int = 0
+    audit: dict = field(default_factory=lambda: {"null_keys": 0, "repeated_keys": 0})
+    findings: dict[str, Finding] = field(default_factory=dict)
+    half_hours: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"half_hours": pl.UInt32, "meterpoints": pl.UInt32})
+    )
+    preview: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LAKE_SCHEMA))
 
     @property
-    def loaded(self) -> int:
-        return self.readings.height
-
-    @property
-    def quarantined_rows(self) -> int:
+    def quarantined(self) -> int:
+        """Rows quarantined (a whole rejected file counts as a file, not as rows)."""
         return self.quarantine.filter(pl.col("row_number").is_not_null()).height
 
     @property
     def rejected_files(self) -> list[str]:
         return self.quarantine.filter(pl.col("row_number").is_null())["source_file"].to_list()
 
+    @property
+    def rows_read(self) -> int:
+        return self.staged + self.quarantined
 
-class Staged:
-    """A run's landing files, parsed once and staged per day and key range on local disk."""
-
-    def __init__(self, staging_dir: Path, day_files: dict[date, int], discovered: pl.DataFrame):
-        self.staging_dir = staging_dir
-        self.day_files = day_files
-        # (path, days) of the files the index did not know: the days their rows turned out to hold
-        self.discovered = discovered
-
-    def assemble(self, day: date) -> DayReadings:
-        return assemble_day(day, self.staging_dir / day.isoformat(), self.day_files.get(day, 0))
+    @property
+    def empty(self) -> bool:
+        return self.rows_read == 0 and self.quarantine.is_empty()
 
 
-@contextmanager
-def staged_days(landing: Storage, index: pl.DataFrame, days: Sequence[date], workers: int = 2) -> Iterator[Staged]:
-    """Parse, once, each landing file that may hold any of `days`.
+@dataclass(frozen=True)
+class Progress:
+    """What a run reports while it works (the run log, and make run's progress bar)."""
 
-    `index` is the landing index (landing.INDEX_SCHEMA). A file of unknown days (null: new
-    since the index was last refreshed) is parsed and its days learnt from its rows, so a new
-    file is read once. A file with no recognisable day (an empty list) is read by every run,
-    so that every run reports it.
+    phase: str  # "reading" or "assembling"
+    done: int
+    total: int
+    unit: str  # "files" or "parts"
+    day: date | None = None
+
+
+def memory_budget_bytes() -> int:
+    configured = os.environ.get(MEMORY_SETTING, "").strip()
+    if configured and (not configured.isdigit() or int(configured) < 16):
+        raise ValueError(f"{MEMORY_SETTING}: {configured!r} is not a number of megabytes (16 or more).")
+    return int(configured or DEFAULT_MEMORY_MB) * 2**20
+
+
+PRESTAGED = "prestaged.pickle"
+
+
+@dataclass(frozen=True)
+class Prestaged:
+    """What `prestage` read before a run: the run's first files, staged, and how."""
+
+    files: pl.DataFrame  # path and version of each staged file, in file-list order
+    staged: list[Staged]
+    buckets: int
+    listed_at_ns: int
+
+
+def prestage(landing: Storage, lake: Lake, folder: Path, workers: int, progress=lambda p: None) -> list[date]:
+    """Read every file of the landing area the index does not know, once, keeping all their rows
+    in `folder` for the run that follows in this process; returns every day the landing area holds.
+
+    `make run` must name its days before its run starts. It learns them here while parsing, and
+    its readings step uses what was staged (build_days(prestaged=folder)): nothing is read twice.
+    """
+    listed_at = index_of_landing.now_ns()
+    current = _current(landing, lake, listed_at)
+    unknown = index_of_landing.delivery_order(current.filter(pl.col("days").is_null()))
+    buckets = _buckets(int(current["size"].sum() or 0), memory_budget_bytes())
+    with Pool(_workers_for(unknown.height, workers)) as pool:
+        staged = _stage(pool, landing, unknown, folder, None, buckets, 0, progress)
+    merged = _learn(lake, current, unknown, staged, listed_at) if unknown.height else current
+    files = unknown.select("path", *index_of_landing.VERSION)
+    (folder / PRESTAGED).write_bytes(pickle.dumps(Prestaged(files, staged, buckets, listed_at)))
+    return sorted(merged["days"].explode().drop_nulls().unique().to_list())
+
+
+def build_days(
+    landing: Storage,
+    lake: Lake,
+    days: list[date],
+    folder: Path,
+    workers: int,
+    force: bool = False,
+    progress: Callable[[Progress], None] = lambda p: None,
+    prestaged: Path | None = None,
+) -> Iterator[DayBuild]:
+    """Stage and assemble `days` from the landing area, one DayBuild a day, in `folder`.
+
+    Unless `force`, a day
+    whose published partition was built from files no longer in the landing area is refused
+    (LandingFilesGone) before anything is read. `prestaged`: a folder `prestage` filled.
     """
     wanted = sorted(set(days))
-    # the delivery rank orders duplicates: newest file last (then path, for a stable order)
-    files = files_for_days(index, set(wanted)).sort(["mtime_ns", "path"]).with_row_index("delivery")
-    _sweep_stale_staging()
-    with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=staging_root()) as staging:
-        staging_dir = Path(staging)
-        # the file list goes to the workers as a file: a million paths as Python objects would not fit
-        files.select("path", "delivery", "days").write_ipc(staging_dir / FILE_LIST)
-        job = {"landing": landing.url, "staging": str(staging_dir), "days": [d.isoformat() for d in wanted]}
-        ranges = [
-            (n, i, min(i + FILES_PER_BATCH, files.height))
-            for n, i in enumerate(range(0, files.height, FILES_PER_BATCH))
-        ]
-        if files.height < SMALL_INPUT_FILES or workers < 2:
-            stage_ranges(job, ranges)
-        else:
-            _stage_in_workers(job, ranges, workers)
-        discovered = _read_staged(staging_dir, "discovered", {"path": pl.String, "days": pl.List(pl.Date)})
-        known = files.select("path", "days").update(discovered, on="path")
-        per_day = known.select(pl.col("days").explode().drop_nulls().value_counts()).unnest("days")
-        yield Staged(staging_dir, dict(zip(per_day["days"], per_day["count"])), discovered)
+    listed_at = index_of_landing.now_ns()
+    current = _current(landing, lake, listed_at)
+    if not force:
+        _refuse_if_files_gone(lake, current, wanted)
+    before = _usable(prestaged, current)
+    needed = index_of_landing.delivery_order(index_of_landing.files_for_days(current, set(wanted)))
+    if before:
+        needed = needed.join(before.files.select("path"), on="path", how="anti")
+    to_read = pl.concat([before.files.select("path"), needed.select("path")]) if before else needed.select("path")
+    to_read = to_read.join(current, on="path", how="left", maintain_order="left")
+    budget = memory_budget_bytes()
+    buckets = before.buckets if before else _buckets(int(to_read["size"].sum() or 0), budget)
 
-
-def ingest_days(landing: Storage, index: pl.DataFrame, days: Sequence[date], workers: int = 2) -> Iterator[DayReadings]:
-    """Each requested day's readings (see staged_days)."""
-    with staged_days(landing, index, days, workers) as staged:
-        for day in sorted(set(days)):
-            yield staged.assemble(day)
-
-
-def _sweep_stale_staging() -> None:
-    """Remove staging folders left by runs that were killed (a finished run removes its own)."""
-    for folder in Path(staging_root()).glob(f"{STAGING_PREFIX}*"):
-        try:
-            if time.time() - folder.stat().st_mtime > STALE_STAGING_S:
-                shutil.rmtree(folder, ignore_errors=True)
-        except FileNotFoundError:
-            pass
-
-
-def _stage_in_workers(job: dict, ranges: list[tuple[int, int, int]], workers: int) -> None:
-    """Parse the file ranges in `workers` fresh interpreters (readings.worker), round robin.
-
-    Plain subprocesses, not multiprocessing: a spawned child would re-import the parent's main
-    module (Dagster's CLI, seconds of start-up), and a forked one would inherit Dagster's threads.
-    """
-    processes = []
-    for worker in range(workers):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "octo_assets.readings.worker"],
-            stdin=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "POLARS_MAX_THREADS": "1"},  # one core each: the workers are the parallelism
+    with Pool(_workers_for(to_read.height, workers)) as pool:
+        first = before.files.height if before else 0
+        staged = (before.staged if before else []) + _stage(
+            pool, landing, needed, folder, wanted, buckets, first, progress
         )
-        process.stdin.write(json.dumps({**job, "ranges": ranges[worker::workers]}).encode())
-        process.stdin.close()
-        processes.append(process)
-    failures = []
-    for process in processes:
-        stderr = process.stderr.read().decode(errors="replace")
-        if process.wait() != 0:
-            failures.append(stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {process.returncode}")
-    if failures:
-        raise RuntimeError(f"a readings worker failed: {'; '.join(failures)}")
-
-
-def stage_ranges(job: dict, ranges: list[tuple[int, int, int]]) -> None:
-    """Stage each (batch number, first, end) range of the run's file list."""
-    staging_dir = Path(job["staging"])
-    landing = Storage(job["landing"])
-    files = pl.read_ipc(staging_dir / FILE_LIST)
-    days = [date.fromisoformat(d) for d in job["days"]]
-    for number, first, end in ranges:
-        part = files.slice(first, end - first)
-        batch = [
-            (path, rank, None if file_days is None else [d.isoformat() for d in file_days])
-            for path, rank, file_days in part.iter_rows()
-        ]
-        stage_batch(number, landing, batch, days, staging_dir)
-
-
-def stage_batch(
-    number: int, landing: Storage, batch: list[tuple[str, int, list[str] | None]], days: list[date], staging_dir: Path
-) -> None:
-    """Parse a batch of files and stage its rows (and rejects) under staging_dir/<day>/.
-
-    Each file is (path in the landing area, delivery rank, ISO days it holds or None if unknown).
-    """
-    parsed = parse_landed(landing, [b[0] for b in batch])
-    discovered = _discovered_days(parsed, [b[0] for b in batch if b[2] is None])
-    if discovered.height:
-        discovered.write_ipc(staging_dir / f"discovered-{number}.arrow")
-    found = dict(zip(discovered["path"], discovered["days"].to_list()))
-    file_days = {
-        b[0]: [date.fromisoformat(d) for d in b[2]] if b[2] is not None else found.get(b[0], []) for b in batch
-    }
-    delivery = pl.DataFrame(
-        {"source_file": [b[0] for b in batch], "delivery": [b[1] for b in batch]},
-        schema={"source_file": pl.String, "delivery": pl.Int32},
-    )
-    readings = (
-        parsed.readings.filter(pl.col("reading_date").is_in(days))
-        .join(delivery, on="source_file", how="left")
-        # a day holds millions of rows from thousands of files: store each file name once
-        .with_columns(pl.col("source_file").cast(pl.Categorical))
-    )
-    quarantine = _assign_days(parsed.quarantine, file_days, days)
-    for day in days:
-        day_dir = staging_dir / day.isoformat()
-        day_readings = readings.filter(pl.col("reading_date") == day).drop("reading_date")  # the folder says
-        day_quarantine = quarantine.filter(pl.col("reading_date") == day)
-        if day_readings.height or day_quarantine.height:
-            day_dir.mkdir(parents=True, exist_ok=True)
-            day_quarantine.write_ipc(day_dir / f"quarantine-{number}.arrow")
-            buckets = day_readings.with_columns(_bucket=_key_range()).partition_by("_bucket", as_dict=True)
-            for (bucket,), part in buckets.items():
-                part.drop("_bucket").write_ipc(day_dir / f"readings-{bucket}-{number}.arrow")
-
-
-def parse_landed(landing: Storage, paths: list[str]) -> Parsed:
-    """Read and parse landing files; a file that cannot be read is quarantined, not raised."""
-    documents, unreadable = [], []
-    for path, raw in zip(paths, landing.read_many(paths)):
-        if isinstance(raw, OSError):
-            unreadable.append(
-                {
-                    "source_file": path,
-                    "row_number": None,
-                    "reading_date": None,
-                    "reason": f"cannot read file: {raw}",
-                    "raw": None,
-                }
+        merged = _learn(lake, current, to_read, staged, listed_at)
+        order = _file_list(to_read, merged, folder)
+        for day in wanted:
+            holding = merged.filter(pl.col("days").list.contains(day))
+            build = DayBuild(
+                day=day,
+                readings=folder / f"readings-{day.isoformat()}.parquet",
+                watermark_ns=int(holding["first_seen_ns"].max() or 0),
+                files=holding.height,
+                quarantine=_day_quarantine(staged, order, day),
+                conflicts=pl.DataFrame(schema=CONFLICTS_SCHEMA),
+                accounting=pl.DataFrame(schema=ACCOUNTING_SCHEMA),
             )
-        else:
-            documents.append((path, raw))
-    parsed = parse_documents(documents)
-    if not unreadable:
-        return parsed
-    return Parsed(parsed.readings, pl.concat([parsed.quarantine, pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA)]))
+            groups = _assemble_tasks(staged, day, budget, folder, str(folder / "files.arrow"))
+            _assemble(build, pool.run(assemble_group, groups), order, progress, len(groups))
+            yield build
 
 
-def _discovered_days(parsed, unknown: list[str]) -> pl.DataFrame:
-    """(path, days) of the `unknown` files: the days their rows (loaded or rejected) name."""
-    named = pl.concat(
-        [
-            parsed.readings.select("source_file", "reading_date"),
-            parsed.quarantine.filter(pl.col("row_number").is_not_null()).select("source_file", "reading_date"),
-        ]
-    ).filter(pl.col("source_file").is_in(unknown) & pl.col("reading_date").is_not_null())
-    days = named.group_by("source_file").agg(pl.col("reading_date").unique().sort().alias("days"))
-    return (
-        pl.DataFrame({"path": unknown}, schema={"path": pl.String})
-        .join(days.rename({"source_file": "path"}), on="path", how="left")
-        .with_columns(pl.col("days").fill_null(pl.lit([], dtype=pl.List(pl.Date))))
-    )
+def _workers_for(files: int, workers: int) -> int:
+    """Below a task's worth of files, a worker's start-up (~0.5 s) costs more than it saves."""
+    return workers if files > FILES_PER_TASK else 1
 
 
-def _key_range() -> pl.Expr:
-    """The first character of the meterpoint id, as hex of its UTF-8 bytes (sorts as the ids do).
-
-    Buckets by it are key ranges: de-duplicating and sorting them one after the other yields
-    the day in key order while holding a fraction of it in memory.
-    """
-    return pl.col("meterpoint_id").str.slice(0, 1).str.encode("hex")
+def _current(landing: Storage, lake: Lake, listed_at: int) -> pl.DataFrame:
+    listing = index_of_landing.list_landing(landing)
+    return index_of_landing.reconcile(listing, index_of_landing.load_index(lake).frame, listed_at)
 
 
-def _assign_days(quarantine: pl.DataFrame, file_days: dict[str, list[date]], days: list[date]) -> pl.DataFrame:
-    """Give every reject a day in `days` it is counted on, or drop it (another run counts it).
-
-    A row whose day cannot be told is counted on its file's first day. A rejected file is
-    reported on every day it holds, since each of them may be missing its rows; a file in
-    which no day can be found at all may hold any day, so every run reports it.
-    """
-    if quarantine.is_empty():
-        return quarantine
-    rejected = set(quarantine["source_file"])
-    known = pl.DataFrame(
-        [(source, file_days[source] or days) for source in rejected],
-        schema={"source_file": pl.String, "file_days": pl.List(pl.Date)},
-        orient="row",
-    )
-    with_days = quarantine.join(known, on="source_file", how="left")
-    whole_files = (
-        with_days.filter(pl.col("row_number").is_null())
-        .explode("file_days")
-        .with_columns(reading_date=pl.col("file_days"))
-    )
-    rows = with_days.filter(pl.col("row_number").is_not_null()).with_columns(
-        reading_date=pl.coalesce("reading_date", pl.col("file_days").list.min())
-    )
-    return pl.concat([frame.select(list(QUARANTINE_SCHEMA)) for frame in (rows, whole_files)]).filter(
-        pl.col("reading_date").is_in(days)
-    )
+def _usable(folder: Path | None, current: pl.DataFrame) -> Prestaged | None:
+    """The prestaged files, if every one of them is still the version that was staged."""
+    if folder is None or not (folder / PRESTAGED).is_file():
+        return None
+    before: Prestaged = pickle.loads((folder / PRESTAGED).read_bytes())
+    same = before.files.join(current, on=["path", *index_of_landing.VERSION], how="semi")
+    return before if same.height == before.files.height else None
 
 
-def assemble_day(day: date, day_dir: Path, files: int) -> DayReadings:
-    """De-duplicate one day's staged rows, one key range at a time: the newest delivery wins."""
-    latest, conflicts, rows_staged = [], [], 0
-    for bucket in sorted({p.name.split("-")[1] for p in day_dir.glob("readings-*.arrow")}):
-        readings = _read_staged(day_dir, f"readings-{bucket}", STAGED_SCHEMA)
-        rows_staged += readings.height
-        # sorted by reading, then delivery: a reading's last row is its newest delivery
-        ordered = readings.sort([*KEY, "delivery", "row_number"])
-        del readings  # never hold two copies of a bucket
-        same_as_next = ordered.select(_same_key(-1)).to_series()
-        conflicts.append(_conflicts(ordered.filter(same_as_next | same_as_next.shift(1, fill_value=False))))
-        latest.append(ordered.filter(~same_as_next).select(list(LAKE_SCHEMA)))
-    quarantine = _read_staged(day_dir, "quarantine", QUARANTINE_SCHEMA)
-    readings = pl.concat(latest, rechunk=False) if latest else pl.DataFrame(schema=LAKE_SCHEMA)
-    return DayReadings(
-        day=day,
-        readings=readings,
-        quarantine=quarantine.sort(["source_file", "row_number"], nulls_last=False),
-        conflicts=pl.concat(conflicts) if conflicts else _conflicts(pl.DataFrame(schema=STAGED_SCHEMA)),
-        files=files,
-        rows_read=rows_staged + quarantine.filter(pl.col("row_number").is_not_null()).height,
-        duplicates=rows_staged - readings.height,
-    )
+def _stage(pool: Pool, landing: Storage, files: pl.DataFrame, folder: Path, days, buckets: int, first: int, progress):
+    staged = []
+    done = 0
+    for result in pool.run(stage_files, _stage_tasks(landing, files, folder, days, buckets, first)):
+        staged.append(result)
+        done += result.facts.height
+        progress(Progress("reading", done, files.height, "files"))
+    return staged
 
 
-def _conflicts(repeated: pl.DataFrame) -> pl.DataFrame:
-    """Readings delivered more than once with different values (`repeated` sorted as in assemble)."""
-    return (
-        repeated.group_by(KEY, maintain_order=True)
-        .agg(
-            deliveries=pl.len(),
-            distinct_values=pl.col("consumption_kwh").n_unique(),
-            values=pl.col("consumption_kwh"),
-            sources=pl.col("source_file").cast(pl.String),
-            kept_kwh=pl.col("consumption_kwh").last(),
+def _refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) -> None:
+    """A re-run never blanks a day: refuse days whose published rows came from files now gone."""
+    listed = set(current["path"].to_list())
+    problems = []
+    for day in days:
+        rel = lake.partition_path("readings_files", "date", day.isoformat())
+        if not lake.storage.exists(rel):
+            continue
+        published = lake.read(rel)
+        gone = published.filter(~pl.col("source_file").is_in(list(listed)))
+        if gone.height:
+            lost = int(gone["rows_loaded"].sum())
+            example = gone["source_file"][0]
+            problems.append(
+                f"{day}: {gone.height} landing file(s) its published readings came from are gone "
+                f"(e.g. {example}); re-running would drop their {lost} readings. Restore the files, or run "
+                f"again with run config `ops: {{lake__readings: {{config: {{force: true}}}}}}` to rebuild the day "
+                f"from what is there now."
+            )
+    if problems:
+        raise LandingFilesGone("\n".join(problems))
+
+
+def _buckets(input_bytes: int, budget: int) -> int:
+    """Hash buckets per day: enough that one bucket's share of the whole input fits the budget
+    (a power of two, so that groups of consecutive buckets are even)."""
+    needed = input_bytes / BYTES_PER_JSON_ROW * BYTES_PER_ASSEMBLED_ROW / budget
+    return min(MAX_BUCKETS, 1 << max(0, math.ceil(math.log2(max(needed, 1)))))
+
+
+def _stage_tasks(landing: Storage, to_read: pl.DataFrame, folder: Path, days, buckets: int, first: int) -> list:
+    fallback = to_read.select(pl.col("indexed_first_seen_ns").fill_null(pl.col("first_seen_ns")).alias("seen"))[
+        "seen"
+    ].to_list()
+    paths = to_read["path"].to_list()
+    fallback_days = [index_of_landing.report_day(ns) for ns in fallback]
+    return [
+        StageTask(
+            number=n,
+            landing=landing.url,
+            folder=str(folder),
+            paths=paths[start : start + FILES_PER_TASK],
+            first_file=first + start,
+            fallback_days=fallback_days[start : start + FILES_PER_TASK],
+            days=days,
+            buckets=buckets,
         )
-        .filter(pl.col("distinct_values") > 1)
-        .drop("distinct_values")
+        for n, start in enumerate(range(0, len(paths), FILES_PER_TASK), start=first // FILES_PER_TASK + 1)
+    ]
+
+
+def _learn(lake: Lake, current: pl.DataFrame, to_read: pl.DataFrame, staged: list[Staged], listed_at: int):
+    """Record what reading told (hashes, days, rows) in the landing index; returns it merged."""
+    facts = pl.concat([s.facts for s in staged]) if staged else pl.DataFrame(schema={"file": pl.UInt32})
+    learnt = to_read.select("path").with_row_index("file").join(facts, on="file", how="inner").drop("file")
+    read = learnt.filter(pl.col("sha").is_not_null())
+    updated = index_of_landing.with_learnt(current, read) if read.height else current
+    return index_of_landing.save_index(lake, updated, listed_at).join(to_read.select("path"), on="path", how="semi")
+
+
+def _file_list(to_read: pl.DataFrame, merged: pl.DataFrame, folder: Path) -> pl.DataFrame:
+    """The run's files by position (as staged), with their delivery rank from the agreed first
+    sights: newest delivery highest. Written for the assembling workers."""
+    ranked = index_of_landing.delivery_order(merged).with_row_index("delivery").select("path", "delivery", "sha")
+    order = to_read.select("path").join(ranked, on="path", how="left", maintain_order="left")
+    order = order.with_columns(pl.col("delivery").cast(pl.UInt32))
+    order.write_ipc(folder / "files.arrow")
+    return order
+
+
+def _day_quarantine(staged: list[Staged], order: pl.DataFrame, day: date) -> pl.DataFrame:
+    parts = [s.quarantine.filter(pl.col("reading_date") == day) for s in staged]
+    rows = pl.concat(parts) if parts else pl.DataFrame(schema={"file": pl.UInt32, **QUARANTINE_SCHEMA})
+    named = rows.with_columns(source_file=order["path"].gather(rows["file"]))
+    return named.select(list(QUARANTINE_SCHEMA)).sort(["source_file", "row_number"], nulls_last=False)
+
+
+def _assemble_tasks(staged: list[Staged], day: date, budget: int, folder: Path, file_list: str) -> list[AssembleTask]:
+    """Consecutive buckets grouped so that each group's rows fit the memory budget."""
+    by_bucket: dict[int, list[tuple[str, int]]] = {}
+    rows: dict[int, int] = {}
+    for result in staged:
+        for batch_day, bucket, index, count in result.batches:
+            if batch_day == day:
+                by_bucket.setdefault(bucket, []).append((result.readings, index))
+                rows[bucket] = rows.get(bucket, 0) + count
+    groups: list[list[int]] = []
+    size = 0
+    for bucket in sorted(by_bucket):
+        if not groups or (size + rows[bucket]) * BYTES_PER_ASSEMBLED_ROW > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(bucket)
+        size += rows[bucket]
+    tasks = []
+    for number, buckets in enumerate(groups):
+        per_file: dict[str, list[int]] = {}
+        for bucket in buckets:
+            for path, index in by_bucket[bucket]:
+                per_file.setdefault(path, []).append(index)
+        tasks.append(AssembleTask(day, number, sorted(per_file.items()), str(folder), file_list))
+    return tasks
+
+
+def _assemble(build: DayBuild, results: Iterator[Assembled], order: pl.DataFrame, progress, parts: int) -> None:
+    """Append each assembled group to the day's Parquet file, and add up what it measured."""
+    arrow_schema = pl.DataFrame(schema=LAKE_SCHEMA).to_arrow().schema
+    schema = arrow_schema.with_metadata({LISTED_AT: str(build.watermark_ns)})
+    conflicts, accounting, half_hours, findings = [], [], [], {}
+    with pq.ParquetWriter(build.readings, schema, compression="zstd") as writer:
+        for done, part in enumerate(results, start=1):
+            if part.output:
+                with pa.memory_map(part.output) as source:
+                    table = ipc.open_file(source).read_all()
+                writer.write_table(table.cast(arrow_schema))
+                if build.preview.is_empty():
+                    build.preview = pl.from_arrow(table.slice(0, 10))
+                del table
+                os.unlink(part.output)
+            build.staged += part.staged
+            build.loaded += part.loaded
+            build.duplicates += part.duplicates
+            build.kwh += part.kwh
+            build.meterpoints += part.meterpoints
+            for key, value in part.audit.items():
+                build.audit[key] += value
+            conflicts.append(part.conflicts)
+            accounting.append(part.accounting)
+            half_hours.append(part.half_hours)
+            for name, found in part.findings.items():
+                findings.setdefault(name, []).append(found)
+            progress(Progress("assembling", done, parts, "parts", build.day))
+    build.conflicts = pl.concat([pl.DataFrame(schema=CONFLICTS_SCHEMA), *conflicts], how="vertical_relaxed").sort(
+        "meterpoint_id", "interval_start_utc"
     )
+    build.half_hours = (
+        pl.concat(half_hours).group_by("half_hours").agg(pl.col("meterpoints").sum()).sort("half_hours")
+        if half_hours
+        else build.half_hours
+    )
+    build.findings = {name: _combine(found) for name, found in findings.items()}
+    build.accounting = _accounting(accounting, build.quarantine, order)
 
 
-def _same_key(offset: int) -> pl.Expr:
-    """True where the row `offset` away (in a frame sorted by KEY) is the same reading."""
-    return pl.all_horizontal(pl.col(k) == pl.col(k).shift(offset) for k in KEY).fill_null(False)
+def _combine(found: list[Finding]) -> Finding:
+    shown = pl.concat([f.shown for f in found], how="vertical_relaxed")
+    totals: dict = {}
+    for f in found:
+        for key, value in f.totals.items():
+            totals[key] = totals.get(key, 0) + value
+    return Finding(sum(f.count for f in found), shown.sort(shown.columns[0]).head(SHOWN), totals)
 
 
-def _read_staged(day_dir: Path, prefix: str, schema: dict) -> pl.DataFrame:
-    paths = sorted(day_dir.glob(f"{prefix}-*.arrow")) if day_dir.is_dir() else []
-    if not paths:
-        return pl.DataFrame(schema=schema)
-    return pl.concat([pl.read_ipc(p) for p in paths], how="vertical").select(list(schema))
+def _accounting(parts: list[pl.DataFrame], quarantine: pl.DataFrame, order: pl.DataFrame) -> pl.DataFrame:
+    """Per file: rows of the day loaded, dropped as duplicates, quarantined."""
+    counted = (
+        pl.concat(parts).group_by("file").agg(pl.col("loaded", "duplicates").sum())
+        if parts
+        else pl.DataFrame(schema={"file": pl.UInt32, "loaded": pl.UInt32, "duplicates": pl.UInt32})
+    )
+    named = counted.with_columns(source_file=order["path"].gather(counted["file"])).drop("file")
+    rejected = quarantine.filter(pl.col("row_number").is_not_null()).group_by("source_file").len("rows_quarantined")
+    return (
+        named.join(rejected, on="source_file", how="full", coalesce=True)
+        .join(order.select(source_file="path", sha="sha"), on="source_file", how="left")
+        .with_columns(
+            rows_loaded=pl.col("loaded").fill_null(0),
+            duplicates=pl.col("duplicates").fill_null(0),
+            rows_quarantined=pl.col("rows_quarantined").fill_null(0),
+        )
+        .select(list(ACCOUNTING_SCHEMA))
+        .cast({c: t for c, t in ACCOUNTING_SCHEMA.items()})
+        .sort("source_file")
+    )

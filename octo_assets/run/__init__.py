@@ -1,22 +1,25 @@
-"""`make run`: materialise every asset for every day found in the landing folder.
+"""`make run`: materialise every asset for every day found in the landing area.
 
-One Dagster run on the instance in $DAGSTER_HOME (so it shows in `make ui`), a single-run
-backfill over the range of landed days: today's source snapshot, readings and analytics of
-every day, every check, then the catalog. Then a short summary read back through the
-catalog, as an analyst would.
+One Dagster run (job `build_all`) on the instance in $DAGSTER_HOME, so it shows in `make ui`,
+over the range of landed days: today's source snapshot, readings and analytics of every day,
+their checks, then the catalog. The days are learnt while the new landing files are parsed,
+once, just before the run (readings.ingest.prestage); the run's readings step uses what was
+staged, so no file is read twice. Then a short summary read back through the catalog, as an
+analyst would.
 """
 
 import argparse
-import sys
+from datetime import date, timedelta
 
 import dagster as dg
 
 from octo_assets import connect, definitions
-from octo_assets.lake import Lake
+from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.partitions import daily_partitions
-from octo_assets.readings.assets import refresh_landing_index
+from octo_assets.readings.ingest import prestage
+from octo_assets.readings.workers import worker_count
 from octo_assets.resources import setting, setting_problems
-from octo_assets.storage import Storage
+from octo_assets.storage import staging_area
 
 
 class RunError(Exception):
@@ -26,30 +29,25 @@ class RunError(Exception):
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
-EVERYTHING = dg.AssetSelection.all().materializable()
+
+def contiguous(days: list[str]) -> list[tuple[str, str]]:
+    """Consecutive days as (first, last) ranges: one run each."""
+    ranges: list[tuple[str, str]] = []
+    for day in days:
+        if ranges and date.fromisoformat(ranges[-1][1]) + timedelta(days=1) == date.fromisoformat(day):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
 
 
-def landed_partition_keys(landing: Storage, lake: Lake) -> list[str]:
-    """The days the landing area holds; the index it builds spares the run a second scan."""
-    index, _ = refresh_landing_index(landing, lake)
-    valid = set(daily_partitions.get_partition_keys())
-    days = sorted(d.isoformat() for d in index["days"].explode().drop_nulls().unique())
-    outside = [d for d in days if d not in valid]
-    if outside:
-        print(f"skipping {len(outside)} day(s) outside the partitions: {', '.join(outside[:5])}")
-    return [d for d in days if d in valid]
-
-
-def materialize(
-    selection: dg.AssetSelection, instance: dg.DagsterInstance, resources: dict, tags: dict | None = None
-) -> None:
-    result = dg.materialize(
-        assets=[*definitions.ASSETS, *definitions.ASSET_CHECKS],
-        selection=selection,
+def build(instance: dg.DagsterInstance, resources: dict, first: str, last: str, run_config: dict) -> None:
+    job = definitions.defs.resolve_job_def(BUILD_JOB.name)
+    result = job.execute_in_process(
         instance=instance,
         resources=resources,
-        tags=tags,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        tags={RANGE_START: first, RANGE_END: last},
+        run_config={**run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,
     )
     if not result.success:
@@ -61,24 +59,44 @@ def materialize(
         raise RunError(f"run {result.run_id} failed: {message}")
 
 
-def run_pipeline(instance: dg.DagsterInstance, resources: dict, days: tuple[str, str] | None = None) -> list[str]:
+def run_pipeline(
+    instance: dg.DagsterInstance,
+    resources: dict,
+    days: tuple[str, str] | None = None,
+    allow_empty: bool = False,
+) -> list[str]:
     """Snapshot the source, build the days (default: every landed day), rebuild the catalog.
 
-    Returns the partition keys built.
+    Returns the partition keys built. Days in `days` that no landing file holds are reported and
+    left alone, unless `allow_empty` (then they are published empty).
     """
     problems = setting_problems(resources)
     if problems:
         raise RunError("\n".join(problems))
-    landing = resources["landing"].storage()
-    if days:
-        keys = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(*days))
-    else:
-        keys = landed_partition_keys(landing, resources["lake"].lake())
-    if not keys:
-        raise RunError(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {landing.url}.")
-    print(f"materialising {keys[0]} .. {keys[-1]} ({len(keys)} days) from {landing.url}")
-    # a contiguous range: a day with no file gets an empty partition, which is the truth
-    materialize(EVERYTHING, instance, resources, {RANGE_START: keys[0], RANGE_END: keys[-1]})
+    landing, lake = resources["landing"].storage(), resources["lake"].lake()
+    valid = set(daily_partitions.get_partition_keys())
+    with staging_area() as folder:
+        landed = [d.isoformat() for d in prestage(landing, lake, folder, worker_count())]
+        outside = [d for d in landed if d not in valid]
+        if outside:
+            print(f"skipping {len(outside)} day(s) outside the partitions: {', '.join(outside[:5])}")
+        keys = [d for d in landed if d in valid]
+        if days:
+            wanted = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(*days))
+            empty = [d for d in wanted if d not in set(keys)]
+            if empty and not allow_empty:
+                print(
+                    f"no landing file holds {len(empty)} day(s) of the range, not built: {', '.join(empty[:10])}"
+                    + (" ..." if len(empty) > 10 else "")
+                    + " (--allow-empty publishes them empty)"
+                )
+            keys = wanted if allow_empty else [d for d in wanted if d in set(keys)]
+        if not keys:
+            raise RunError(f"No readings for any day from {daily_partitions.start:%Y-%m-%d} in {landing.url}.")
+        config = {"lake__readings": {"config": {"prestaged": str(folder), "allow_empty_days": allow_empty}}}
+        for first, last in contiguous(keys):
+            print(f"materialising {first} .. {last} from {landing.url}")
+            build(instance, resources, first, last, {"ops": config})
     return keys
 
 
@@ -128,7 +146,3 @@ def print_summary(warehouse: str, first: str, last: str) -> None:
         ).fetchall()
         for row in rows:
             print("   ", *row)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Assemble one group of hash buckets of a day: de-duplicate, find conflicts, measure for the checks.
+
+A task of the worker pool (readings.workers). A meterpoint's rows of a day are all in one bucket
+(readings.stage), so a group is complete for its meterpoints: de-duplicating and checking it alone
+gives exactly what doing the whole day would, while holding a bounded part of it. The result goes
+to an Arrow IPC file that the run appends to the day's Parquet file as one row group.
+"""
+
+import functools
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from octo_assets.readings.clock import LOCAL_TZ
+
+KEY = ["meterpoint_id", "interval_start_utc"]
+LAKE_COLUMNS = ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
+SHOWN = 20  # offenders kept for a check's metadata; their total is always counted
+# a domestic supply (100 A at 230 V) cannot pass much more than 11.5 kWh in half an hour
+MAX_HALF_HOUR_KWH = Decimal(12)
+CONFLICTS_SCHEMA = {
+    "meterpoint_id": pl.String,
+    "interval_start_utc": pl.Datetime("us", "UTC"),
+    "deliveries": pl.UInt32,
+    "values": pl.List(pl.Decimal(18, 3)),
+    "sources": pl.List(pl.String),
+    "kept_kwh": pl.Decimal(18, 3),
+}
+
+
+@dataclass(frozen=True)
+class AssembleTask:
+    day: date
+    group: int
+    sources: list[tuple[str, list[int]]]  # staged IPC files, and the record batches of this group in each
+    folder: str  # the run's staging folder
+    file_list: str  # IPC of the run's files: `path` and `delivery` (rank, newest highest), by position
+
+    def describe(self) -> str:
+        return f"{self.day} part {self.group}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check found in a group: how many offenders, the first SHOWN, and totals to add up."""
+
+    count: int
+    shown: pl.DataFrame
+    totals: dict
+
+    @staticmethod
+    def of(offenders: pl.DataFrame, **totals) -> "Finding":
+        return Finding(offenders.height, offenders.head(SHOWN), totals)
+
+
+@dataclass(frozen=True)
+class Assembled:
+    day: date
+    group: int
+    output: str | None  # IPC file of the kept readings (LAKE_COLUMNS)
+    staged: int
+    loaded: int
+    duplicates: int
+    kwh: Decimal
+    meterpoints: int
+    conflicts: pl.DataFrame  # CONFLICTS_SCHEMA
+    accounting: pl.DataFrame  # file, loaded, duplicates
+    audit: dict  # blocking facts: {"null_keys": n, "repeated_keys": n}
+    findings: dict[str, Finding]  # by check name
+    half_hours: pl.DataFrame  # half_hours -> meterpoints
+
+
+def assemble_group(task: AssembleTask) -> Assembled:
+    files = _file_list(task.file_list)
+    staged = _read_staged(task.sources)
+    frame = staged.with_columns(delivery=files["delivery"].gather(staged["file"]))
+    kept, dropped, conflicts = deduplicate(frame)
+    kept = kept.with_columns(source_file=files["path"].gather(kept["file"]))
+    accounting = (
+        kept.group_by("file")
+        .len("loaded")
+        .join(dropped.group_by("file").len("duplicates"), on="file", how="full", coalesce=True)
+    ).with_columns(pl.col("loaded", "duplicates").fill_null(0))
+    conflicts = _named_sources(conflicts, files["path"])
+    per_meterpoint = kept.group_by("meterpoint_id").len("half_hours")
+    expected = half_hours_in_day(task.day)
+    findings = {
+        "readings_consumption_plausible": Finding.of(
+            kept.filter((pl.col("consumption_kwh") > MAX_HALF_HOUR_KWH) | (pl.col("consumption_kwh") < 0))
+            .select("meterpoint_id", "interval_start_local", "consumption_kwh")
+            .sort("meterpoint_id", "interval_start_local")
+        ),
+        "readings_complete_days": _incomplete(kept, per_meterpoint, task.day, expected),
+    }
+    output = None
+    if kept.height:
+        output = str(Path(task.folder) / f"assembled-{task.day.isoformat()}-{task.group:04d}.arrow")
+        table = kept.select(LAKE_COLUMNS).with_columns(pl.col("source_file").cast(pl.Categorical)).to_arrow()
+        with pa.OSFile(output, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    return Assembled(
+        day=task.day,
+        group=task.group,
+        output=output,
+        staged=staged.height,
+        loaded=kept.height,
+        duplicates=dropped.height,
+        kwh=kept["consumption_kwh"].sum() if kept.height else Decimal(0),
+        meterpoints=per_meterpoint.height,
+        conflicts=conflicts,
+        accounting=accounting,
+        audit={
+            "null_keys": kept.select(
+                pl.any_horizontal(pl.col(c).is_null() for c in [*KEY, "consumption_kwh"]).sum()
+            ).item(),
+            "repeated_keys": kept.select(pl.struct(KEY).is_duplicated().sum()).item(),
+        },
+        findings=findings,
+        half_hours=per_meterpoint.group_by("half_hours").len("meterpoints"),
+    )
+
+
+def deduplicate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(kept, dropped duplicates, conflicts): one row per reading, the newest delivery's.
+
+    A reading delivered more than once keeps the row of the newest delivery (highest `delivery`,
+    then the later row of a file); a conflict is a reading whose deliveries disagree on the value.
+    Readings are rarely repeated, so only the repeated ones are sorted.
+    """
+    repeated_mask = frame.select(pl.struct(KEY).is_duplicated()).to_series()
+    if not repeated_mask.any():
+        return frame, frame.clear(), pl.DataFrame(schema=CONFLICTS_SCHEMA)
+    repeated = frame.filter(repeated_mask).sort([*KEY, "delivery", "row_number"])
+    last = repeated.select(pl.struct(KEY).is_last_distinct()).to_series()
+    conflicts = (
+        repeated.group_by(KEY, maintain_order=True)
+        .agg(
+            deliveries=pl.len(),
+            distinct=pl.col("consumption_kwh").n_unique(),
+            values=pl.col("consumption_kwh"),
+            sources=pl.col("file"),
+            kept_kwh=pl.col("consumption_kwh").last(),
+        )
+        .filter(pl.col("distinct") > 1)
+        .drop("distinct")
+    )
+    kept = pl.concat([frame.filter(~repeated_mask), repeated.filter(last)])
+    return kept, repeated.filter(~last), conflicts
+
+
+def half_hours_in_day(day: date) -> int:
+    """46, 48 or 50: the number of half hours in a Europe/London day."""
+    start, end = day_bounds_utc(day)
+    return int((end - start).total_seconds() // 1800)
+
+
+def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(LOCAL_TZ)
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    end = start + timedelta(days=1)  # aware arithmetic is wall-clock: the next local midnight
+    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+
+
+def _incomplete(kept: pl.DataFrame, per_meterpoint: pl.DataFrame, day: date, expected: int) -> Finding:
+    """Meterpoints without a reading for every half hour; the missing local times of those shown."""
+    incomplete = per_meterpoint.filter(pl.col("half_hours") != expected).sort("meterpoint_id")
+    shown = incomplete.head(SHOWN)
+    start, end = day_bounds_utc(day)
+    slots = pl.DataFrame(
+        {"interval_start_utc": pl.datetime_range(start, end, "30m", closed="left", time_unit="us", eager=True)}
+    ).with_columns(pl.col("interval_start_utc").dt.convert_time_zone("UTC"))
+    missing = (
+        shown.select("meterpoint_id")
+        .join(slots, how="cross")
+        .join(kept.select(KEY), on=KEY, how="anti")
+        .sort(KEY)
+        .group_by("meterpoint_id", maintain_order=True)
+        .agg(
+            missing_local=pl.col("interval_start_utc").dt.convert_time_zone(LOCAL_TZ).dt.strftime("%H:%M").str.join(" ")
+        )
+    )
+    table = shown.with_columns(expected=pl.lit(expected)).join(missing, on="meterpoint_id", how="left")
+    shown_table = table.select("meterpoint_id", "half_hours", "expected", "missing_local")
+    return Finding(incomplete.height, shown_table, {})
+
+
+def _named_sources(conflicts: pl.DataFrame, paths: pl.Series) -> pl.DataFrame:
+    """The conflicts' source files by name (they are staged by position in the run's file list)."""
+    if conflicts.is_empty():
+        return conflicts.with_columns(pl.col("sources").cast(pl.List(pl.String)))
+    exploded = conflicts.with_row_index("_conflict").explode("sources")
+    named = exploded.with_columns(sources=paths.gather(exploded["sources"]))
+    return (
+        named.group_by("_conflict", maintain_order=True)
+        .agg(*[pl.col(c).first() for c in conflicts.columns if c != "sources"], pl.col("sources"))
+        .drop("_conflict")
+        .select(conflicts.columns)
+    )
+
+
+def _read_staged(sources: list[tuple[str, list[int]]]) -> pl.DataFrame:
+    batches = []
+    for path, indexes in sources:
+        reader = ipc.open_file(pa.memory_map(path))
+        batches.extend(reader.get_batch(i) for i in indexes)
+    if not batches:
+        from octo_assets.readings.stage import STAGED_SCHEMA
+
+        return pl.DataFrame(schema=STAGED_SCHEMA)
+    return pl.from_arrow(pa.Table.from_batches(batches)).rechunk()
+
+
+@functools.lru_cache(maxsize=4)
+def _file_list(path: str) -> pl.DataFrame:
+    """The run's file list (read once per worker and run): path and delivery, by position."""
+    return pl.read_ipc(path)

@@ -1,0 +1,13 @@
+"""`python -m octo_assets.run` (what `make run` runs); see octo_assets.run.
+
+A `__main__` module of its own: the readings workers are spawned processes, and a spawned process
+re-imports its parent's main module unless that module is a package's `__main__`. This one
+imports nothing, so a worker starts without importing Dagster.
+"""
+
+import sys
+
+if __name__ == "__main__":
+    from octo_assets.run import main
+
+    sys.exit(main())

@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         if wanted:
             step(args)
     results["minutes"] = round((time.perf_counter() - began) / 60, 1)
-    (args.work / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.work / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     disk = subprocess.run(["du", "-sh", str(args.work)], capture_output=True, text=True).stdout.split()[0]
     print(f"\ndone in {results['minutes']} min; {args.work} holds {disk}; every figure in {args.work}/results.json")
 

@@ -7,7 +7,7 @@ from octo_assets.analytics.assets import (
     daily_product_consumption,
     half_hourly_consumption,
 )
-from octo_assets.automation import SCHEDULES, SENSORS, with_policies
+from octo_assets.automation import FRESHNESS_CHECKS, SCHEDULES, SENSORS, with_policies
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.catalog.assets import catalog
 from octo_assets.checks import ASSET_CHECKS
@@ -30,7 +30,7 @@ ASSETS = with_policies(
 
 defs = dg.Definitions(
     assets=ASSETS,
-    asset_checks=ASSET_CHECKS,
+    asset_checks=[*ASSET_CHECKS, *FRESHNESS_CHECKS],
     jobs=[BUILD_JOB],
     schedules=SCHEDULES,
     sensors=SENSORS,

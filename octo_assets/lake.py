@@ -111,3 +111,22 @@ class Lake:
     def read(self, rel: str) -> pl.DataFrame:
         with self.storage.open(rel) as file:
             return pl.read_parquet(file)
+
+
+class MissingSnapshot(Exception):
+    """No source snapshot yet; the message says what to materialise."""
+
+
+def latest_snapshot(lake: Lake, table: str) -> str:
+    """The URI of the latest snapshot of a source table (agreement, product, meterpoint)."""
+    uri = lake.latest_partition(f"source/{table}", "snapshot_date")
+    if uri is None:
+        raise MissingSnapshot(
+            f"No snapshot of the source `{table}` table in {lake.root}: materialise lake/{table} first."
+        )
+    return uri
+
+
+def readings_partition(lake: Lake, day: str) -> str | None:
+    """The URI of a day's published readings, or None if the day was never built."""
+    return lake.existing_partition("readings", "date", day)

@@ -18,9 +18,11 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 import time
 import uuid
+from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,16 +152,20 @@ class Storage:
 
         Names starting with a dot (temporary and lock files) are left out.
         """
+        columns = self.list_columns(prefix, suffix)
+        rows = zip(columns["path"], columns["size"], columns["mtime_ns"], list(columns["token"]))
+        entries = [Entry(*row) for row in rows]
+        return sorted(entries, key=lambda e: e.path)
+
+    def list_columns(self, prefix: str = "", suffix: str = "") -> dict[str, list]:
+        """`list_files` as columns (path, size, mtime_ns, token), unsorted: a million files
+        listed without a Python object per file."""
         base = self._path(prefix)
-        if self.is_local:
-            entries = _scan_local(base, suffix)
-        else:
-            entries = _scan_s3(self.fs, base, suffix)
+        columns = _scan_local(base, suffix) if self.is_local else _scan_s3(self.fs, base, suffix)
         prefix = prefix.strip("/")
-        return sorted(
-            (Entry(f"{prefix}/{e.path}" if prefix else e.path, e.size, e.mtime_ns, e.token) for e in entries),
-            key=lambda e: e.path,
-        )
+        if prefix:
+            columns["path"] = [f"{prefix}/{path}" for path in columns["path"]]
+        return columns
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -313,11 +319,20 @@ def _filesystem_type(path: Path) -> str:
 
 
 def _read_local(path: str) -> bytes | OSError:
+    """A whole file; os-level calls, as reading a million small files is mostly call overhead."""
     try:
-        with open(path, "rb") as file:
-            return file.read()
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         return exc
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        return exc
+    finally:
+        os.close(fd)
 
 
 def _local_version(stat: os.stat_result) -> str:
@@ -331,24 +346,54 @@ def _local_version_or_none(path: Path) -> str | None:
         return None
 
 
-def _scan_local(base: str, suffix: str) -> list[Entry]:
-    if not os.path.isdir(base):
-        return []
-    found, stack = [], [(base, "")]
-    while stack:
-        folder, prefix = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    stack.append((entry.path, f"{prefix}{entry.name}/"))
-                elif entry.name.endswith(suffix) and entry.is_file():
-                    st = entry.stat()
-                    found.append(
-                        Entry(prefix + entry.name, st.st_size, st.st_mtime_ns, f"{st.st_ctime_ns}-{st.st_ino}")
-                    )
-    return found
+def _scan_local(base: str, suffix: str) -> dict:
+    """os.scandir, and one stat per file (relative to its folder's descriptor: shorter lookups).
+    Numbers go to typed arrays, not Python lists: a million files stay a few tens of MB."""
+    path: list[str] = []
+    size, mtime, ctime, inode = array("q"), array("q"), array("q"), array("Q")
+    if os.path.isdir(base):
+        stack = [(base, "")]
+        while stack:
+            folder, prefix = stack.pop()
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                names = []
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        if entry.name.startswith("."):
+                            continue
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((os.path.join(folder, entry.name), f"{prefix}{entry.name}/"))
+                        elif entry.name.endswith(suffix):
+                            names.append(entry.name)
+                for name in names:
+                    try:
+                        st = os.stat(name, dir_fd=fd)
+                    except FileNotFoundError:
+                        continue  # removed since the folder was read
+                    if stat.S_ISREG(st.st_mode):
+                        path.append(prefix + name)
+                        size.append(st.st_size)
+                        mtime.append(st.st_mtime_ns)
+                        ctime.append(st.st_ctime_ns)
+                        inode.append(st.st_ino)
+            finally:
+                os.close(fd)
+    return {"path": path, "size": size, "mtime_ns": mtime, "token": Tokens(ctime, inode)}
+
+
+class Tokens:
+    """The version token of each listed file on disk ("ctime_ns-inode"), kept as two arrays and
+    made text only when asked for, by whoever holds many of them (landing.list_landing)."""
+
+    def __init__(self, ctime: array, inode: array):
+        self.ctime, self.inode = ctime, inode
+
+    def __iter__(self):
+        return (f"{c}-{i}" for c, i in zip(self.ctime, self.inode))
+
+    def __len__(self) -> int:
+        return len(self.ctime)
 
 
 STALE_TMP_S = 3600  # a temporary file this old was left by a killed writer: no live write takes that long
@@ -414,20 +459,22 @@ def _etag(info: dict) -> str:
     return str(info.get("ETag") or info.get("etag") or "").strip('"')
 
 
-def _scan_s3(fs, base: str, suffix: str) -> list[Entry]:
+def _scan_s3(fs, base: str, suffix: str) -> dict[str, list]:
+    columns: dict[str, list] = {"path": [], "size": [], "mtime_ns": [], "token": []}
     try:
         found = fs.find(base, detail=True)
     except FileNotFoundError:
-        return []
-    entries = []
+        return columns
     for key, info in found.items():
         rel = key[len(base) :].lstrip("/")
         if info.get("type") != "file" or not rel.endswith(suffix) or any(p.startswith(".") for p in rel.split("/")):
             continue
         modified = info.get("LastModified")
-        mtime_ns = int(modified.timestamp() * 1e9) if modified else 0
-        entries.append(Entry(rel, int(info["size"]), mtime_ns, _etag(info)))
-    return entries
+        columns["path"].append(rel)
+        columns["size"].append(int(info["size"]))
+        columns["mtime_ns"].append(int(modified.timestamp() * 1e9) if modified else 0)
+        columns["token"].append(_etag(info))
+    return columns
 
 
 def _precondition_failed(exc: OSError) -> bool:

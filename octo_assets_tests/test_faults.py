@@ -8,12 +8,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from decimal import Decimal
 
 import dagster as dg
 import polars as pl
 import pytest
 
-from octo_assets.checks.analytics import ANALYTICS_CHECKS
+from octo_assets.checks import analytics as analytics_checks
 from octo_assets.resources import SourceDatabase
 from octo_assets_tests.conftest import BACKENDS, check_outcomes, materialize
 
@@ -242,7 +243,9 @@ def test_source_checks_name_overlaps_missing_products_and_bad_dates(workspace, i
         PRODUCTS,
         [("Eastern", "m1"), ("Eastern", "m2"), ("Eastern", "m3")],
     )
-    outcomes = check_outcomes(snapshot(workspace, instance, "2021-01-01"))
+    result = snapshot(workspace, instance, "2021-01-01")
+    assert not result.success  # blocking checks failed: the snapshot is not published
+    outcomes = check_outcomes(result)
     assert outcomes["agreement_no_overlaps"][0] is False
     assert "| m1 | 1 |" in outcomes["agreement_no_overlaps"][2]["offenders"]
     assert outcomes["agreement_product_exists"][0] is False
@@ -328,26 +331,29 @@ def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_not
 # -- analytics that disagree -------------------------------------------------------------------
 
 
-def test_analytics_checks_catch_tables_that_disagree(sourced, instance):
+def test_analytics_checks_pass_on_a_true_day_and_catch_tables_that_disagree(sourced, instance):
     ws = sourced
     ws.write_readings("m1.json", [["2021-01-01 00:00:00", 1.0, "m1"], ["2021-01-01 00:30:00", 2.0, "m1"]])
-    analytics_checks = {key.name for check in ANALYTICS_CHECKS for key in check.check_keys}
     daily = dg.AssetSelection.groups("readings", "analytics").materializable()
-    outcomes = check_outcomes(materialize(ws, instance, daily, [DAY]))
-    assert all(outcomes[name][0] for name in analytics_checks)
+    result = materialize(ws, instance, daily, [DAY])
+    names = {spec.name for specs in analytics_checks.CHECKS.values() for spec in specs}
+    outcomes = check_outcomes(result)
+    assert {name: outcomes[name][0] for name in names} == dict.fromkeys(names, True)
 
     lake = ws.lake_storage()
-    half_hourly = "analytics/half_hourly_consumption/date=2021-01-01/part-0.parquet"
-    tampered = pl.read_parquet(lake.read_bytes(half_hourly))
-    with lake.publish(half_hourly) as path:  # a half hour twice: kWh too high
-        pl.concat([tampered, tampered.head(1)]).write_parquet(path)
-    checks = dg.AssetSelection.checks_for_assets(
-        dg.AssetKey(["analytics", "half_hourly_consumption"]), dg.AssetKey(["analytics", "daily_product_consumption"])
-    )
-    outcomes = check_outcomes(materialize(ws, instance, checks, [DAY]))
-    assert {name: passed for name, (passed, _, _) in outcomes.items()} == {
-        "half_hourly_matches_readings": False,
-        "half_hourly_one_row_per_half_hour": False,
-        "product_day_matches_half_hourly": False,
-        "product_day_one_row_per_product": True,
+    half_hourly = pl.read_parquet(lake.read_bytes("analytics/half_hourly_consumption/date=2021-01-01/part-0.parquet"))
+    readings = (Decimal("3.000"), 2)  # the day's kWh and rows
+    doubled = pl.concat([half_hourly, half_hourly.head(1)])  # a half hour twice: kWh too high
+    found = {
+        e.check_name: e.passed for e in analytics_checks.evaluate("half_hourly_consumption", doubled, DAY, readings)
     }
+    assert found == {"half_hourly_matches_readings": False, "half_hourly_one_row_per_half_hour": False}
+    short = half_hourly.with_columns(consumption_kwh=pl.col("consumption_kwh") - Decimal("0.001"))
+    found = {e.check_name: e.passed for e in analytics_checks.evaluate("half_hourly_consumption", short, DAY, readings)}
+    assert found == {"half_hourly_matches_readings": False, "half_hourly_one_row_per_half_hour": True}
+    product_day = pl.read_parquet(lake.read_bytes("analytics/daily_product_consumption/date=2021-01-01/part-0.parquet"))
+    lost = product_day.with_columns(reading_count=pl.col("reading_count") - 1)
+    found = {
+        e.check_name: e.passed for e in analytics_checks.evaluate("daily_product_consumption", lost, DAY, readings)
+    }
+    assert found == {"product_day_matches_readings": False, "product_day_one_row_per_product": True}

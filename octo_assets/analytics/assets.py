@@ -10,7 +10,9 @@ from dagster_duckdb import DuckDBResource
 from octo_assets import descriptions
 from octo_assets.analytics.queries import run_query
 from octo_assets.charts import image_markdown, load_curve_png, product_png
-from octo_assets.lake import Lake
+from octo_assets.checks.analytics import CHECKS, evaluate
+from octo_assets.checks.framework import finish_days, selected
+from octo_assets.lake import Lake, MissingSnapshot, latest_snapshot, readings_partition
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import backfill_policy, daily_partitions
 from octo_assets.resources import LakeStorage
@@ -93,20 +95,12 @@ DESCRIPTIONS = {
 }
 
 
-def latest_snapshot_file(lake: Lake, table: str) -> str:
-    path = lake.latest_partition(f"source/{table}", "snapshot_date")
-    if path is None:
-        raise dg.Failure(f"No snapshot of the source `{table}` table in {lake.root}: materialise lake/{table} first.")
-    return path
-
-
 def latest_agreements_and_products(lake: Lake) -> dict[str, str]:
     """The relations `agreement` and `product` of the analytics SQL: their latest snapshots."""
-    return {table: latest_snapshot_file(lake, table) for table in ("agreement", "product")}
-
-
-def readings_file(lake: Lake, day: str) -> str | None:
-    return lake.existing_partition("readings", "date", day)
+    try:
+        return {table: latest_snapshot(lake, table) for table in ("agreement", "product")}
+    except MissingSnapshot as exc:
+        raise dg.Failure(description=str(exc)) from None
 
 
 def materialise_days(
@@ -119,12 +113,27 @@ def materialise_days(
     parameter: str,
     lineage: dg.TableColumnLineage,
     chart: Callable[[pl.DataFrame, date], dict] = lambda frame, day: {},
-) -> dg.MaterializeResult:
-    """Run `query` for each partition of this run and write each result as that partition."""
+):
+    """Run `query` for each day of this run; check each day's table, then publish it, or keep it
+    under `_rejected/` if a check fails (and fail the step once every day was tried)."""
     table = f"analytics/{query}"
+    published, failures = {}, []
     with duckdb.get_connection() as connection:
         for day in context.partition_keys:
-            frame = run_query(connection, query, relations(day), {parameter: day})
+            bound = relations(day)
+            frame = run_query(connection, query, bound, {parameter: day})
+            totals = None
+            if "readings" in bound:
+                [totals] = connection.execute(
+                    "SELECT coalesce(sum(consumption_kwh), 0), count(*) FROM readings"
+                ).fetchall()
+            evaluations = evaluate(query, frame, day, totals)
+            yield from selected(context, evaluations)
+            failed = [e.check_name for e in evaluations if not e.passed]
+            if failed:
+                rejected = lake.write(frame, f"_rejected/{table}/{partition_key}={day}/{context.run_id}.parquet")
+                failures.append(f"{day}: {query} not published, check(s) failed: {', '.join(failed)}; see {rejected}")
+                continue
             uri = lake.write(frame, lake.partition_path(table, partition_key, day))
             metadata = {
                 **table_metadata(frame, lineage, DESCRIPTIONS[query]),
@@ -133,8 +142,8 @@ def materialise_days(
             }
             if "consumption_kwh" in frame.columns:
                 metadata["consumption_kwh"] = float(frame["consumption_kwh"].sum() or 0.0)
-            context.add_asset_metadata(metadata, partition_key=day)
-    return dg.MaterializeResult()
+            published[day] = metadata
+    yield from finish_days(context, published, failures)
 
 
 def load_curve(frame: pl.DataFrame, day: date) -> dict:
@@ -163,6 +172,8 @@ def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs)
         group_name="analytics",
         description=description,
         metadata={"dagster/column_schema": column_schema(SCHEMAS[name], DESCRIPTIONS[name])},
+        check_specs=CHECKS[name],
+        output_required=False,  # a run whose day fails a check is recorded for the good days only
         **kwargs,
     )
 
@@ -200,7 +211,7 @@ def half_hourly_consumption(context: dg.AssetExecutionContext, lake: LakeStorage
         duckdb,
         "half_hourly_consumption",
         "date",
-        lambda day: {"readings": readings_file(store, day)},
+        lambda day: {"readings": readings_partition(store, day)},
         "reading_date",
         HALF_HOURLY_LINEAGE,
         load_curve,
@@ -222,7 +233,7 @@ def daily_product_consumption(context: dg.AssetExecutionContext, lake: LakeStora
         duckdb,
         "daily_product_consumption",
         "date",
-        lambda day: {"readings": readings_file(store, day), **sources},
+        lambda day: {"readings": readings_partition(store, day), **sources},
         "reading_date",
         PRODUCT_DAY_LINEAGE,
         consumption_by_product,

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from octo_assets.automation.freshness import FRESHNESS_CHECKS, freshness_checks_sensor
 from octo_assets.automation.landing_sensor import landing_sensor
 from octo_assets.automation.policies import with_policies
 from octo_assets.automation.schedules import SCHEDULES
@@ -16,6 +17,6 @@ automation_condition_sensor = dg.AutomationConditionSensorDefinition(
     description="Refreshes recent analytics partitions when a source snapshot or readings change.",
 )
 
-SENSORS = [landing_sensor, source_db_sensor, automation_condition_sensor]
+SENSORS = [landing_sensor, source_db_sensor, automation_condition_sensor, freshness_checks_sensor]
 
-__all__ = ["SCHEDULES", "SENSORS", "with_policies"]
+__all__ = ["FRESHNESS_CHECKS", "SCHEDULES", "SENSORS", "with_policies"]

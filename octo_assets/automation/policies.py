@@ -29,16 +29,39 @@ def due_by(hour: int, minute: int = 0) -> dg.FreshnessPolicy:
 FRESHNESS = {
     "source": due_by(0, 30),  # the database's midnight update, seen by the source sensor
     "landing": due_by(8),  # files land before 08:00
-    "lake/readings": due_by(8, 30),  # day D by 08:30 on D+1
     "lake": due_by(1),  # the source snapshot tables
-    "analytics": due_by(9),
     "warehouse": due_by(9),  # the catalog is rebuilt by the same daily run as analytics
 }
 
+# The daily assets are not judged by when anything was last materialised (a backfill of an old
+# day at 03:00 would make them look fresh) but by whether the partition due by then exists:
+# day D-1 by these times on D, Europe/London. Checks built by Dagster, run by FRESHNESS_SENSOR.
+PARTITION_DEADLINES = {"lake/readings": "30 8 * * *", "analytics": "0 9 * * *"}
 
-def freshness_for(key: dg.AssetKey) -> dg.FreshnessPolicy:
-    """The most specific entry: a full key first, then its first path component."""
+
+def freshness_for(key: dg.AssetKey) -> dg.FreshnessPolicy | None:
+    """The most specific entry: a full key first, then its first path component. The daily
+    assets have none: their freshness is the check on their last partition."""
+    if key.to_user_string() in PARTITION_DEADLINES or key.path[0] in PARTITION_DEADLINES:
+        return None
     return FRESHNESS.get(key.to_user_string()) or FRESHNESS[key.path[0]]
+
+
+def partition_freshness_checks(assets: list) -> list[dg.AssetChecksDefinition]:
+    """A freshness check on the last partition of each daily asset (day D-1 due by its deadline on D)."""
+    checks = []
+    for deadline_key, cron in PARTITION_DEADLINES.items():
+        keys = [
+            key
+            for asset in assets
+            if isinstance(asset, dg.AssetsDefinition)
+            for key in asset.keys
+            if key.to_user_string() == deadline_key or key.path[0] == deadline_key
+        ]
+        checks += dg.build_time_partition_freshness_checks(
+            assets=keys, deadline_cron=cron, timezone=LOCAL_TZ, severity=dg.AssetCheckSeverity.ERROR
+        )
+    return checks
 
 
 def refresh_recent(days: int) -> dg.AutomationCondition:
@@ -69,7 +92,9 @@ def with_policies(assets: list, days: int | None = None) -> list:
     refresh = refresh_recent(days or refresh_days())
 
     def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
-        spec = spec.replace_attributes(freshness_policy=freshness_for(spec.key))
+        policy = freshness_for(spec.key)
+        if policy is not None:
+            spec = spec.replace_attributes(freshness_policy=policy)
         if spec.key.path[0] == "analytics":
             spec = spec.replace_attributes(automation_condition=refresh)
         return spec

@@ -20,6 +20,14 @@ def offenders(sql: str, relations: dict[str, str | None], parameters: dict | Non
         return connection.sql(sql, params=parameters or {}).pl()
 
 
+def offenders_in(sql: str, frames: dict[str, pl.DataFrame], parameters: dict | None = None) -> pl.DataFrame:
+    """`offenders` over frames in memory (each bound to its relation name): checks before publishing."""
+    with duckdb.connect() as connection:
+        for name, frame in frames.items():
+            connection.register(name, frame.to_arrow())
+        return connection.sql(sql, params=parameters or {}).pl()
+
+
 def check_result(
     found: pl.DataFrame,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
@@ -48,7 +56,7 @@ def check_evaluation(
     count: int,
     shown: pl.DataFrame,
     severity: dg.AssetCheckSeverity,
-    partition: str,
+    partition: str | None,
     blocking: bool,
     **metadata,
 ) -> dg.AssetCheckEvaluation:
@@ -69,11 +77,10 @@ def check_evaluation(
     )
 
 
-def log_evaluation(context, evaluation: dg.AssetCheckEvaluation) -> None:
-    """Record one day's result, if the run selected that check."""
-    op_context = getattr(context, "op_execution_context", context)
-    if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) in context.selected_asset_check_keys:
-        op_context.log_event(evaluation)
+def selected(context, evaluations: list[dg.AssetCheckEvaluation]) -> list[dg.AssetCheckEvaluation]:
+    """The results of the checks the run selected: the step yields them, each with its day."""
+    keys = context.selected_asset_check_keys
+    return [e for e in evaluations if dg.AssetCheckKey(e.asset_key, e.check_name) in keys]
 
 
 def check_outputs(context):
@@ -82,3 +89,17 @@ def check_outputs(context):
     for name, spec in op_context.assets_def.check_specs_by_output_name.items():
         if spec.key in context.selected_asset_check_keys:
             yield dg.Output(None, output_name=name)
+
+
+def finish_days(context, published: dict[str, dict], failures: list[str]):
+    """End a step that built several days and checked each before publishing it: all published,
+    the run materialises them; else only the published days are recorded, and the step fails
+    with every day's reason (downstream waits for a re-run)."""
+    if failures:
+        for day, metadata in published.items():
+            yield dg.AssetMaterialization(asset_key=context.asset_key, partition=day, metadata=metadata)
+        raise dg.Failure(description="\n".join(failures))
+    for day, metadata in published.items():
+        context.add_asset_metadata(metadata, partition_key=day)
+    yield dg.MaterializeResult()
+    yield from check_outputs(context)

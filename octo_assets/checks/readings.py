@@ -13,8 +13,8 @@ The two that compare readings with the source snapshot run after both, in one st
 import dagster as dg
 import polars as pl
 
-from octo_assets.analytics.assets import latest_snapshot_file, readings_file
-from octo_assets.checks.framework import check_evaluation, check_outputs, log_evaluation, offenders
+from octo_assets.checks.framework import check_evaluation, check_outputs, offenders, selected
+from octo_assets.lake import latest_snapshot, readings_partition
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings.assemble import MAX_HALF_HOUR_KWH, SHOWN, half_hours_in_day
 from octo_assets.readings.ingest import DayBuild
@@ -133,9 +133,9 @@ SOURCE_SPECS = [
 @dg.multi_asset_check(specs=SOURCE_SPECS, can_subset=True, name="readings_against_the_source")
 def readings_against_the_source(context: dg.AssetCheckExecutionContext, lake: LakeStorage):
     store = lake.lake()
-    meterpoint, agreement = latest_snapshot_file(store, "meterpoint"), latest_snapshot_file(store, "agreement")
+    meterpoint, agreement = latest_snapshot(store, "meterpoint"), latest_snapshot(store, "agreement")
     for day in context.partition_keys:
-        relations = {"readings": readings_file(store, day), "meterpoint": meterpoint, "agreement": agreement}
+        relations = {"readings": readings_partition(store, day), "meterpoint": meterpoint, "agreement": agreement}
         per_meterpoint = offenders(
             """
             SELECT r.meterpoint_id, count(*) AS readings, sum(r.consumption_kwh) AS consumption_kwh,
@@ -162,6 +162,9 @@ def readings_against_the_source(context: dg.AssetCheckExecutionContext, lake: La
                 },
             ),
         }
-        for name, (found, extra) in results.items():
-            log_evaluation(context, check_evaluation(READINGS, name, found.height, found, WARN, day, False, **extra))
+        evaluations = [
+            check_evaluation(READINGS, name, found.height, found, WARN, day, False, **extra)
+            for name, (found, extra) in results.items()
+        ]
+        yield from selected(context, evaluations)
     yield from check_outputs(context)

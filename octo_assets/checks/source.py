@@ -1,31 +1,67 @@
-"""Checks on the latest source snapshot: what the brief promises about agreements and products."""
+"""Checks on a source snapshot, evaluated in the snapshot step on the tables just read, before they
+are published (write, audit, publish): a snapshot failing a blocking check is never the latest
+snapshot the views and the analytics use; the previous one stays.
+
+Each check is one SQL query over the snapshot's tables returning the offending rows.
+"""
 
 import dagster as dg
 import polars as pl
 
-from octo_assets.analytics.assets import latest_snapshot_file
-from octo_assets.checks.framework import check_result, offenders
-from octo_assets.resources import LakeStorage
+from octo_assets.checks.framework import check_evaluation, offenders_in
 from octo_assets.source.snapshot import TABLES
 
 AGREEMENT = dg.AssetKey(["lake", "agreement"])
 PRODUCT = dg.AssetKey(["lake", "product"])
 METERPOINT = dg.AssetKey(["lake", "meterpoint"])
-WARN = dg.AssetCheckSeverity.WARN
+WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 
 
-def _latest(lake: LakeStorage, *tables: str) -> dict:
-    store = lake.lake()
-    return {table: latest_snapshot_file(store, table) for table in tables}
+def _spec(asset: dg.AssetKey, name: str, description: str, blocking: bool = False, deps=()) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking, additional_deps=list(deps))
 
 
-@dg.asset_check(
-    asset=AGREEMENT,
-    description="A meterpoint has at most one agreement of positive length at a time; overlaps are listed.",
-)
-def agreement_no_overlaps(lake: LakeStorage):
-    found = offenders(
-        """
+SOURCE_CHECKS = [
+    _spec(
+        AGREEMENT,
+        "agreement_no_overlaps",
+        "A meterpoint has at most one agreement of positive length at a time; overlaps are listed.",
+    ),
+    _spec(
+        AGREEMENT,
+        "agreement_product_exists",
+        "Every agreement's product exists; otherwise its readings would pass as 'no agreement'.",
+        blocking=True,
+        deps=[PRODUCT],
+    ),
+    _spec(
+        AGREEMENT,
+        "agreement_valid_dates",
+        "Every agreement has a start, and does not end before it starts (valid_from <= valid_to).",
+        blocking=True,
+    ),
+    _spec(
+        PRODUCT,
+        "product_id_unique",
+        "product_id is unique, so joining an agreement to its product never multiplies readings.",
+        blocking=True,
+    ),
+    _spec(METERPOINT, "meterpoint_id_unique", "meterpoint_id is unique."),
+    *(
+        _spec(
+            dg.AssetKey(["lake", table]),
+            f"{table}_schema",
+            f"The {table} snapshot has exactly the expected columns and types.",
+            blocking=True,
+        )
+        for table in TABLES
+    ),
+]
+BLOCKING = {spec.name for spec in SOURCE_CHECKS if spec.blocking}
+ASSET_OF = {spec.name: spec.asset_key for spec in SOURCE_CHECKS}
+
+QUERIES = {
+    "agreement_no_overlaps": """
         WITH positive AS (
             SELECT * FROM agreement
             WHERE agreement_valid_to IS NULL OR agreement_valid_from < agreement_valid_to
@@ -40,98 +76,49 @@ def agreement_no_overlaps(lake: LakeStorage):
          AND a.agreement_valid_from < coalesce(b.agreement_valid_to, DATE '9999-12-31')
          AND b.agreement_valid_from < coalesce(a.agreement_valid_to, DATE '9999-12-31')
         ORDER BY ALL
-        """,
-        _latest(lake, "agreement"),
-    )
-    return check_result(found, WARN)
+    """,
+    "agreement_product_exists": """
+        SELECT agreement_id, meterpoint_id, product_id FROM agreement
+        WHERE product_id IS NULL OR product_id NOT IN (SELECT product_id FROM product) ORDER BY ALL
+    """,
+    "agreement_valid_dates": """
+        SELECT agreement_id, meterpoint_id, agreement_valid_from, agreement_valid_to FROM agreement
+        WHERE agreement_valid_from IS NULL OR agreement_valid_to < agreement_valid_from ORDER BY ALL
+    """,
+    "product_id_unique": """
+        SELECT product_id, count(*) AS copies, list(display_name) AS display_names FROM product
+        GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL
+    """,
+    "meterpoint_id_unique": """
+        SELECT meterpoint_id, count(*) AS copies FROM meterpoint GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL
+    """,
+}
+SEVERITY = {"agreement_no_overlaps": WARN, "meterpoint_id_unique": WARN}
 
 
-@dg.asset_check(
-    asset=AGREEMENT,
-    blocking=True,
-    additional_deps=[PRODUCT],
-    description="Every agreement's product exists; otherwise its readings would pass as 'no agreement'.",
-)
-def agreement_product_exists(lake: LakeStorage):
-    found = offenders(
-        "SELECT agreement_id, meterpoint_id, product_id FROM agreement "
-        "WHERE product_id IS NULL OR product_id NOT IN (SELECT product_id FROM product) ORDER BY ALL",
-        _latest(lake, "agreement", "product"),
-    )
-    return check_result(found)
-
-
-@dg.asset_check(
-    asset=AGREEMENT,
-    blocking=True,
-    description="Every agreement has a start, and does not end before it starts (valid_from <= valid_to).",
-)
-def agreement_valid_dates(lake: LakeStorage):
-    relations = _latest(lake, "agreement")
-    found = offenders(
-        "SELECT agreement_id, meterpoint_id, agreement_valid_from, agreement_valid_to FROM agreement "
-        "WHERE agreement_valid_from IS NULL OR agreement_valid_to < agreement_valid_from ORDER BY ALL",
-        relations,
-    )
-    # valid_from = valid_to is allowed (a cancelled agreement): it covers no day, and is counted here
-    zero_length = offenders(
-        "SELECT count(*) AS n FROM agreement WHERE agreement_valid_from = agreement_valid_to", relations
-    )["n"][0]
-    return check_result(found, zero_length_agreements=int(zero_length))
-
-
-@dg.asset_check(
-    asset=PRODUCT,
-    blocking=True,
-    description="product_id is unique, so joining an agreement to its product never multiplies readings.",
-)
-def product_id_unique(lake: LakeStorage):
-    found = offenders(
-        "SELECT product_id, count(*) AS copies, list(display_name) AS display_names FROM product "
-        "GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL",
-        _latest(lake, "product"),
-    )
-    return check_result(found)
-
-
-@dg.asset_check(asset=METERPOINT, description="meterpoint_id is unique.")
-def meterpoint_id_unique(lake: LakeStorage):
-    found = offenders(
-        "SELECT meterpoint_id, count(*) AS copies FROM meterpoint GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL",
-        _latest(lake, "meterpoint"),
-    )
-    return check_result(found, WARN)
-
-
-def _schema_check(table: str):
-    @dg.asset_check(
-        asset=dg.AssetKey(["lake", table]),
-        name=f"{table}_schema",
-        blocking=True,
-        description=f"The {table} snapshot has exactly the expected columns and types.",
-    )
-    def schema_check(lake: LakeStorage):
-        store = lake.lake()
-        with store.storage.fs.open(latest_snapshot_file(store, table), "rb") as file:
-            found_schema = dict(pl.read_parquet_schema(file))
-        expected = TABLES[table]
+def evaluate(tables: dict[str, pl.DataFrame]) -> list[dg.AssetCheckEvaluation]:
+    """Every source check on a snapshot's tables."""
+    results = []
+    for name, sql in QUERIES.items():
+        found = offenders_in(sql, tables)
+        extra = {}
+        if name == "agreement_valid_dates":
+            # valid_from = valid_to is allowed (a cancelled agreement): it covers no day, and is counted here
+            zero_length = offenders_in(
+                "SELECT count(*) AS n FROM agreement WHERE agreement_valid_from = agreement_valid_to", tables
+            )["n"][0]
+            extra["zero_length_agreements"] = int(zero_length)
+        results.append((name, found, SEVERITY.get(name, ERROR), extra))
+    for table, expected in TABLES.items():
+        found_schema = dict(tables[table].schema)
         problems = [
             {"column": c, "expected": str(expected.get(c)), "found": str(found_schema.get(c))}
             for c in sorted(set(expected) | set(found_schema))
             if expected.get(c) != found_schema.get(c)
         ]
-        return check_result(
-            pl.DataFrame(problems, schema={"column": pl.String, "expected": pl.String, "found": pl.String})
-        )
-
-    return schema_check
-
-
-SOURCE_CHECKS = [
-    agreement_no_overlaps,
-    agreement_product_exists,
-    agreement_valid_dates,
-    product_id_unique,
-    meterpoint_id_unique,
-    *(_schema_check(table) for table in TABLES),
-]
+        frame = pl.DataFrame(problems, schema={"column": pl.String, "expected": pl.String, "found": pl.String})
+        results.append((f"{table}_schema", frame, ERROR, {}))
+    return [
+        check_evaluation(ASSET_OF[name], name, found.height, found, severity, None, name in BLOCKING, **extra)
+        for name, found, severity, extra in results
+    ]

@@ -79,29 +79,28 @@ class Assembled:
 def assemble_group(task: AssembleTask) -> Assembled:
     files = _file_list(task.file_list)
     staged = _read_staged(task.sources)
-    frame = staged.with_columns(delivery=files["delivery"].gather(staged["file"]))
-    kept, dropped, conflicts = deduplicate(frame)
-    kept = kept.with_columns(source_file=files["path"].gather(kept["file"]))
+    kept, dropped, conflicts = deduplicate(staged.with_columns(delivery=files["delivery"].gather(staged["file"])))
+    # de-duplication proved the key unique where it found nothing to remove; else, check again
+    repeated = 0 if dropped.is_empty() else repeated_keys(kept)
     accounting = (
         kept.group_by("file")
         .len("loaded")
         .join(dropped.group_by("file").len("duplicates"), on="file", how="full", coalesce=True)
     ).with_columns(pl.col("loaded", "duplicates").fill_null(0))
-    conflicts = _named_sources(conflicts, files["path"])
     per_meterpoint = kept.group_by("meterpoint_id").len("half_hours")
-    expected = half_hours_in_day(task.day)
     findings = {
         "readings_consumption_plausible": Finding.of(
             kept.filter((pl.col("consumption_kwh") > MAX_HALF_HOUR_KWH) | (pl.col("consumption_kwh") < 0))
             .select("meterpoint_id", "interval_start_local", "consumption_kwh")
             .sort("meterpoint_id", "interval_start_local")
         ),
-        "readings_complete_days": _incomplete(kept, per_meterpoint, task.day, expected),
+        "readings_complete_days": _incomplete(kept, per_meterpoint, task.day, half_hours_in_day(task.day)),
     }
     output = None
     if kept.height:
         output = str(Path(task.folder) / f"assembled-{task.day.isoformat()}-{task.group:04d}.arrow")
-        table = kept.select(LAKE_COLUMNS).with_columns(pl.col("source_file").cast(pl.Categorical)).to_arrow()
+        table = _lake_table(kept, files["path"])
+        # uncompressed: the run maps it into memory and reads it without a copy
         with pa.OSFile(output, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
     return Assembled(
@@ -113,17 +112,39 @@ def assemble_group(task: AssembleTask) -> Assembled:
         duplicates=dropped.height,
         kwh=kept["consumption_kwh"].sum() if kept.height else Decimal(0),
         meterpoints=per_meterpoint.height,
-        conflicts=conflicts,
+        conflicts=_named_sources(conflicts, files["path"]),
         accounting=accounting,
         audit={
-            "null_keys": kept.select(
-                pl.any_horizontal(pl.col(c).is_null() for c in [*KEY, "consumption_kwh"]).sum()
-            ).item(),
-            "repeated_keys": kept.select(pl.struct(KEY).is_duplicated().sum()).item(),
+            "null_keys": sum(kept[c].null_count() for c in [*KEY, "consumption_kwh"]),
+            "repeated_keys": repeated,
         },
         findings=findings,
         half_hours=per_meterpoint.group_by("half_hours").len("meterpoints"),
     )
+
+
+def _lake_table(kept: pl.DataFrame, paths: pl.Series) -> pa.Table:
+    """The kept rows as the lake stores them. `source_file` is dictionary-encoded straight from the
+    files' positions: each name once, and no string hashed per row."""
+    used = kept["file"].unique().sort()
+    codes = used.search_sorted(kept["file"]).cast(pl.Int32)
+    source_file = pa.DictionaryArray.from_arrays(codes.to_arrow(), paths.gather(used).to_arrow())
+    table = kept.select(LAKE_COLUMNS[:-1]).to_arrow()
+    return table.append_column("source_file", source_file)
+
+
+def _hashed_key() -> pl.Expr:
+    """A 64-bit key per reading: equal for equal readings; different readings may collide, which
+    only sends a part down the exact path."""
+    slot = pl.col("interval_start_utc").dt.epoch("s").cast(pl.UInt64)
+    return pl.col("meterpoint_id").hash(seed=1) * 1_000_003 + slot
+
+
+def repeated_keys(frame: pl.DataFrame) -> int:
+    """How many rows share their (meterpoint_id, interval_start_utc) with another row."""
+    if frame.select(_hashed_key().n_unique()).item() == frame.height:
+        return 0  # distinct hashed keys: distinct keys
+    return frame.select(pl.struct(KEY).is_duplicated().sum()).item()
 
 
 def deduplicate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -131,11 +152,12 @@ def deduplicate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
 
     A reading delivered more than once keeps the row of the newest delivery (highest `delivery`,
     then the later row of a file); a conflict is a reading whose deliveries disagree on the value.
-    Readings are rarely repeated, so only the repeated ones are sorted.
+    Readings are rarely repeated: a count of distinct hashed keys tells a part that has none
+    cheaply, and only the repeated readings of one that has are sorted.
     """
-    repeated_mask = frame.select(pl.struct(KEY).is_duplicated()).to_series()
-    if not repeated_mask.any():
+    if repeated_keys(frame) == 0:
         return frame, frame.clear(), pl.DataFrame(schema=CONFLICTS_SCHEMA)
+    repeated_mask = frame.select(pl.struct(KEY).is_duplicated()).to_series()
     repeated = frame.filter(repeated_mask).sort([*KEY, "delivery", "row_number"])
     last = repeated.select(pl.struct(KEY).is_last_distinct()).to_series()
     conflicts = (
@@ -175,10 +197,11 @@ def _incomplete(kept: pl.DataFrame, per_meterpoint: pl.DataFrame, day: date, exp
     slots = pl.DataFrame(
         {"interval_start_utc": pl.datetime_range(start, end, "30m", closed="left", time_unit="us", eager=True)}
     ).with_columns(pl.col("interval_start_utc").dt.convert_time_zone("UTC"))
+    theirs = kept.filter(pl.col("meterpoint_id").is_in(shown["meterpoint_id"].implode())).select(KEY)
     missing = (
         shown.select("meterpoint_id")
         .join(slots, how="cross")
-        .join(kept.select(KEY), on=KEY, how="anti")
+        .join(theirs, on=KEY, how="anti")
         .sort(KEY)
         .group_by("meterpoint_id", maintain_order=True)
         .agg(

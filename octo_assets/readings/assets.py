@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from octo_assets import charts, descriptions
-from octo_assets.checks.framework import check_outputs, log_evaluation
+from octo_assets.checks.framework import finish_days, selected
 from octo_assets.checks.readings import READINGS_CHECKS, evaluate
 from octo_assets.lake import Lake
 from octo_assets.metadata import column_lineage, column_schema, location, markdown_table
@@ -135,30 +135,24 @@ def readings(context: dg.AssetExecutionContext, config: ReadingsConfig, landing:
                 Path(config.prestaged) if config.prestaged else None,
             )
             for build in builds:
-                failure, metadata = _audit_and_publish(context, store, build, config)
+                evaluations = evaluate(build)
+                yield from selected(context, evaluations)
+                failure, metadata = _audit_and_publish(context, store, build, config, evaluations)
                 if failure:
                     failures.append(failure)
                 else:
                     published[build.day.isoformat()] = metadata
     except (LandingFilesGone, WorkerError) as exc:
         raise dg.Failure(description=str(exc)) from None
-    if failures:
-        # the good days are recorded as materialised, the others fail; downstream waits for a re-run
-        for day, metadata in published.items():
-            context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=day, metadata=metadata))
-        raise dg.Failure(description="\n".join(failures))
-    for day, metadata in published.items():
-        context.add_asset_metadata(metadata, partition_key=day)
-    yield dg.MaterializeResult()
-    yield from check_outputs(context)
+    yield from finish_days(context, published, failures)
 
 
-def _audit_and_publish(context, store: Lake, build: DayBuild, config: ReadingsConfig) -> tuple[str | None, dict]:
-    """Audit, then publish or reject, one day: (why it was not published, or None; its metadata)."""
+def _audit_and_publish(
+    context, store: Lake, build: DayBuild, config: ReadingsConfig, evaluations: list
+) -> tuple[str | None, dict]:
+    """Publish one day if its audit passed, else keep it aside: (why it was not published, or None;
+    its metadata)."""
     key = build.day.isoformat()
-    evaluations = evaluate(build)
-    for evaluation in evaluations:
-        log_evaluation(context, evaluation)
     failed = [e.check_name for e in evaluations if e.blocking and not e.passed]
     if build.empty and not config.allow_empty_days:
         return (

@@ -40,16 +40,16 @@ from octo_assets.readings.assemble import (
     assemble_group,
 )
 from octo_assets.readings.parse import QUARANTINE_SCHEMA
-from octo_assets.readings.stage import Staged, StageTask, stage_files
+from octo_assets.readings.stage import MAX_BUCKETS, Staged, StageTask, stage_files
 from octo_assets.readings.workers import Pool
 from octo_assets.storage import Storage
 
 MEMORY_SETTING = "OCTO_MEMORY_MB"
 DEFAULT_MEMORY_MB = 256
-FILES_PER_TASK = 2_000
+MIN_FILES_PER_TASK, MAX_FILES_PER_TASK = 500, 8_000
+POOL_MIN_BYTES = 20 * 2**20  # of landing files to read or assemble
 BYTES_PER_JSON_ROW = 44  # compact case-study layout; pretty-printed files only overestimate the rows
 BYTES_PER_ASSEMBLED_ROW = 200  # a staged row in Arrow (~60 B) and the copies de-duplication makes
-MAX_BUCKETS = 1024
 LAKE_SCHEMA = {
     "meterpoint_id": pl.String,
     "interval_start_utc": pl.Datetime("us", "UTC"),
@@ -134,12 +134,13 @@ PRESTAGED = "prestaged.pickle"
 
 @dataclass(frozen=True)
 class Prestaged:
-    """What `prestage` read before a run: the run's first files, staged, and how."""
+    """What `prestage` read before a run: the landing area as listed, and the new files staged."""
 
-    files: pl.DataFrame  # path and version of each staged file, in file-list order
+    current: pl.DataFrame  # every listed file, with what the index knows (INDEX_SCHEMA)
+    listed_at_ns: int
+    files: pl.DataFrame  # path of each staged file, in file-list order
     staged: list[Staged]
     buckets: int
-    listed_at_ns: int
 
 
 def prestage(landing: Storage, lake: Lake, folder: Path, workers: int, progress=lambda p: None) -> list[date]:
@@ -147,18 +148,21 @@ def prestage(landing: Storage, lake: Lake, folder: Path, workers: int, progress=
     in `folder` for the run that follows in this process; returns every day the landing area holds.
 
     `make run` must name its days before its run starts. It learns them here while parsing, and
-    its readings step uses what was staged (build_days(prestaged=folder)): nothing is read twice.
+    its readings step uses this listing and what was staged (build_days(prestaged=folder)):
+    nothing is listed or read twice.
     """
     listed_at = index_of_landing.now_ns()
     current = _current(landing, lake, listed_at)
     unknown = index_of_landing.delivery_order(current.filter(pl.col("days").is_null()))
     buckets = _buckets(int(current["size"].sum() or 0), memory_budget_bytes())
-    with Pool(_workers_for(unknown.height, workers)) as pool:
+    with Pool(_workers_for(int(unknown["size"].sum() or 0), workers)) as pool:
         staged = _stage(pool, landing, unknown, folder, None, buckets, 0, progress)
-    merged = _learn(lake, current, unknown, staged, listed_at) if unknown.height else current
-    files = unknown.select("path", *index_of_landing.VERSION)
-    (folder / PRESTAGED).write_bytes(pickle.dumps(Prestaged(files, staged, buckets, listed_at)))
-    return sorted(merged["days"].explode().drop_nulls().unique().to_list())
+    if unknown.height:
+        current = _learn(lake, current, unknown, staged, listed_at)
+    (folder / PRESTAGED).write_bytes(
+        pickle.dumps(Prestaged(current, listed_at, unknown.select("path"), staged, buckets))
+    )
+    return sorted(current["days"].explode().drop_nulls().unique().to_list())
 
 
 def build_days(
@@ -173,30 +177,34 @@ def build_days(
 ) -> Iterator[DayBuild]:
     """Stage and assemble `days` from the landing area, one DayBuild a day, in `folder`.
 
-    Unless `force`, a day
-    whose published partition was built from files no longer in the landing area is refused
-    (LandingFilesGone) before anything is read. `prestaged`: a folder `prestage` filled.
+    Unless `force`, a day whose published partition was built from files no longer in the
+    landing area is refused (LandingFilesGone) before anything is assembled. `prestaged`: a
+    folder `prestage` filled in this process, whose listing and staged files are used.
     """
     wanted = sorted(set(days))
-    listed_at = index_of_landing.now_ns()
-    current = _current(landing, lake, listed_at)
-    if not force:
-        _refuse_if_files_gone(lake, current, wanted)
-    before = _usable(prestaged, current)
+    before: Prestaged | None = None
+    if prestaged is not None and (prestaged / PRESTAGED).is_file():
+        before = pickle.loads((prestaged / PRESTAGED).read_bytes())
+    listed_at = before.listed_at_ns if before else index_of_landing.now_ns()
+    current = before.current if before else _current(landing, lake, listed_at)
     needed = index_of_landing.delivery_order(index_of_landing.files_for_days(current, set(wanted)))
     if before:
-        needed = needed.join(before.files.select("path"), on="path", how="anti")
-    to_read = pl.concat([before.files.select("path"), needed.select("path")]) if before else needed.select("path")
+        needed = needed.join(before.files, on="path", how="anti")
+    to_read = pl.concat([before.files, needed.select("path")]) if before else needed.select("path")
     to_read = to_read.join(current, on="path", how="left", maintain_order="left")
     budget = memory_budget_bytes()
     buckets = before.buckets if before else _buckets(int(to_read["size"].sum() or 0), budget)
 
-    with Pool(_workers_for(to_read.height, workers)) as pool:
+    with Pool(_workers_for(int(to_read["size"].sum() or 0), workers)) as pool:
         first = before.files.height if before else 0
         staged = (before.staged if before else []) + _stage(
             pool, landing, needed, folder, wanted, buckets, first, progress
         )
-        merged = _learn(lake, current, to_read, staged, listed_at)
+        if needed.height:
+            current = _learn(lake, current, needed, staged, listed_at)
+        if not force:
+            _refuse_if_files_gone(lake, current, wanted)
+        merged = current.join(to_read.select("path"), on="path", how="semi")
         order = _file_list(to_read, merged, folder)
         for day in wanted:
             holding = merged.filter(pl.col("days").list.contains(day))
@@ -214,9 +222,9 @@ def build_days(
             yield build
 
 
-def _workers_for(files: int, workers: int) -> int:
-    """Below a task's worth of files, a worker's start-up (~0.5 s) costs more than it saves."""
-    return workers if files > FILES_PER_TASK else 1
+def _workers_for(input_bytes: int, workers: int) -> int:
+    """For a small input a worker's start-up (~0.5 s) costs more than it saves."""
+    return workers if input_bytes > POOL_MIN_BYTES else 1
 
 
 def _current(landing: Storage, lake: Lake, listed_at: int) -> pl.DataFrame:
@@ -224,19 +232,10 @@ def _current(landing: Storage, lake: Lake, listed_at: int) -> pl.DataFrame:
     return index_of_landing.reconcile(listing, index_of_landing.load_index(lake).frame, listed_at)
 
 
-def _usable(folder: Path | None, current: pl.DataFrame) -> Prestaged | None:
-    """The prestaged files, if every one of them is still the version that was staged."""
-    if folder is None or not (folder / PRESTAGED).is_file():
-        return None
-    before: Prestaged = pickle.loads((folder / PRESTAGED).read_bytes())
-    same = before.files.join(current, on=["path", *index_of_landing.VERSION], how="semi")
-    return before if same.height == before.files.height else None
-
-
 def _stage(pool: Pool, landing: Storage, files: pl.DataFrame, folder: Path, days, buckets: int, first: int, progress):
     staged = []
     done = 0
-    for result in pool.run(stage_files, _stage_tasks(landing, files, folder, days, buckets, first)):
+    for result in pool.run(stage_files, _stage_tasks(landing, files, folder, days, buckets, first, pool.workers)):
         staged.append(result)
         done += result.facts.height
         progress(Progress("reading", done, files.height, "files"))
@@ -244,23 +243,25 @@ def _stage(pool: Pool, landing: Storage, files: pl.DataFrame, folder: Path, days
 
 
 def _refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) -> None:
-    """A re-run never blanks a day: refuse days whose published rows came from files now gone."""
-    listed = set(current["path"].to_list())
+    """A re-run never blanks a day: refuse days whose published rows came from files no longer in
+    the landing area (a file moved within it, same content, is not gone)."""
+    listed = current.select("path", "sha")
     problems = []
     for day in days:
         rel = lake.partition_path("readings_files", "date", day.isoformat())
         if not lake.storage.exists(rel):
             continue
-        published = lake.read(rel)
-        gone = published.filter(~pl.col("source_file").is_in(list(listed)))
+        published = lake.read(rel).filter(pl.col("rows_loaded") > 0)
+        gone = published.join(listed, left_on="source_file", right_on="path", how="anti").join(
+            listed.drop_nulls("sha"), on="sha", how="anti"
+        )
         if gone.height:
             lost = int(gone["rows_loaded"].sum())
-            example = gone["source_file"][0]
             problems.append(
                 f"{day}: {gone.height} landing file(s) its published readings came from are gone "
-                f"(e.g. {example}); re-running would drop their {lost} readings. Restore the files, or run "
-                f"again with run config `ops: {{lake__readings: {{config: {{force: true}}}}}}` to rebuild the day "
-                f"from what is there now."
+                f"(e.g. {gone['source_file'][0]}), so re-running would drop their {lost} readings; nothing was "
+                "replaced. Restore the files, or run again with run config "
+                "`ops: {lake__readings: {config: {force: true}}}` to rebuild the day from what is there now."
             )
     if problems:
         raise LandingFilesGone("\n".join(problems))
@@ -273,24 +274,30 @@ def _buckets(input_bytes: int, budget: int) -> int:
     return min(MAX_BUCKETS, 1 << max(0, math.ceil(math.log2(max(needed, 1)))))
 
 
-def _stage_tasks(landing: Storage, to_read: pl.DataFrame, folder: Path, days, buckets: int, first: int) -> list:
-    fallback = to_read.select(pl.col("indexed_first_seen_ns").fill_null(pl.col("first_seen_ns")).alias("seen"))[
-        "seen"
-    ].to_list()
+def _stage_tasks(
+    landing: Storage, to_read: pl.DataFrame, folder: Path, days, buckets: int, first: int, workers: int
+) -> list:
+    # a re-delivered version of the same content keeps its first sight (landing.with_learnt)
+    seen = pl.col("first_seen_ns")
+    if "indexed_first_seen_ns" in to_read.columns:
+        seen = pl.col("indexed_first_seen_ns").fill_null(seen)
+    fallback = to_read.select(seen.alias("seen"))["seen"].to_list()
     paths = to_read["path"].to_list()
     fallback_days = [index_of_landing.report_day(ns) for ns in fallback]
+    # a few tasks per worker, to balance them; big enough that a task's fixed cost does not count
+    size = min(MAX_FILES_PER_TASK, max(MIN_FILES_PER_TASK, math.ceil(len(paths) / (4 * workers))))
     return [
         StageTask(
             number=n,
             landing=landing.url,
             folder=str(folder),
-            paths=paths[start : start + FILES_PER_TASK],
+            paths=paths[start : start + size],
             first_file=first + start,
-            fallback_days=fallback_days[start : start + FILES_PER_TASK],
+            fallback_days=fallback_days[start : start + size],
             days=days,
             buckets=buckets,
         )
-        for n, start in enumerate(range(0, len(paths), FILES_PER_TASK), start=first // FILES_PER_TASK + 1)
+        for n, start in enumerate(range(0, len(paths), size), start=first + 1)
     ]
 
 

@@ -27,7 +27,7 @@ import polars as pl
 
 from octo_assets.lake import Lake
 from octo_assets.readings.clock import LOCAL_TZ
-from octo_assets.storage import Entry, Storage, VersionConflict
+from octo_assets.storage import Storage, Tokens, VersionConflict
 
 INDEX_FILE = "_state/landing_index.parquet"
 INDEX_SCHEMA = {
@@ -60,16 +60,13 @@ def load_index(lake: Lake) -> Index:
 
 def list_landing(landing: Storage) -> pl.DataFrame:
     """The landing area's JSON files: path, size, mtime_ns, token."""
-    entries: list[Entry] = landing.list_files(suffix=".json")
-    return pl.DataFrame(
-        {
-            "path": [e.path for e in entries],
-            "size": [e.size for e in entries],
-            "mtime_ns": [e.mtime_ns for e in entries],
-            "token": [e.token for e in entries],
-        },
-        schema={c: INDEX_SCHEMA[c] for c in ["path", *VERSION]},
-    )
+    columns = landing.list_columns(suffix=".json")
+    tokens = columns.pop("token")
+    frame = pl.DataFrame({name: pl.Series(name, values, dtype=INDEX_SCHEMA[name]) for name, values in columns.items()})
+    if isinstance(tokens, Tokens):  # on disk: built here, column-wise
+        token = pl.format("{}-{}", pl.Series(tokens.ctime, dtype=pl.Int64), pl.Series(tokens.inode, dtype=pl.UInt64))
+        return frame.with_columns(token=token)
+    return frame.with_columns(token=pl.Series(list(tokens), dtype=pl.String))
 
 
 def reconcile(listing: pl.DataFrame, index: pl.DataFrame, listed_at_ns: int) -> pl.DataFrame:

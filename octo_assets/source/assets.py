@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import polars as pl
 
+from octo_assets.checks.framework import check_outputs, selected
+from octo_assets.checks.source import SOURCE_CHECKS, evaluate
 from octo_assets.descriptions import SOURCE_TABLES
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import LOCAL_TZ
@@ -57,16 +59,42 @@ def snapshot_table_dir(table: str) -> str:
         )
         for table in TABLES
     ],
+    check_specs=SOURCE_CHECKS,
 )
 def source_snapshot(
     context: dg.AssetExecutionContext, config: SnapshotConfig, source_db: SourceDatabase, lake: LakeStorage
 ):
+    """Read, audit, publish: the three tables are published (together) only if every blocking check
+    passes; otherwise they are kept under `_rejected/` and the previous snapshot stays in use."""
     snapshot_date = config.snapshot_date or datetime.now(ZoneInfo(LOCAL_TZ)).date().isoformat()
     try:
         snapshot = read_source(Path(source_db.path), source_db.busy_timeout_s)
     except SourceError as exc:
         raise dg.Failure(description=str(exc)) from None  # the message says it all
     store = lake.lake()
+    evaluations = evaluate(snapshot.tables)
+    failed = [e for e in evaluations if e.blocking and not e.passed]
+    if failed:
+        rejected = {
+            table: store.write(
+                frame, f"_rejected/{snapshot_table_dir(table)}/{SNAPSHOT_KEY}={snapshot_date}/{context.run_id}.parquet"
+            )
+            for table, frame in snapshot.tables.items()
+        }
+        for evaluation in selected(context, evaluations):
+            if not evaluation.passed and evaluation.blocking:
+                where = location(rejected[ASSET_TABLE[evaluation.asset_key]])
+                evaluation = evaluation.with_metadata(
+                    {**evaluation.metadata, "published": False, "rejected_version": where}
+                )
+            yield evaluation
+        names = ", ".join(sorted({e.check_name for e in failed}))
+        raise dg.Failure(
+            description=f"The {snapshot_date} snapshot of {source_db.path} was not published: blocking check(s) "
+            f"failed: {names}. The previous snapshot stays in use; the rejected tables are under "
+            f"{store.uri('_rejected/source')}."
+        )
+    yield from selected(context, evaluations)
     for table, frame in snapshot.tables.items():
         uri = store.write(frame, store.partition_path(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date))
         lineage = column_lineage({column: [(SOURCE_DB.key, f"{table}.{column}")] for column in frame.columns})
@@ -80,3 +108,7 @@ def source_snapshot(
                 "path": location(uri),
             },
         )
+    yield from check_outputs(context)
+
+
+ASSET_TABLE = {dg.AssetKey(["lake", table]): table for table in TABLES}

@@ -1,7 +1,11 @@
 """Read the source SQLite database into typed frames, without ever writing to it.
 
-Ids are kept as text exactly as stored (`0123`, `3674e80033`): nothing here guesses types.
-All three tables are read inside one read transaction, so they are from the same moment.
+All three tables are read inside one read transaction, so they are from the same moment. Nothing
+is coerced: SQLite keeps whatever a writer stored (a column's declared type is only a hint), so
+each column's values are first checked against what the column must hold, in SQL, and a value
+that does not fit (an `agreement_id` of 'A-17' or '0042', an `is_variable` of 'yes', a date of
+'2021-13-01', an id stored as a number) fails the snapshot with a sentence naming the table, the
+column, the row and the value. Ids are kept as text exactly as stored (`0123`, `3674e80033`).
 """
 
 import sqlite3
@@ -10,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-# table -> {column: type}; the SQL casts make the types explicit whatever SQLite holds
+# table -> {column: type}
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "agreement": {
         "agreement_id": pl.Int64,
@@ -31,7 +35,16 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "region": pl.String,
     },
 }
-_SQL_CAST = {pl.Int64: "INTEGER", pl.String: "TEXT", pl.Date: "TEXT", pl.Boolean: "INTEGER"}
+# SQL true where a stored value does not fit the column (NULLs fit every column; the checks judge them)
+_UNFIT = {
+    pl.Int64: ("an integer", "typeof({c}) != 'integer'"),
+    pl.String: ("text", "typeof({c}) != 'text'"),
+    pl.Boolean: ("0 or 1", "typeof({c}) != 'integer' OR {c} NOT IN (0, 1)"),
+    pl.Date: (
+        "a date YYYY-MM-DD",
+        "typeof({c}) != 'text' OR {c} NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' OR date({c}) IS NOT {c}",
+    ),
+}
 
 
 class SourceError(Exception):
@@ -54,7 +67,9 @@ def read_source(path: Path, busy_timeout_s: float = 10.0) -> SourceSnapshot:
     try:
         connection.execute("BEGIN")  # one snapshot of all three tables
         _check_columns(connection, path)
-        return SourceSnapshot({table: _read_table(connection, path, table) for table in TABLES})
+        for table in TABLES:
+            _check_values(connection, path, table)
+        return SourceSnapshot({table: _read_table(connection, table) for table in TABLES})
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"{path}: {_explain(exc)}") from exc
     finally:
@@ -71,18 +86,34 @@ def _check_columns(connection: sqlite3.Connection, path: Path) -> None:
             raise SourceError(f"{path}: table {table!r} lacks column(s) {', '.join(missing)}")
 
 
-def _read_table(connection: sqlite3.Connection, path: Path, table: str) -> pl.DataFrame:
+def _check_values(connection: sqlite3.Connection, path: Path, table: str) -> None:
+    """Fail on the first stored value that does not fit its column (and count the others)."""
+    for column, dtype in TABLES[table].items():
+        expected, unfit = _UNFIT[dtype]
+        condition = f'"{column}" IS NOT NULL AND ({unfit.format(c=chr(34) + column + chr(34))})'
+        bad = connection.execute(
+            f'SELECT rowid, "{column}", typeof("{column}"), count(*) OVER () FROM "{table}" WHERE {condition} '
+            "ORDER BY rowid LIMIT 1"
+        ).fetchone()
+        if bad:
+            rowid, value, stored, total = bad
+            more = f" (and {total - 1} more such value(s) in the column)" if total > 1 else ""
+            raise SourceError(
+                f"{path}: table {table!r}, column {column!r}, row {rowid}: {value!r} (stored as {stored}) "
+                f"is not {expected}{more}; nothing was converted, and the previous snapshot stays in use"
+            )
+
+
+def _read_table(connection: sqlite3.Connection, table: str) -> pl.DataFrame:
     schema = TABLES[table]
-    select = ", ".join(f'CAST("{c}" AS {_SQL_CAST[t]}) AS "{c}"' for c, t in schema.items())
-    rows = connection.execute(f'SELECT {select} FROM "{table}" ORDER BY rowid').fetchall()
-    text = {c: (pl.String if t == pl.Date else t) for c, t in schema.items()}
-    try:
-        frame = pl.DataFrame(rows, schema=text, orient="row", strict=True)
-        return frame.with_columns(
-            pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=True) for c, t in schema.items() if t == pl.Date
-        )
-    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-        raise SourceError(f"{path}: table {table!r} has a value of the wrong type: {exc}") from exc
+    columns = ", ".join(f'"{c}"' for c in schema)
+    rows = connection.execute(f'SELECT {columns} FROM "{table}" ORDER BY rowid').fetchall()
+    as_read = {c: (pl.String if t == pl.Date else pl.Int64 if t == pl.Boolean else t) for c, t in schema.items()}
+    frame = pl.DataFrame(rows, schema=as_read, orient="row", strict=True)
+    return frame.with_columns(
+        *[pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=True) for c, t in schema.items() if t == pl.Date],
+        *[pl.col(c).cast(pl.Boolean) for c, t in schema.items() if t == pl.Boolean],
+    )
 
 
 def _explain(exc: sqlite3.DatabaseError) -> str:

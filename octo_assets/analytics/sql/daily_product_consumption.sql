@@ -11,14 +11,20 @@ WITH covering_agreement AS (
     QUALIFY row_number() OVER (
         PARTITION BY meterpoint_id ORDER BY agreement_valid_from DESC, agreement_id DESC
     ) = 1
+),
+-- a meterpoint has one product on a day: total its readings first, then group the meterpoints
+meterpoint_day AS (
+    SELECT meterpoint_id, sum(consumption_kwh) AS consumption_kwh, count(*) AS reading_count
+    FROM readings
+    GROUP BY meterpoint_id
 )
 SELECT
     $reading_date::DATE                 AS reading_date,
     p.display_name                      AS product_display_name,
-    count(DISTINCT r.meterpoint_id)     AS meterpoint_count,
-    sum(r.consumption_kwh)              AS consumption_kwh,
-    count(*)                            AS reading_count
-FROM readings AS r
+    count(*)                            AS meterpoint_count,
+    sum(m.consumption_kwh)              AS consumption_kwh,
+    sum(m.reading_count)::BIGINT        AS reading_count
+FROM meterpoint_day AS m
 LEFT JOIN covering_agreement AS c USING (meterpoint_id)
 LEFT JOIN product AS p USING (product_id)
 GROUP BY p.display_name

@@ -12,7 +12,9 @@ import warnings
 warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
 # The freshness checks of the daily assets look at their last partition, which a FreshnessPolicy
 # cannot (automation.freshness): Dagster calls their sensor superseded; it is what does the job.
-warnings.filterwarnings("ignore", message=r"Function `build_sensor_for_freshness_checks` is superseded")
+warnings.filterwarnings(
+    "ignore", message=r"Function `build_(sensor_for_freshness_checks|time_partition_freshness_checks)` is superseded"
+)
 
 
 def connect(warehouse=None, read_only: bool = True):

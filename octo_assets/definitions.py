@@ -10,10 +10,14 @@ from octo_assets.analytics.assets import (
 from octo_assets.automation import FRESHNESS_CHECKS, SCHEDULES, SENSORS, with_policies
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.catalog.assets import catalog
-from octo_assets.checks import ASSET_CHECKS
+from octo_assets.checks import ASSET_CHECKS as STEP_CHECKS
 from octo_assets.readings.assets import LANDING, readings
 from octo_assets.resources import resources_from_env
 from octo_assets.source.assets import SOURCE_DB, source_snapshot
+
+# the checks defined on their own: those on readings and the source, and freshness (the others
+# are evaluated inside their assets' steps: see octo_assets.checks)
+ASSET_CHECKS = [*STEP_CHECKS, *FRESHNESS_CHECKS]
 
 ASSETS = with_policies(
     [
@@ -30,7 +34,7 @@ ASSETS = with_policies(
 
 defs = dg.Definitions(
     assets=ASSETS,
-    asset_checks=[*ASSET_CHECKS, *FRESHNESS_CHECKS],
+    asset_checks=ASSET_CHECKS,
     jobs=[BUILD_JOB],
     schedules=SCHEDULES,
     sensors=SENSORS,

@@ -10,7 +10,7 @@ import dagster as dg
 from octo_assets.automation import with_policies
 from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS
 from octo_assets.automation.policies import refresh_recent
-from octo_assets.definitions import ASSETS
+from octo_assets.definitions import ASSET_CHECKS, ASSETS
 from octo_assets.partitions import daily_partitions
 
 ACTIVE = dg.AssetKey(["analytics", "active_agreements"])
@@ -40,14 +40,18 @@ class Ticks:
 
 
 def materialize(ws, instance, selection, **kwargs) -> None:
-    assert dg.materialize(ASSETS, selection=selection, instance=instance, resources=ws.resources(), **kwargs).success
+    assets = [*ASSETS, *ASSET_CHECKS]
+    assert dg.materialize(assets, selection=selection, instance=instance, resources=ws.resources(), **kwargs).success
 
 
 def test_recent_analytics_follow_their_inputs(sample_workspace, instance):
     ws = sample_workspace
     materialize(ws, instance, SNAPSHOT_ASSETS)
     materialize(ws, instance, DAILY_ASSETS, tags={RANGE_START: "2021-01-01", RANGE_END: "2021-01-02"})
-    ticks = Ticks(dg.Definitions(assets=with_policies(ASSETS, days=2), resources=ws.resources()), instance)
+    ticks = Ticks(
+        dg.Definitions(assets=with_policies(ASSETS, days=2), asset_checks=ASSET_CHECKS, resources=ws.resources()),
+        instance,
+    )
     assert ticks.next() == {}  # the first tick only sets the baseline
 
     materialize(ws, instance, SNAPSHOT_ASSETS)  # the same content again: its data version is unchanged

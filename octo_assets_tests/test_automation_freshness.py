@@ -15,10 +15,11 @@ from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_B
 from dagster._core.loader import LoadingContextForTest
 from dagster._core.test_utils import freeze_time
 
-from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS, snapshot_run_config
+from octo_assets.automation.freshness import FRESHNESS_CHECKS
+from octo_assets.automation.jobs import DAILY_ASSETS, FRESHNESS, SNAPSHOT_ASSETS, snapshot_run_config
 from octo_assets.automation.landing_sensor import LandingChanges, landing_event
 from octo_assets.automation.source_sensor import database_files, source_event
-from octo_assets.definitions import ASSETS, defs
+from octo_assets.definitions import ASSET_CHECKS, ASSETS, defs
 
 LONDON = ZoneInfo("Europe/London")
 PASS, FAIL, UNKNOWN = FreshnessState.PASS, FreshnessState.FAIL, FreshnessState.UNKNOWN
@@ -57,14 +58,31 @@ def report_at(instance, local: str, event: dg.AssetMaterialization) -> None:
 
 def materialize_at(ws, instance, local: str, selection, **kwargs) -> None:
     with freeze_time(at(local)):
-        result = dg.materialize(ASSETS, selection=selection, instance=instance, resources=ws.resources(), **kwargs)
+        result = dg.materialize(
+            [*ASSETS, *ASSET_CHECKS],
+            selection=selection - FRESHNESS,
+            instance=instance,
+            resources=ws.resources(),
+            **kwargs,
+        )
     assert result.success
 
 
-def test_every_asset_has_a_freshness_policy():
+DAILY = {"lake/readings", "analytics/active_agreements", "analytics/half_hourly_consumption",
+         "analytics/daily_product_consumption"}  # fmt: skip
+POLICIES = {key: deadline for key, deadline in DEADLINES.items() if key not in DAILY}
+
+
+def test_every_asset_has_a_freshness_policy_or_a_check_on_its_last_partition():
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(DEADLINES)
-    assert all(graph.get(key).freshness_policy_or_from_metadata for key in graph.get_all_asset_keys())
+    with_policy = {
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy_or_from_metadata
+    }
+    assert with_policy == set(POLICIES)
+    checked = {key.asset_key.to_user_string() for check in FRESHNESS_CHECKS for key in check.check_keys}
+    assert checked == DAILY
+    assert defs.resolve_sensor_def("freshness_checks_sensor").default_status == dg.DefaultSensorStatus.RUNNING
 
 
 @pytest.fixture
@@ -80,18 +98,36 @@ def on_time(sample_workspace, instance):
     return instance
 
 
-def test_fresh_by_the_deadline_and_stale_when_the_next_day_is_missed(on_time):
-    for key, deadline in DEADLINES.items():
+def partition_fresh(ws, instance, key: str, local: str) -> bool:
+    """The freshness check on `key`'s last partition, evaluated at `local` as its sensor would."""
+    [check] = [k for c in FRESHNESS_CHECKS for k in c.check_keys if k.asset_key.to_user_string() == key]
+    with freeze_time(at(local)):
+        result = dg.materialize(
+            [*ASSETS, *ASSET_CHECKS], selection=dg.AssetSelection.checks(check), instance=instance,
+            resources=ws.resources(),
+        )  # fmt: skip
+    [evaluation] = result.get_asset_check_evaluations()
+    return evaluation.passed
+
+
+def test_fresh_by_the_deadline_and_stale_when_the_next_day_is_missed(on_time, sample_workspace):
+    for key, deadline in POLICIES.items():
         assert freshness(on_time, key, f"2021-01-02 {deadline}") == PASS, key
         assert freshness(on_time, key, "2021-01-02 23:59") == PASS, key
         assert freshness(on_time, key, f"2021-01-03 {deadline}") == FAIL, key  # nothing ran on the 3rd
+    for key in DAILY:
+        assert partition_fresh(sample_workspace, on_time, key, "2021-01-02 09:05"), key  # 1 January is there
+        assert not partition_fresh(sample_workspace, on_time, key, "2021-01-03 09:05"), key  # 2 January is not
 
 
-def test_a_late_run_fails_until_it_lands(on_time, sample_workspace):
-    assert freshness(on_time, "lake/readings", "2021-01-03 08:45") == FAIL  # 2 January not in by 08:30
+def test_a_backfill_of_an_old_day_does_not_make_a_missing_yesterday_look_fresh(on_time, sample_workspace):
+    """The case a policy on the latest materialisation gets wrong: 2 January is missing at 08:45
+    on the 3rd, though 1 January was materialised again at 03:00 that night."""
+    materialize_at(sample_workspace, on_time, "2021-01-03 03:00", DAILY_ASSETS, partition_key="2021-01-01")
+    assert not partition_fresh(sample_workspace, on_time, "lake/readings", "2021-01-03 08:45")
     materialize_at(sample_workspace, on_time, "2021-01-03 09:10", DAILY_ASSETS, partition_key="2021-01-02")
-    assert freshness(on_time, "lake/readings", "2021-01-03 09:15") == PASS
+    assert partition_fresh(sample_workspace, on_time, "lake/readings", "2021-01-03 09:15")
 
 
 def test_unknown_until_first_materialised(instance):
-    assert freshness(instance, "lake/readings", "2021-01-02 09:00") == UNKNOWN
+    assert freshness(instance, "source/case_study_db", "2021-01-02 09:00") == UNKNOWN

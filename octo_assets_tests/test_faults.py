@@ -343,13 +343,14 @@ def test_analytics_checks_pass_on_a_true_day_and_catch_tables_that_disagree(sour
     lake = ws.lake_storage()
     half_hourly = pl.read_parquet(lake.read_bytes("analytics/half_hourly_consumption/date=2021-01-01/part-0.parquet"))
     readings = (Decimal("3.000"), 2)  # the day's kWh and rows
+    evaluate = analytics_checks.evaluate
     doubled = pl.concat([half_hourly, half_hourly.head(1)])  # a half hour twice: kWh too high
     found = {
         e.check_name: e.passed for e in analytics_checks.evaluate("half_hourly_consumption", doubled, DAY, readings)
     }
     assert found == {"half_hourly_matches_readings": False, "half_hourly_one_row_per_half_hour": False}
     short = half_hourly.with_columns(consumption_kwh=pl.col("consumption_kwh") - Decimal("0.001"))
-    found = {e.check_name: e.passed for e in analytics_checks.evaluate("half_hourly_consumption", short, DAY, readings)}
+    found = {e.check_name: e.passed for e in evaluate("half_hourly_consumption", short, DAY, readings)}
     assert found == {"half_hourly_matches_readings": False, "half_hourly_one_row_per_half_hour": True}
     product_day = pl.read_parquet(lake.read_bytes("analytics/daily_product_consumption/date=2021-01-01/part-0.parquet"))
     lost = product_day.with_columns(reading_count=pl.col("reading_count") - 1)

@@ -6,6 +6,7 @@ import time
 
 
 def pid(_) -> int:
+    time.sleep(0.05)  # long enough that every worker of a pool gets some of the tasks
     return os.getpid()
 
 

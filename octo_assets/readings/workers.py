@@ -89,6 +89,7 @@ class Pool:
         self.what = what
         self._executor: cf.ProcessPoolExecutor | None = None
         self._before: set[int] = set()
+        self._started: dict[int, multiprocessing.Process] = {}  # kept: a dead one still tells its exit code
 
     def __enter__(self) -> "Pool":
         if self.workers > 1:
@@ -111,7 +112,10 @@ class Pool:
             self._executor = None
 
     def _workers(self) -> list:
-        return [p for p in multiprocessing.active_children() if p.pid not in self._before]
+        """This pool's live processes (noting every one, so that its exit code can be told later)."""
+        live = [p for p in multiprocessing.active_children() if p.pid not in self._before]
+        self._started.update((p.pid, p) for p in live)
+        return live
 
     def _kill_workers(self) -> None:
         for process in self._workers():
@@ -135,6 +139,7 @@ class Pool:
         try:
             for task in tasks:
                 pending.append((task, self._executor.submit(fn, task)))
+                self._workers()
                 if len(pending) >= window:
                     yield self._result(*pending.pop(0))
             while pending:
@@ -153,7 +158,8 @@ class Pool:
                 f"(raise {TIMEOUT_SETTING} if such a task is expected to take longer)"
             ) from None
         except cf.process.BrokenProcessPool:
-            codes = [p.exitcode for p in self._workers() if p.exitcode is not None]
+            self._workers()
+            codes = [p.exitcode for p in self._started.values() if p.exitcode is not None]
             self.close()
             how = ", ".join(_exit_reason(code) for code in codes) or "it exited unexpectedly"
             raise WorkerError(f"a {self.what} died while working on {describe(task)} ({how})") from None

@@ -48,6 +48,11 @@ def snapshot_table_dir(table: str) -> str:
     return f"source/{table}"
 
 
+def rejected_path(table: str, snapshot_date: str, run_id: str) -> str:
+    """Where a snapshot that failed its audit is kept, for inspection."""
+    return f"_rejected/{snapshot_table_dir(table)}/{SNAPSHOT_KEY}={snapshot_date}/{run_id}.parquet"
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(

@@ -286,31 +286,41 @@ def publishing(ws, staging) -> bool:
     return any((ws.lake / PARTITION).parent.glob(".*.tmp"))
 
 
-def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_nothing(
+def staging_runs(staging) -> bool:
+    return any(staging.glob("run-*"))
+
+
+def test_a_run_killed_at_any_moment_leaves_the_old_or_the_new_partition_whole_and_nothing_in_the_way(
     sourced, instance, tmp_path, monkeypatch
 ):
+    """Killed while it stages, while it publishes, or at fixed moments; the input changed since the
+    partition was built, so the old and the new partition differ. After each kill the partition is
+    one of them, whole; what the killed run left behind never trips the next one."""
     ws = sourced
     staging = tmp_path / "staging"
     monkeypatch.setenv("OCTO_STAGING_DIR", str(staging))  # the killed runs inherit it
-    rows_per_file = 48
-    for n in range(400):
-        ws.write_readings(
-            f"m{n:04d}.json",
-            [[f"2021-01-01 {h // 2:02d}:{30 * (h % 2):02d}:00", 0.25, f"m{n:04d}"] for h in range(rows_per_file)],
-        )
-    expected = 400 * rows_per_file
+    rows_per_file, files = 48, 400
+
+    def deliver(kwh: float) -> None:
+        for n in range(files):
+            day_rows = [[f"{DAY} {h // 2:02d}:{30 * (h % 2):02d}:00", kwh, f"m{n:04d}"] for h in range(rows_per_file)]
+            ws.write_readings(f"m{n:04d}.json", day_rows)
+
+    deliver(0.25)
     assert materialize(ws, instance, READINGS, [DAY]).success
     lake = ws.lake_storage()
-    before = lake.read_bytes(PARTITION)
+    old = lake.read_bytes(PARTITION)
+    deliver(0.5)  # corrected: the new partition will differ
+    ws.sync()
+    new_total = [(files * rows_per_file, Decimal("0.5") * files * rows_per_file)]
 
-    # kill while the partition is being published, then at fixed moments of the run
-    for attempt, moment in enumerate(["publishing", 1.0, 2.0, 3.0]):
+    for attempt, moment in enumerate(["staging", "publishing", 1.0, 2.0, 3.0]):
         home = tmp_path / f"home{attempt}"
         home.mkdir()
         child = killed_run(ws, home)
-        deadline = time.monotonic() + (60 if moment == "publishing" else moment)
+        deadline = time.monotonic() + (60 if isinstance(moment, str) else moment)
         while child.poll() is None and time.monotonic() < deadline:
-            if moment == "publishing" and publishing(ws, staging):
+            if (moment == "publishing" and publishing(ws, staging)) or (moment == "staging" and staging_runs(staging)):
                 break
             time.sleep(0.001)
         try:
@@ -318,14 +328,18 @@ def test_a_run_killed_mid_write_leaves_a_whole_partition_and_a_rerun_doubles_not
         except ProcessLookupError:  # the run (and every process it started) had already ended
             pass
         child.wait()
-        # whatever the moment, the partition is the old one, whole
-        assert lake.read_bytes(PARTITION) == before
-        assert query(ws, f"SELECT count(*) FROM '{lake.uri(PARTITION)}'") == [(expected,)]
+        # whatever the moment, the partition is the old one or the new one, whole
+        now = lake.read_bytes(PARTITION)
+        totals = query(ws, f"SELECT count(*), sum(consumption_kwh) FROM '{lake.uri(PARTITION)}'")
+        assert now == old or totals == new_total, moment
 
     assert materialize(ws, instance, READINGS, [DAY]).success
     assert query(
-        ws, "SELECT count(*), count(DISTINCT (meterpoint_id, interval_start_utc)) FROM '{lake}/readings/*/*.parquet'"
-    ) == [(expected, expected)]
+        ws,
+        "SELECT count(*), count(DISTINCT (meterpoint_id, interval_start_utc)), sum(consumption_kwh) "
+        "FROM '{lake}/readings/*/*.parquet'",
+    ) == [(files * rows_per_file, files * rows_per_file, new_total[0][1])]
+    assert [p.name for p in staging.glob("run-*")] == []  # the killed runs' staging was swept
 
 
 # -- analytics that disagree -------------------------------------------------------------------

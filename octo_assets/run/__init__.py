@@ -56,6 +56,8 @@ def build(instance: dg.DagsterInstance, resources: dict, first: str, last: str, 
         while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
             error = error.cause
         message = error.message.strip() if error else "see the run in the UI (make ui)"
+        if error and error.cls_name == "Failure":  # our own sentence: no class name in front of it
+            message = message.split(": ", 1)[-1]
         raise RunError(f"run {result.run_id} failed: {message}")
 
 

@@ -56,8 +56,9 @@ READINGS = {
 }
 READINGS_QUARANTINE = {
     "reading_date": (
-        "The day the reject is counted on: the row's own day (its file's first day if the row's cannot be told); "
-        "a rejected file is listed on every day it holds."
+        "The day the reject is counted on, once: the row's own day; for a row whose day cannot be told, its "
+        "file's first day; for a file with no readable day (or rejected whole), the day the first 08:00 run "
+        "after the file was first seen builds."
     ),
     "source_file": "The landing file, relative to the landing folder.",
     "row_number": "Position of the row in the file's `data` array, from 1; NULL when the whole file was rejected.",
@@ -69,7 +70,8 @@ READINGS_CONFLICTS = {
     "meterpoint_id": METERPOINT_ID,
     "interval_start_utc": INTERVAL_START_UTC,
     "deliveries": "How many times this reading was delivered.",
-    "values": "The kWh of each delivery, oldest delivery first (file modification time, then path).",
+    "values": "The kWh of each delivery, oldest delivery first (when the pipeline first saw the file's version, "
+    "then its modification time, then its path).",
     "sources": "The landing file of each delivery, in the order of values.",
     "kept_kwh": "The kWh kept in lake.readings: the newest delivery's.",
 }
@@ -134,10 +136,20 @@ DAILY_PRODUCT_CONSUMPTION = {
 
 SOURCE_TABLES = {"agreement": AGREEMENT, "product": PRODUCT, "meterpoint": METERPOINT}
 
+READINGS_FILES = {
+    "reading_date": "The Europe/London day of the partition.",
+    "source_file": "A landing file that holds rows of this day, relative to the landing area.",
+    "sha": "The content hash of the version of the file read (changes with every corrected delivery).",
+    "rows_loaded": "Rows of the file that are this day's readings now (the newest delivery of each).",
+    "duplicates": "Rows of the file that repeat a reading a newer delivery (or a later row) replaced.",
+    "rows_quarantined": "Rows of the file that could not be loaded, counted on this day (see readings_quarantine).",
+}
+
 VIEWS = {
     "lake.readings": READINGS,
     "lake.readings_quarantine": READINGS_QUARANTINE,
     "lake.readings_conflicts": READINGS_CONFLICTS,
+    "lake.readings_files": READINGS_FILES,
     **{f"lake.{table}": columns for table, columns in SOURCE_TABLES.items()},
     **{f"lake.{table}_history": columns for table, columns in SOURCE_TABLES.items()},
     "analytics.active_agreements": ACTIVE_AGREEMENTS,

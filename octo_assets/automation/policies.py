@@ -84,7 +84,13 @@ def refresh_recent(days: int) -> dg.AutomationCondition:
 
 
 def refresh_days() -> int:
-    return int(os.environ.get(REFRESH_DAYS_SETTING) or DEFAULT_REFRESH_DAYS)
+    value = (os.environ.get(REFRESH_DAYS_SETTING) or str(DEFAULT_REFRESH_DAYS)).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"{REFRESH_DAYS_SETTING}: {value!r} is not a number of days; set it to 1 or more "
+            f"(or unset it for {DEFAULT_REFRESH_DAYS})."
+        )
+    return int(value)
 
 
 def with_policies(assets: list, days: int | None = None) -> list:

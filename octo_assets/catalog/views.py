@@ -45,6 +45,13 @@ VIEWS = [
         "date AS reading_date, meterpoint_id, interval_start_utc, deliveries, values, sources, kept_kwh",
         description="Readings delivered more than once with different values; the newest delivery was kept.",
     ),
+    View(
+        "lake.readings_files",
+        "readings_files",
+        "date AS reading_date, source_file, sha, rows_loaded, duplicates, rows_quarantined",
+        description="Each day's rows, file by file: loaded, duplicates, quarantined (every row of a file, "
+        "once, across its days).",
+    ),
     *(
         View(
             f"lake.{table}",

@@ -174,16 +174,19 @@ def _audit_and_publish(
 
 
 def _progress_logger(context):
-    """Progress in the run log: each tenth of the files read, and each day assembled."""
-    last = {"reading": -1}
+    """Progress in the run log, for the UI and `make run`'s bar: about every twentieth of the files
+    read, and of each day's parts assembled."""
+    last: dict[str, int] = {}
 
     def report(progress: Progress) -> None:
+        step = progress.done * 20 // max(progress.total, 1)
+        key = f"{progress.phase}{progress.day}"
+        if step == last.get(key) and progress.done != progress.total:
+            return
+        last[key] = step
         if progress.phase == "reading":
-            tenth = progress.done * 10 // max(progress.total, 1)
-            if tenth != last["reading"] or progress.done == progress.total:
-                last["reading"] = tenth
-                context.log.info(f"read {progress.done:,} of {progress.total:,} landing files")
-        elif progress.done == progress.total:
-            context.log.info(f"{progress.day}: assembled in {progress.total} part(s)")
+            context.log.info(f"read {progress.done:,} of {progress.total:,} landing files")
+        else:
+            context.log.info(f"{progress.day}: assembled part {progress.done} of {progress.total}")
 
     return report

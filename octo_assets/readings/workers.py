@@ -159,6 +159,8 @@ class Pool:
             ) from None
         except cf.process.BrokenProcessPool:
             self._workers()
+            for process in self._started.values():  # reaped by the pool's own thread, maybe this instant
+                process.join(timeout=2)
             codes = [p.exitcode for p in self._started.values() if p.exitcode is not None]
             self.close()
             how = ", ".join(_exit_reason(code) for code in codes) or "it exited unexpectedly"

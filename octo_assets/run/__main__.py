@@ -8,6 +8,8 @@ imports nothing, so a worker starts without importing Dagster.
 import sys
 
 if __name__ == "__main__":
-    from octo_assets.run import main
-
+    try:
+        from octo_assets.run.pipeline import main
+    except ValueError as exc:  # a setting read as the definitions load (OCTO_REFRESH_DAYS, OCTO_DAYS_PER_RUN)
+        raise SystemExit(str(exc)) from None
     sys.exit(main())

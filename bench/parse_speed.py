@@ -1,8 +1,7 @@
 """Single-core throughput of the readings parser, in memory (no disk, no Dagster).
 
-    python -m bench.parse_speed                          # 2,000 generated real-layout files, 3 days each
+    python -m bench.parse_speed                          # 2,000 generated files, 3 days each (1% pretty-printed)
     python -m bench.parse_speed --sample data/readings   # the case-study files, copied under other ids
-    python -m bench.parse_speed --pretty-share 0.01      # as bench.generate's default: 1% pretty-printed
 
 Reports the fastest of --repeat runs of parse_documents (fast path, and orjson only) and of
 document_days, in rows per second. POLARS_MAX_THREADS is 1 unless set.
@@ -21,9 +20,9 @@ from bench.generate import generate  # noqa: E402
 from octo_assets.readings.parse import document_days, parse_documents  # noqa: E402
 
 
-def generated(files: int, pretty_share: float, start: str) -> list[tuple[str, bytes]]:
+def generated(files: int, start: str) -> list[tuple[str, bytes]]:
     with tempfile.TemporaryDirectory() as work:
-        generate(Path(work), meterpoints=files, days=3, start=date.fromisoformat(start), pretty_share=pretty_share)
+        generate(Path(work), meterpoints=files, days=3, start=date.fromisoformat(start))
         return [(p.name, p.read_bytes()) for p in sorted((Path(work) / "readings").glob("*.json"))]
 
 
@@ -51,14 +50,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.parse_speed", description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--sample", type=Path, help="replicate these landing files instead of generating")
-    parser.add_argument("--pretty-share", type=float, default=0.0)
     parser.add_argument("--start", default="2021-01-01", help="first day of generated files (2021-10-30: clocks back)")
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     if args.sample:
         documents = from_sample(args.sample, args.files)
     else:
-        documents = generated(args.files, args.pretty_share, args.start)
+        documents = generated(args.files, args.start)
     parsed = parse_documents(documents)
     rows = parsed.readings.height + parsed.quarantine.height
     print(

@@ -499,12 +499,14 @@ OWNER_LOCK = ".owner"
 def staging_area() -> Iterator[Path]:
     """A private folder under staging_root() for one run, removed when the run ends however it
     ends (an exception, an interrupt). A run killed outright (SIGKILL, a lost pod) cannot remove
-    its own: the folder's owner holds a lock on it for its whole life, so the next run knows a
-    folder whose lock is free is left over, and removes it. Nothing else depends on its contents.
+    its own, so the next run removes it: the folder's name carries its owner's process id and
+    the owner holds a lock on it for its whole life, so a folder whose owner is gone and whose
+    lock is free (no worker of the run still alive) is left over, even one killed before its lock
+    existed. Nothing else depends on its contents.
     """
     root = Path(staging_root())
     sweep_staging(root)
-    folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+    folder = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=root))
     with open(folder / OWNER_LOCK, "w") as owner:
         fcntl.flock(owner, fcntl.LOCK_EX)
         try:
@@ -514,21 +516,41 @@ def staging_area() -> Iterator[Path]:
 
 
 def sweep_staging(root: Path) -> list[Path]:
-    """Remove the staging folders of runs that are gone (their owner lock is free)."""
+    """Remove the staging folders of runs that are gone: owner process ended, owner lock free."""
     removed = []
     for folder in root.glob(f"{STAGING_PREFIX}*"):
-        try:
-            with open(folder / OWNER_LOCK) as owner:
-                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except FileNotFoundError:
-            # a folder being created this instant has no lock file yet; an old one never will
-            if time.time() - folder.stat().st_mtime < 60:
-                continue
-        except BlockingIOError:
-            continue  # its run is alive
+        if _owner_alive(folder.name) or _lock_held(folder):
+            continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     for leftover in root.glob("publish-*"):  # an S3 upload's temporary folder, same idea by age
         if time.time() - leftover.stat().st_mtime > STALE_TMP_S:
             shutil.rmtree(leftover, ignore_errors=True)
     return removed
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process named in a staging folder's name (run-<pid>-…) still exists."""
+    pid = name[len(STAGING_PREFIX):].partition("-")[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def _lock_held(folder: Path) -> bool:
+    """Whether a process still holds the folder's owner lock (a worker can outlive its run's
+    main process for a moment; its files are in use until it ends)."""
+    try:
+        with open(folder / OWNER_LOCK) as owner:
+            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False  # the owner was killed before it took the lock
+    except BlockingIOError:
+        return True
+    return False

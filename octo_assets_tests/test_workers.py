@@ -123,6 +123,28 @@ def test_the_staging_area_is_removed_when_its_run_fails_and_swept_when_its_run_w
         assert not left.exists() and mine.is_dir()  # the next run swept it
 
 
+
+def test_staging_left_by_a_run_killed_before_it_took_its_lock_is_swept_by_owner(tmp_path, monkeypatch):
+    """The folder exists before its lock does: a kill in between leaves a folder with no lock
+    file. Its owner's process id in its name tells a dead owner's folder from a live one's."""
+    monkeypatch.setenv("OCTO_STAGING_DIR", str(tmp_path / "staging"))
+    root = tmp_path / "staging"
+    root.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    without_lock = root / f"run-{dead_pid}-abc"  # killed between mkdtemp and its lock
+    unlocked = root / f"run-{dead_pid}-def"  # killed after: the lock file stays, nobody holds it
+    foreign = root / "run-legacy"  # no process id in the name: judged by its lock alone
+    young = root / f"run-{os.getpid()}-ghi"  # this process is alive: its folder is kept, locked or not
+    for folder in (without_lock, unlocked, foreign, young):
+        folder.mkdir()
+        (folder / "staged.arrow").write_bytes(b"x")
+    (unlocked / ".owner").touch()
+    (foreign / ".owner").touch()
+    assert sorted(p.name for p in sweep_staging(root)) == sorted([without_lock.name, unlocked.name, foreign.name])
+    assert [p.name for p in root.iterdir()] == [young.name]
+
+
 def test_the_number_of_workers_is_a_setting(monkeypatch):
     monkeypatch.setenv("OCTO_WORKERS", "3")
     assert worker_count() == 3

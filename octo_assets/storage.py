@@ -531,7 +531,7 @@ def sweep_staging(root: Path) -> list[Path]:
 
 def _owner_alive(name: str) -> bool:
     """Whether the process named in a staging folder's name (run-<pid>-…) still exists."""
-    pid = name[len(STAGING_PREFIX):].partition("-")[0]
+    pid = name[len(STAGING_PREFIX) :].partition("-")[0]
     if not pid.isdigit():
         return False
     try:

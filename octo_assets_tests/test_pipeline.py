@@ -8,6 +8,7 @@ from datetime import timezone
 
 import dagster as dg
 import pytest
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from octo_assets import connect, definitions, descriptions
 from octo_assets.analytics.assets import SCHEMAS
@@ -194,6 +195,20 @@ def test_every_materialisation_describes_its_columns_and_the_analytics_keep_thei
         assert [(c.name, c.type) for c in schema.columns] == [(name, str(dtype)) for name, dtype in types.items()]
 
 
+def test_the_ui_lists_the_columns_analysts_query(built):
+    """The asset's columns are the catalog view's, the day it is partitioned by among them, with
+    the view's types; the analytics assets' are their tables' (above)."""
+    ws, instance, _ = built
+    schema = partition_metadata(instance, "lake/readings", DAYS[0])["dagster/column_schema"]
+    view = query(
+        ws,
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'lake' AND table_name = 'readings'",
+    )
+    assert sorted(c.name for c in schema.columns) == sorted(name for name, _ in view)
+    assert {c.name: c.type for c in schema.columns}["reading_date"] == "Date"
+    assert dict(view)["reading_date"] == "DATE"
+
+
 def test_running_twice_gives_identical_tables(built):
     ws, instance, _ = built
     before = _lake_digest(ws)
@@ -224,6 +239,32 @@ def check_evaluations(instance) -> dict[tuple[str, str | None], object]:
             evaluation = record.dagster_event.event_specific_data
             evaluations[(evaluation.check_name, evaluation.partition)] = evaluation
     return evaluations
+
+
+def test_each_check_result_is_counted_against_the_materialisation_it_judged(built):
+    """What the UI's check list and a check's Partitions tab count: a day's latest result, if it
+    targets the day's latest materialisation (else the day shows "Missing"). Checks run before a
+    day is published (write-audit-publish), so the step must record them after it."""
+    _, instance, days = built
+    graph = definitions.defs.resolve_asset_graph()
+    freshness = {key for check in FRESHNESS_CHECKS for key in check.check_keys}  # judged on a clock, not a run
+    keys = sorted(graph.asset_check_keys - freshness, key=str)
+    infos = instance.event_log_storage.get_asset_check_partition_info(keys)
+    seen = {(info.check_key, info.partition_key): info for info in infos}
+    for key in keys:
+        daily = graph.get(key.asset_key).partitions_def is not None
+        for day in days if daily else [None]:
+            info = seen[(key, day)]
+            assert info.latest_target_materialization_storage_id is not None, (key, day)
+            assert info.is_current, (key, day)
+    failed = {
+        (key.name, day)
+        for (key, day), info in seen.items()
+        if info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
+    }
+    assert failed == {("readings_complete_days", "2021-01-01")} | {
+        ("readings_covered_by_agreement", day) for day in days
+    }
 
 
 def test_the_checks_report_exactly_the_samples_real_issues(built):

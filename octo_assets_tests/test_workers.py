@@ -123,7 +123,6 @@ def test_the_staging_area_is_removed_when_its_run_fails_and_swept_when_its_run_w
         assert not left.exists() and mine.is_dir()  # the next run swept it
 
 
-
 def test_staging_left_by_a_run_killed_before_it_took_its_lock_is_swept_by_owner(tmp_path, monkeypatch):
     """The folder exists before its lock does: a kill in between leaves a folder with no lock
     file. Its owner's process id in its name tells a dead owner's folder from a live one's."""

@@ -11,7 +11,7 @@ from octo_assets import descriptions
 from octo_assets.analytics.queries import run_query
 from octo_assets.charts import image_markdown, load_curve_png, product_png
 from octo_assets.checks.analytics import CHECKS, evaluate
-from octo_assets.checks.framework import finish_days, selected
+from octo_assets.checks.framework import finish_days
 from octo_assets.lake import Lake, MissingSnapshot, latest_snapshot, readings_partition
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import backfill_policy, daily_partitions
@@ -117,7 +117,7 @@ def materialise_days(
     """Run `query` for each day of this run; check each day's table, then publish it, or keep it
     under `_rejected/` if a check fails (and fail the step once every day was tried)."""
     table = f"analytics/{query}"
-    published, failures = {}, []
+    published, failures, checked = {}, [], []
     with duckdb.get_connection() as connection:
         for day in context.partition_keys:
             bound = relations(day)
@@ -128,10 +128,10 @@ def materialise_days(
                     "SELECT coalesce(sum(consumption_kwh), 0), count(*) FROM readings"
                 ).fetchall()
             evaluations = evaluate(query, frame, day, totals)
-            yield from selected(context, evaluations)
+            checked += evaluations
             failed = [e.check_name for e in evaluations if not e.passed]
             if failed:
-                rejected = lake.write(frame, f"_rejected/{table}/{partition_key}={day}/{context.run_id}.parquet")
+                rejected = lake.write(frame, f"_rejected/{table}/{partition_key}={day}/{context.run.run_id}.parquet")
                 failures.append(f"{day}: {query} not published, check(s) failed: {', '.join(failed)}; see {rejected}")
                 continue
             uri = lake.write(frame, lake.partition_path(table, partition_key, day))
@@ -143,7 +143,7 @@ def materialise_days(
             if "consumption_kwh" in frame.columns:
                 metadata["consumption_kwh"] = float(frame["consumption_kwh"].sum() or 0.0)
             published[day] = metadata
-    yield from finish_days(context, published, failures)
+    yield from finish_days(context, published, failures, checked)
 
 
 def load_curve(frame: pl.DataFrame, day: date) -> dict:

@@ -8,6 +8,11 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+# not exported by dagster: what AssetCheckResult sets itself, for evaluations logged in a step
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
 from octo_assets.analytics.queries import bind
 from octo_assets.metadata import markdown_table
 
@@ -83,6 +88,42 @@ def selected(context, evaluations: list[dg.AssetCheckEvaluation]) -> list[dg.Ass
     return [e for e in evaluations if dg.AssetCheckKey(e.asset_key, e.check_name) in keys]
 
 
+def targeted(context, evaluations: list[dg.AssetCheckEvaluation]):
+    """The results of the checks the run selected, each pointing at the materialisation it judged:
+    the latest of its asset (and day), which the step records before it yields them. The UI counts
+    a day's check result only against the day's current materialisation (else "Missing"). A day
+    kept aside by a failed check points at the version still served, which is what it warns of."""
+    latest: dict[tuple, AssetCheckEvaluationTargetMaterializationData | None] = {}
+    for evaluation in selected(context, evaluations):
+        key = (evaluation.asset_key, evaluation.partition)
+        if key not in latest:
+            records = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(
+                    asset_key=evaluation.asset_key,
+                    asset_partitions=[evaluation.partition] if evaluation.partition else None,
+                ),
+                limit=1,
+            ).records
+            latest[key] = (
+                AssetCheckEvaluationTargetMaterializationData(
+                    run_id=records[0].run_id, storage_id=records[0].storage_id, timestamp=records[0].timestamp
+                )
+                if records
+                else None
+            )
+        yield dg.AssetCheckEvaluation(
+            asset_key=evaluation.asset_key,
+            check_name=evaluation.check_name,
+            passed=evaluation.passed,
+            metadata=evaluation.metadata,
+            target_materialization_data=latest[key],
+            severity=evaluation.severity,
+            description=evaluation.description,
+            blocking=evaluation.blocking,
+            partition=evaluation.partition,
+        )
+
+
 def check_outputs(context):
     """The outputs Dagster expects of a step whose check results were logged day by day."""
     op_context = getattr(context, "op_execution_context", context)
@@ -91,15 +132,18 @@ def check_outputs(context):
             yield dg.Output(None, output_name=name)
 
 
-def finish_days(context, published: dict[str, dict], failures: list[str]):
+def finish_days(context, published: dict[str, dict], failures: list[str], evaluations: list[dg.AssetCheckEvaluation]):
     """End a step that built several days and checked each before publishing it: all published,
     the run materialises them; else only the published days are recorded, and the step fails
-    with every day's reason (downstream waits for a re-run)."""
+    with every day's reason (downstream waits for a re-run). The days' check results follow the
+    materialisations, so that each points at the one it judged."""
     if failures:
         for day, metadata in published.items():
             yield dg.AssetMaterialization(asset_key=context.asset_key, partition=day, metadata=metadata)
+        yield from targeted(context, evaluations)
         raise dg.Failure(description="\n".join(failures))
     for day, metadata in published.items():
         context.add_asset_metadata(metadata, partition_key=day)
     yield dg.MaterializeResult()
+    yield from targeted(context, evaluations)
     yield from check_outputs(context)

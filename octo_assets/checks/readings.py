@@ -13,7 +13,7 @@ The two that compare readings with the source snapshot run after both, in one st
 import dagster as dg
 import polars as pl
 
-from octo_assets.checks.framework import check_evaluation, check_outputs, offenders, selected
+from octo_assets.checks.framework import check_evaluation, check_outputs, offenders, targeted
 from octo_assets.lake import latest_snapshot, readings_partition
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings.assemble import MAX_HALF_HOUR_KWH, SHOWN, half_hours_in_day
@@ -166,5 +166,5 @@ def readings_against_the_source(context: dg.AssetCheckExecutionContext, lake: La
             check_evaluation(READINGS, name, found.height, found, WARN, day, False, **extra)
             for name, (found, extra) in results.items()
         ]
-        yield from selected(context, evaluations)
+        yield from targeted(context, evaluations)
     yield from check_outputs(context)

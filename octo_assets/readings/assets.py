@@ -11,9 +11,10 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from octo_assets import charts, descriptions
-from octo_assets.checks.framework import finish_days, selected
+from octo_assets.checks.framework import finish_days
 from octo_assets.checks.readings import READINGS_CHECKS, evaluate
 from octo_assets.lake import Lake
 from octo_assets.metadata import column_lineage, column_schema, location, markdown_table
@@ -41,11 +42,15 @@ ACCOUNTING_TABLE = "readings_files"
 PARTITION_KEY = "date"
 SUPERSEDED = "not replaced: a run that saw newer deliveries already published this day; its partition stands"
 COLUMN_DESCRIPTIONS = descriptions.READINGS
+# the columns as analysts query them: the Parquet file's, and the day the file is partitioned by
+# (a path key, not stored in the file: lake.readings and every read of the lake show it)
+TABLE_SCHEMA = {name: LAKE_SCHEMA.get(name, pl.Date) for name in COLUMN_DESCRIPTIONS}
 READINGS_LINEAGE = column_lineage(
     {
         "meterpoint_id": [(LANDING.key, "meterpoint_id")],
         "interval_start_utc": [(LANDING.key, "interval_start")],
         "interval_start_local": [(LANDING.key, "interval_start")],
+        "reading_date": [(LANDING.key, "interval_start")],
         "consumption_kwh": [(LANDING.key, "consumption_delta")],
         "source_file": [(LANDING.key, "interval_start")],
     }
@@ -86,7 +91,7 @@ def reject_day(lake: Lake, build: DayBuild, run_id: str) -> str:
 
 def day_metadata(build: DayBuild, uri: str) -> dict:
     return {
-        "dagster/column_schema": column_schema(LAKE_SCHEMA, COLUMN_DESCRIPTIONS),
+        "dagster/column_schema": column_schema(TABLE_SCHEMA, COLUMN_DESCRIPTIONS),
         "dagster/column_lineage": READINGS_LINEAGE,
         "dagster/row_count": build.loaded,
         "preview": dg.MetadataValue.md(markdown_table(build.preview)),
@@ -114,14 +119,14 @@ def day_metadata(build: DayBuild, uri: str) -> dict:
     group_name="readings",
     check_specs=READINGS_CHECKS,
     output_required=False,  # a run whose day fails is recorded for the good days only
-    metadata={"dagster/column_schema": column_schema(LAKE_SCHEMA, COLUMN_DESCRIPTIONS)},
+    metadata={"dagster/column_schema": column_schema(TABLE_SCHEMA, COLUMN_DESCRIPTIONS)},
     description="Half-hourly readings of one Europe/London day, de-duplicated (newest delivery wins), "
     "instants in UTC. Rows that cannot be loaded go to readings_quarantine with the reason.",
 )
 def readings(context: dg.AssetExecutionContext, config: ReadingsConfig, landing: LandingFolder, lake: LakeStorage):
     store = lake.lake()
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    failures, published = [], {}
+    failures, published, checked = [], {}, []
     try:
         with staging_area() as folder:
             builds = build_days(
@@ -136,7 +141,7 @@ def readings(context: dg.AssetExecutionContext, config: ReadingsConfig, landing:
             )
             for build in builds:
                 evaluations = evaluate(build)
-                yield from selected(context, evaluations)
+                checked += evaluations
                 failure, metadata = _audit_and_publish(context, store, build, config, evaluations)
                 if failure:
                     failures.append(failure)
@@ -144,7 +149,7 @@ def readings(context: dg.AssetExecutionContext, config: ReadingsConfig, landing:
                     published[build.day.isoformat()] = metadata
     except (LandingFilesGone, WorkerError) as exc:
         raise dg.Failure(description=str(exc)) from None
-    yield from finish_days(context, published, failures)
+    yield from finish_days(context, published, failures, checked)
 
 
 def _audit_and_publish(
@@ -161,7 +166,7 @@ def _audit_and_publish(
             "`ops: {lake__readings: {config: {allow_empty_days: true}}}`."
         ), {}
     if failed:
-        where = reject_day(store, build, context.run_id)
+        where = reject_day(store, build, context.run.run_id)
         why = f"{key}: not published, blocking check(s) failed: {', '.join(failed)}; the failed version is at {where}"
         return why, {}
     published = publish_day(store, build, config.force)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import polars as pl
 
-from octo_assets.checks.framework import check_outputs, selected
+from octo_assets.checks.framework import check_outputs, targeted
 from octo_assets.checks.source import SOURCE_CHECKS, evaluate
 from octo_assets.descriptions import SOURCE_TABLES
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
@@ -80,13 +80,14 @@ def source_snapshot(
     evaluations = evaluate(snapshot.tables)
     failed = [e for e in evaluations if e.blocking and not e.passed]
     if failed:
+        run_id = context.run.run_id
         rejected = {
             table: store.write(
-                frame, f"_rejected/{snapshot_table_dir(table)}/{SNAPSHOT_KEY}={snapshot_date}/{context.run_id}.parquet"
+                frame, f"_rejected/{snapshot_table_dir(table)}/{SNAPSHOT_KEY}={snapshot_date}/{run_id}.parquet"
             )
             for table, frame in snapshot.tables.items()
         }
-        for evaluation in selected(context, evaluations):
+        for evaluation in targeted(context, evaluations):
             if not evaluation.passed and evaluation.blocking:
                 where = location(rejected[ASSET_TABLE[evaluation.asset_key]])
                 evaluation = evaluation.with_metadata(
@@ -99,7 +100,6 @@ def source_snapshot(
             f"failed: {names}. The previous snapshot stays in use; the rejected tables are under "
             f"{store.uri('_rejected/source')}."
         )
-    yield from selected(context, evaluations)
     for table, frame in snapshot.tables.items():
         uri = store.write(frame, store.partition_path(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date))
         lineage = column_lineage({column: [(SOURCE_DB.key, f"{table}.{column}")] for column in frame.columns})
@@ -113,6 +113,7 @@ def source_snapshot(
                 "path": location(uri),
             },
         )
+    yield from targeted(context, evaluations)  # after the materialisations they judged
     yield from check_outputs(context)
 
 

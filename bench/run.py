@@ -254,7 +254,7 @@ def verdict(met: bool) -> str:
 
 
 def sensor(args) -> None:
-    """The landing sensor over --sensor new files: first tick (warm, then cold) and an idle tick."""
+    """The landing sensor over --sensor new files: every tick until it learnt them all, then an idle one."""
     inp, summary = ensure_input(args, args.sensor)
     run_dir = fresh(args.work / "runs" / f"sensor-{args.sensor}")
     argv = [PY, "-m", "bench.sensor", str(run_dir / "ticks.json"), *(["--no-cold"] if args.no_cold else [])]
@@ -266,7 +266,8 @@ def sensor(args) -> None:
             f"\nlanding sensor, {summary['files']:,} new files (after a source snapshot, {ticks['snapshot_s']:.1f} s; "
             f"other processes used {report['others_cpu_s']:.1f} CPU s in the {report['wall_s']:.0f} s of it all):"
         )
-        table(list(ticks["ticks"][0]), [list(tick.values()) for tick in ticks["ticks"]])
+        shown = [{**tick, "skip message": tick["skip message"][:60]} for tick in ticks["ticks"]]
+        table(list(shown[0]), [list(tick.values()) for tick in shown])
 
 
 def main(argv: list[str] | None = None) -> None:

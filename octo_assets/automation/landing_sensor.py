@@ -39,7 +39,7 @@ from octo_assets.storage import Storage
 READINGS = dg.AssetKey(["lake", "readings"])
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
 SNAPSHOT_TABLES = [dg.AssetKey(["lake", "agreement"]), dg.AssetKey(["lake", "product"])]
-READ_BUDGET_S = 10.0  # of reading new files in one tick; Dagster gives a sensor tick 60 s
+READ_BUDGET_S = 5.0  # of reading new files in one tick; Dagster gives a sensor tick 60 s
 FILES_PER_READ = 2_000
 
 

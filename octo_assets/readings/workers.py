@@ -159,8 +159,13 @@ class Pool:
             ) from None
         except cf.process.BrokenProcessPool:
             self._workers()
-            for process in self._started.values():  # reaped by the pool's own thread, maybe this instant
-                process.join(timeout=2)
+            # the pool's own thread reaps the dead and terminates the rest, maybe this instant: a
+            # process it is reaping can read as running here for a moment, so wait for every code
+            deadline = time.monotonic() + 5
+            for process in self._started.values():
+                process.join(timeout=max(0.0, deadline - time.monotonic()))
+            while any(p.exitcode is None for p in self._started.values()) and time.monotonic() < deadline:
+                time.sleep(0.01)
             codes = [p.exitcode for p in self._started.values() if p.exitcode is not None]
             self.close()
             how = ", ".join(_exit_reason(code) for code in codes) or "it exited unexpectedly"

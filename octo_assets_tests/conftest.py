@@ -121,12 +121,14 @@ class Workspace:
         path.write_bytes(orjson.dumps({"columns": columns, "data": rows}, option=option))
         return path
 
-    def write_source(self, agreements: list[tuple], products: list[tuple], meterpoints: list[tuple]) -> None:
+    def write_source(
+        self, agreements: list[tuple], products: list[tuple], meterpoints: list[tuple], ddl: str | None = None
+    ) -> None:
         """agreements: (id, from, to, product_id, meterpoint_id, account_id);
         products: (display_name, is_variable, id, product_id); meterpoints: (region, meterpoint_id)."""
         self.source_db.unlink(missing_ok=True)
         with sqlite3.connect(self.source_db) as con:
-            con.executescript(SOURCE_DDL)
+            con.executescript(ddl or SOURCE_DDL)  # another schema for a test of odd source types
             con.executemany("INSERT INTO agreement VALUES (?, ?, ?, ?, ?, ?)", agreements)
             con.executemany("INSERT INTO product VALUES (?, ?, ?, ?)", products)
             con.executemany("INSERT INTO meterpoint VALUES (?, ?)", meterpoints)

@@ -139,13 +139,7 @@ def test_a_value_that_does_not_fit_its_column_fails_the_snapshot_naming_it(
 ):
     """SQLite stores what a writer gives it; a cast would turn 'A-17' into 0 and '0042' into 42."""
     ws = workspace
-    ws.source_db.unlink(missing_ok=True)
-    with sqlite3.connect(ws.source_db) as con:
-        con.executescript(UNTYPED_DDL)
-        con.executemany("INSERT INTO agreement VALUES (?, ?, ?, ?, ?, ?)", AGREEMENTS)
-        con.executemany("INSERT INTO product VALUES (?, ?, ?, ?)", PRODUCTS)
-        con.executemany("INSERT INTO meterpoint VALUES (?, ?)", METERPOINTS)
-    con.close()
+    ws.write_source(AGREEMENTS, PRODUCTS, METERPOINTS, ddl=UNTYPED_DDL)
     assert snapshot(ws, instance, "2021-01-01").success
     with sqlite3.connect(ws.source_db) as con:
         con.execute(f"UPDATE {table} SET {column} = {literal} WHERE rowid = 2")

@@ -10,8 +10,7 @@ from decimal import Decimal
 import dagster as dg
 import polars as pl
 
-from octo_assets.checks.framework import check_evaluation
-from octo_assets.partitions import daily_partitions
+from octo_assets.checks.framework import check_evaluation, daily_check_spec
 from octo_assets.readings.assemble import half_hours_in_day
 
 HALF_HOURLY = dg.AssetKey(["analytics", "half_hourly_consumption"])
@@ -21,14 +20,7 @@ READINGS = dg.AssetKey(["lake", "readings"])
 
 
 def _spec(asset: dg.AssetKey, name: str, description: str, deps=()) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        name,
-        asset=asset,
-        description=description,
-        blocking=True,
-        partitions_def=daily_partitions,
-        additional_deps=list(deps),
-    )
+    return daily_check_spec(asset, name, description, blocking=True, deps=deps)
 
 
 CHECKS = {

@@ -15,6 +15,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 
 from octo_assets.analytics.queries import bind
 from octo_assets.metadata import markdown_table
+from octo_assets.partitions import daily_partitions
 
 SHOWN = 20
 
@@ -53,6 +54,18 @@ def per_day(days: list[str], find) -> pl.DataFrame:
     """Offenders of each day of the run, with the day in front; `find(day)` returns a frame."""
     frames = [find(day).select(pl.lit(day).alias("day"), pl.all()) for day in days]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def daily_check_spec(asset: dg.AssetKey, name: str, description: str, blocking: bool, deps=()) -> dg.AssetCheckSpec:
+    """A check on a daily asset, partitioned like it: the UI keeps each day's result."""
+    return dg.AssetCheckSpec(
+        name,
+        asset=asset,
+        description=description,
+        blocking=blocking,
+        partitions_def=daily_partitions,
+        additional_deps=list(deps),
+    )
 
 
 def check_evaluation(

@@ -13,9 +13,8 @@ The two that compare readings with the source snapshot run after both, in one st
 import dagster as dg
 import polars as pl
 
-from octo_assets.checks.framework import check_evaluation, check_outputs, offenders, targeted
+from octo_assets.checks.framework import check_evaluation, check_outputs, daily_check_spec, offenders, targeted
 from octo_assets.lake import latest_snapshot, readings_partition
-from octo_assets.partitions import daily_partitions
 from octo_assets.readings.assemble import MAX_HALF_HOUR_KWH, SHOWN, half_hours_in_day
 from octo_assets.readings.ingest import DayBuild
 from octo_assets.resources import LakeStorage
@@ -25,14 +24,7 @@ WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 
 
 def _spec(name: str, description: str, blocking: bool = False, deps=()) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        name,
-        asset=READINGS,
-        description=description,
-        blocking=blocking,
-        partitions_def=daily_partitions,
-        additional_deps=list(deps),
-    )
+    return daily_check_spec(READINGS, name, description, blocking, deps)
 
 
 READINGS_CHECKS = [

@@ -16,6 +16,7 @@ variables); what differs between them is kept to this module:
 
 import errno
 import fcntl
+import hashlib
 import os
 import shutil
 import stat
@@ -159,13 +160,37 @@ class Storage:
 
     def list_columns(self, prefix: str = "", suffix: str = "") -> dict[str, list]:
         """`list_files` as columns (path, size, mtime_ns, token), unsorted: a million files
-        listed without a Python object per file."""
+        listed without a Python object per file. On disk also `folders`: the sub-folders walked
+        (relative paths), whose stats make `folder_signature`."""
         base = self._path(prefix)
         columns = _scan_local(base, suffix) if self.is_local else _scan_s3(self.fs, base, suffix)
         prefix = prefix.strip("/")
         if prefix:
             columns["path"] = [f"{prefix}/{path}" for path in columns["path"]]
+            columns["folders"] = [f"{prefix}/{folder}" for folder in columns["folders"]]
         return columns
+
+    def list_top(self, suffix: str = "") -> tuple[dict[str, list], list[str]]:
+        """The root's own files (as `list_columns`) and the names of its folders: one folder read
+        on disk, one delimited LIST on S3, however many files the folders hold."""
+        if self.is_local:
+            return _scan_local(self._root, suffix, recursive=False)
+        return _scan_s3_top(self.fs, self._root, suffix)
+
+    def folder_signature(self, folders: Sequence[str]) -> str | None:
+        """On disk, what changes whenever a file is added to, removed from or renamed within
+        `folders` (their modification and change times, and inodes); None on S3, which has no
+        folders. A file rewritten in place under the same name does not change it."""
+        if not self.is_local:
+            return None
+        stats = []
+        for rel in sorted(folders):
+            try:
+                st = os.stat(self._path(rel))
+                stats.append(f"{rel}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}")
+            except FileNotFoundError:
+                stats.append(f"{rel}:gone")
+        return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:32]
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -202,6 +227,19 @@ class Storage:
     def write_bytes(self, rel: str, data: bytes, expect: str | None = ANY) -> None:
         with self.publish(rel, expect) as path:
             path.write_bytes(data)
+
+    def move(self, rel: str, target: str) -> None:
+        """Move a file to another path of this storage (a rename on disk, made durable; a copy
+        then a delete on S3, where nothing renames)."""
+        if self.is_local:
+            destination = Path(self._path(target))
+            _make_dirs_durably(destination.parent)
+            os.rename(self._path(rel), destination)
+            _fsync_dir(destination.parent)
+            _fsync_dir(Path(self._path(rel)).parent)
+        else:
+            self.fs.copy(self._path(rel), self._path(target))
+            self.fs.rm_file(self._path(rel))
 
     def delete(self, rel: str) -> None:
         try:
@@ -346,10 +384,14 @@ def _local_version_or_none(path: Path) -> str | None:
         return None
 
 
-def _scan_local(base: str, suffix: str) -> dict:
+def _scan_local(base: str, suffix: str, recursive: bool = True):
     """os.scandir, and one stat per file (relative to its folder's descriptor: shorter lookups).
-    Numbers go to typed arrays, not Python lists: a million files stay a few tens of MB."""
+    Numbers go to typed arrays, not Python lists: a million files stay a few tens of MB.
+
+    Recursive: the columns, with `folders` (every sub-folder walked). Not recursive: the columns
+    of the folder's own files, and the names of its sub-folders."""
     path: list[str] = []
+    folders: list[str] = []
     size, mtime, ctime, inode = array("q"), array("q"), array("q"), array("Q")
     if os.path.isdir(base):
         stack = [(base, "")]
@@ -363,7 +405,9 @@ def _scan_local(base: str, suffix: str) -> dict:
                         if entry.name.startswith("."):
                             continue
                         if entry.is_dir(follow_symlinks=False):
-                            stack.append((os.path.join(folder, entry.name), f"{prefix}{entry.name}/"))
+                            folders.append(f"{prefix}{entry.name}")
+                            if recursive:
+                                stack.append((os.path.join(folder, entry.name), f"{prefix}{entry.name}/"))
                         elif entry.name.endswith(suffix):
                             names.append(entry.name)
                 for name in names:
@@ -379,7 +423,10 @@ def _scan_local(base: str, suffix: str) -> dict:
                         inode.append(st.st_ino)
             finally:
                 os.close(fd)
-    return {"path": path, "size": size, "mtime_ns": mtime, "token": Tokens(ctime, inode)}
+    columns = {"path": path, "size": size, "mtime_ns": mtime, "token": Tokens(ctime, inode)}
+    if recursive:
+        return {**columns, "folders": folders}
+    return columns, folders
 
 
 class Tokens:
@@ -460,21 +507,41 @@ def _etag(info: dict) -> str:
 
 
 def _scan_s3(fs, base: str, suffix: str) -> dict[str, list]:
-    columns: dict[str, list] = {"path": [], "size": [], "mtime_ns": [], "token": []}
+    columns: dict[str, list] = {"path": [], "size": [], "mtime_ns": [], "token": [], "folders": []}
     try:
         found = fs.find(base, detail=True)
     except FileNotFoundError:
         return columns
     for key, info in found.items():
-        rel = key[len(base) :].lstrip("/")
-        if info.get("type") != "file" or not rel.endswith(suffix) or any(p.startswith(".") for p in rel.split("/")):
-            continue
-        modified = info.get("LastModified")
-        columns["path"].append(rel)
-        columns["size"].append(int(info["size"]))
-        columns["mtime_ns"].append(int(modified.timestamp() * 1e9) if modified else 0)
-        columns["token"].append(_etag(info))
+        _add_s3_file(columns, key[len(base) :].lstrip("/"), info, suffix)
     return columns
+
+
+def _scan_s3_top(fs, base: str, suffix: str) -> tuple[dict[str, list], list[str]]:
+    columns: dict[str, list] = {"path": [], "size": [], "mtime_ns": [], "token": []}
+    folders = []
+    try:
+        found = fs.ls(base, detail=True, refresh=True)
+    except FileNotFoundError:
+        return columns, folders
+    for info in found:
+        rel = info["name"][len(base) :].strip("/")
+        if info.get("type") == "directory":
+            if rel and not rel.startswith("."):
+                folders.append(rel)
+        else:
+            _add_s3_file(columns, rel, info, suffix)
+    return columns, folders
+
+
+def _add_s3_file(columns: dict[str, list], rel: str, info: dict, suffix: str) -> None:
+    if info.get("type") != "file" or not rel.endswith(suffix) or any(p.startswith(".") for p in rel.split("/")):
+        return
+    modified = info.get("LastModified")
+    columns["path"].append(rel)
+    columns["size"].append(int(info["size"]))
+    columns["mtime_ns"].append(int(modified.timestamp() * 1e9) if modified else 0)
+    columns["token"].append(_etag(info))
 
 
 def _precondition_failed(exc: OSError) -> bool:

@@ -143,6 +143,7 @@ READINGS_FILES = {
     "rows_loaded": "Rows of the file that are this day's readings now (the newest delivery of each).",
     "duplicates": "Rows of the file that repeat a reading a newer delivery (or a later row) replaced.",
     "rows_quarantined": "Rows of the file that could not be loaded, counted on this day (see readings_quarantine).",
+    "rejected_reason": "Why the whole file could not be read (it is then reported on this day); null: it was read.",
 }
 
 VIEWS = {

@@ -13,6 +13,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from octo_assets.lake import Lake
+from octo_assets.readings.landing import OPEN_DAYS
 from octo_assets.storage import Storage, StorageError, is_remote
 
 DEFAULTS = {
@@ -30,12 +31,19 @@ def setting(name: str) -> str:
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+OPEN_DAYS_SETTING = "OCTO_LANDING_OPEN_DAYS"
+
+
 class LandingFolder(dg.ConfigurableResource):
     """Where readings files land (read recursively): a folder or an S3 prefix."""
 
     path: str
+    # dated delivery folders (YYYY-MM-DD/) listed every time, the newest first: deliveries still arriving
+    open_days: int = OPEN_DAYS
 
     def problem(self) -> str | None:
+        if self.open_days < 1:
+            return f"{OPEN_DAYS_SETTING}: {self.open_days} is not a number of days; set it to 1 or more."
         why = _storage_problem(self.path)
         if why:
             return (
@@ -156,6 +164,20 @@ def build_resources(readings_dir: str, source_db: str, lake_dir: str, warehouse:
 
 
 def resources_from_env() -> dict:
-    return build_resources(
+    resources = build_resources(
         setting("OCTO_READINGS_DIR"), setting("OCTO_SOURCE_DB"), setting("OCTO_LAKE_DIR"), setting("OCTO_WAREHOUSE")
     )
+    resources["landing"] = LandingFolder(path=setting("OCTO_READINGS_DIR"), open_days=open_days())
+    return resources
+
+
+def open_days() -> int:
+    value = os.environ.get(OPEN_DAYS_SETTING, "").strip()
+    if not value:
+        return OPEN_DAYS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"{OPEN_DAYS_SETTING}: {value!r} is not a number of days; "
+            f"set it to 1 or more (or unset it for {OPEN_DAYS})."
+        )
+    return int(value)

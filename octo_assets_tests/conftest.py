@@ -3,9 +3,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
@@ -191,18 +189,6 @@ def sample_workspace(workspace) -> Workspace:
     shutil.copytree(SAMPLE / "readings", workspace.readings, dirs_exist_ok=True)
     shutil.copy(SAMPLE / "case_study.db", workspace.source_db)
     return workspace
-
-
-@pytest.fixture
-def seen_at(monkeypatch):
-    """Set the pipeline's clock for first sights of landing files (readings.landing.now_ns), so
-    that a file with no readable day is reported on a day of the test's choosing."""
-
-    def set_clock(local: str) -> None:
-        instant = datetime.fromisoformat(local).replace(tzinfo=ZoneInfo("Europe/London"))
-        monkeypatch.setattr("octo_assets.readings.landing.now_ns", lambda: int(instant.timestamp() * 1e9))
-
-    return set_clock
 
 
 @pytest.fixture

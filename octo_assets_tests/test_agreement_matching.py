@@ -37,7 +37,7 @@ def built(module_workspace, module_instance):
             f"{meterpoint}.json",
             [["2021-01-02 10:00:00", kwh * 2, meterpoint], ["2021-01-01 10:00:00", kwh, meterpoint]],
         )
-    assert run_pipeline(instance, workspace.resources()) == ["2021-01-01", "2021-01-02"]
+    assert run_pipeline(instance, workspace.resources()).days == ["2021-01-01", "2021-01-02"]
     return workspace
 
 

@@ -13,8 +13,9 @@ import pytest
 from octo_assets.automation.jobs import DAILY_JOB, SNAPSHOT_ASSETS
 from octo_assets.automation.landing_sensor import landing_sensor
 from octo_assets.definitions import ASSETS, defs
+from octo_assets.partitions import daily_partitions
 from octo_assets.readings.assets import LANDING
-from octo_assets.readings.landing import INDEX_FILE
+from octo_assets.readings.landing import files_table
 from octo_assets.resources import LakeStorage, LandingFolder
 from octo_assets_tests.conftest import BACKENDS, materialize
 
@@ -90,8 +91,8 @@ def test_a_deleted_file_requests_nothing_and_leaves_the_index(watched, instance)
     (watched.readings / "mp2.json").unlink()  # archived by the operator
     second = tick(watched, instance, first.cursor)
     assert second.run_requests == []
-    index = watched.lake_storage().read_bytes(INDEX_FILE)
-    assert b"mp2.json" not in index and b"mp1.json" in index
+    state = watched.lake_storage().read_bytes(files_table(""))
+    assert b"mp2.json" not in state and b"mp1.json" in state
 
 
 # -- on disk: deliveries that keep an old modification time ---------------------------------------
@@ -231,10 +232,15 @@ def test_days_outside_the_partitions_are_skipped_with_the_reason(watched, instan
     assert "2099-01-01: the day has not ended yet" in result.skip_message
 
 
-def test_a_file_with_no_readable_day_is_requested_for_the_day_it_is_reported_on(watched, instance, seen_at):
-    seen_at("2021-01-06 07:30")  # before 08:00: the 08:00 run builds 5 January
+def test_a_file_with_no_readable_day_requests_the_newest_day_whose_run_reports_it(watched, instance):
     (watched.readings / "broken.json").write_bytes(b'{"columns": [')
-    assert requested(tick(watched, instance)) == ["2021-01-05"]
+    yesterday = daily_partitions.get_last_partition_key()
+    first = tick(watched, instance)
+    assert requested(first) == [yesterday]
+    result = materialize(watched, instance, READINGS, [yesterday], {"ops": {"lake__readings": {"config": {}}}})
+    [quarantined] = [e for e in result.get_asset_check_evaluations() if e.check_name == "readings_nothing_quarantined"]
+    assert not quarantined.passed and quarantined.metadata["files_rejected"].value == 1
+    assert tick(watched, instance, first.cursor).run_requests == []  # reported: nothing more to ask
 
 
 def test_without_a_first_snapshot_the_sensor_waits_and_keeps_its_place(workspace, instance):

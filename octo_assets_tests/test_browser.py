@@ -108,7 +108,7 @@ def ui(module_workspace, tmp_path_factory) -> Iterator[UI]:
     root = tmp_path_factory.mktemp("browser")
     # what `make run` does, on the instance `dg dev` then serves (config/dagster.yaml)
     with dg.DagsterInstance.from_config(str(dagster_home(root))) as instance:
-        assert run_pipeline(instance, ws.resources()) == DAYS
+        assert run_pipeline(instance, ws.resources()).days == DAYS
     with running_dagster_dev(root, ws, START_S) as dev:
         # the "Join the Dagster community" dialog a first visit shows over every page, answered
         # once per instance as a person's "Skip" would answer it

@@ -3,6 +3,7 @@ wins, every row is accounted for, each file is read once, and a day assembled a 
 time is exactly the day assembled whole."""
 
 import os
+import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from octo_assets.lake import Lake
 from octo_assets.readings import ingest
 from octo_assets.readings.ingest import build_days, prestage
-from octo_assets.readings.landing import INDEX_FILE, load_index
+from octo_assets.readings.landing import STATE
 from octo_assets.storage import Storage
 
 DAY = date(2021, 1, 1)
@@ -25,6 +26,11 @@ def deliver(ws, name, rows, mtime_s=None):
     if mtime_s is not None:
         os.utime(path, (mtime_s, mtime_s))
     return path
+
+
+def landing_state(ws) -> pl.DataFrame:
+    """Every file row of the landing state, whichever folder's table holds it."""
+    return pl.read_parquet(Path(ws.lake, STATE, "files", "*.parquet"))
 
 
 def build(ws, tmp_path, days=(DAY,), workers=1, **kwargs):
@@ -98,8 +104,7 @@ def test_every_row_read_is_loaded_duplicate_or_quarantined_file_by_file_across_d
         .group_by("source_file")
         .agg((pl.col("rows_loaded") + pl.col("duplicates") + pl.col("rows_quarantined")).sum().alias("accounted"))
     )
-    index = load_index(Lake(Storage(workspace.lake))).frame
-    rows_in_file = dict(index.select("path", "rows").iter_rows())
+    rows_in_file = dict(landing_state(workspace).select("path", "rows").iter_rows())
     assert dict(accounted.iter_rows()) == rows_in_file == {"a.json": 6, "b.json": 2}
 
 
@@ -108,8 +113,7 @@ def test_a_day_reads_only_the_files_that_hold_it_and_a_new_file_once(workspace, 
     deliver(workspace, "2021-01-05/m.json", [["2021-01-05 00:00:00", 1.0, "m"]], 1_000)
     deliver(workspace, "both.json", [["2021-01-05 00:30:00", 1.0, "m"], ["2021-01-01 00:30:00", 1.0, "m"]], 1_000)
     (day,) = build(workspace, tmp_path)  # every file is new: all read once, their days learnt
-    index = load_index(Lake(Storage(workspace.lake))).frame
-    assert dict(index.select("path", "days").iter_rows()) == {
+    assert dict(landing_state(workspace).select("path", "days").iter_rows()) == {
         "2021-01-01/m.json": [DAY],
         "2021-01-05/m.json": [date(2021, 1, 5)],
         "both.json": [DAY, date(2021, 1, 5)],
@@ -120,22 +124,26 @@ def test_a_day_reads_only_the_files_that_hold_it_and_a_new_file_once(workspace, 
     assert set(again.frame["source_file"].cast(pl.String)) == {"2021-01-01/m.json", "both.json"}
 
 
-@pytest.mark.parametrize("seen, reported", [("2021-01-05 07:59", "2021-01-04"), ("2021-01-05 08:00", "2021-01-05")])
-def test_a_file_with_no_readable_day_is_reported_once_on_the_day_the_next_0800_run_builds(
-    workspace, tmp_path, seen_at, seen, reported
+@pytest.mark.parametrize(
+    "broken",
+    [b"{", b"", b'{"columns": ["a", "b"], "data": []}', b'{"columns": ["interval_start"], "data": [["x"]]}', b"[1, 2]"],
+)
+def test_a_file_with_no_readable_day_is_reported_by_the_run_that_reads_it_and_only_on_that_day(
+    workspace, tmp_path, broken
 ):
-    seen_at(seen)
-    deliver(workspace, "m.json", [["2021-01-01 00:00:00", 1.0, "m"]], 1_000)
-    (workspace.readings / "broken.json").write_bytes(b"{")
-    (day,) = build(workspace, tmp_path)
-    assert day.rejected_files == []  # not 1 January's
-    index = load_index(Lake(Storage(workspace.lake))).frame
-    [days] = index.filter(pl.col("path") == "broken.json")["days"].to_list()
-    assert days == [date.fromisoformat(reported)]
-    [that_day] = build(workspace, tmp_path, days)
-    assert that_day.rejected_files == ["broken.json"]
-    (again,) = build(workspace, tmp_path)  # 1 January again: still not reported there
+    deliver(workspace, "m.json", [["2021-01-01 00:00:00", 1.0, "m"], ["2021-01-02 00:00:00", 1.0, "m"]], 1_000)
+    (workspace.readings / "broken.json").write_bytes(broken)
+    first, last = build(workspace, tmp_path, [DAY, date(2021, 1, 2)])
+    # the run that read it says so, on its last day, once
+    assert (first.rejected_files, last.rejected_files) == ([], ["broken.json"])
+    [reason] = last.quarantine.filter(pl.col("source_file") == "broken.json")["reason"].to_list()
+    assert reason and reason in last.accounting.filter(pl.col("source_file") == "broken.json")["rejected_reason"]
+    [days] = landing_state(workspace).filter(pl.col("path") == "broken.json")["days"].to_list()
+    assert days == [date(2021, 1, 2)]
+    (again,) = build(workspace, tmp_path)  # 1 January alone: not reported there
     assert again.rejected_files == []
+    (that_day,) = build(workspace, tmp_path, [date(2021, 1, 2)])  # its day again: still reported there
+    assert that_day.rejected_files == ["broken.json"]
 
 
 @pytest.mark.parametrize("row_bytes, parts", [(200, 1), (200_000, 100)])
@@ -165,7 +173,7 @@ def test_make_run_learns_the_days_while_parsing_and_the_run_reads_nothing_again(
     folder = tmp_path / "prestaged"
     folder.mkdir()
     landing, lake = Storage(workspace.readings), Lake(Storage(workspace.lake))
-    assert prestage(landing, lake, folder, 1) == [DAY, date(2021, 1, 3)]
+    assert prestage(landing, lake, folder, 1, lambda days: days).days == [DAY, date(2021, 1, 3)]
     (workspace.readings / "m.json").chmod(0)  # the run must not read it again
     built = build(workspace, tmp_path, [DAY, date(2021, 1, 3)], prestaged=folder)
     assert [(d.day, d.loaded, d.quarantine.height) for d in built] == [(DAY, 1, 0), (date(2021, 1, 3), 1, 0)]
@@ -174,6 +182,6 @@ def test_make_run_learns_the_days_while_parsing_and_the_run_reads_nothing_again(
 def test_the_landing_index_is_a_cache_losing_it_loses_nothing(workspace, tmp_path):
     deliver(workspace, "m.json", [["2021-01-01 00:00:00", 1.0, "m"]], 1_000)
     (first,) = build(workspace, tmp_path)
-    Path(workspace.lake, INDEX_FILE).unlink()
+    shutil.rmtree(Path(workspace.lake, STATE))
     (again,) = build(workspace, tmp_path)
     assert again.frame.drop("source_file").equals(first.frame.drop("source_file"))

@@ -30,7 +30,7 @@ def built(request, tmp_path_factory):
     shutil.copy(SAMPLE / "case_study.db", ws.source_db)
     ws.sync()
     with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
-        days = run_pipeline(instance, ws.resources())
+        days = run_pipeline(instance, ws.resources()).days
         yield ws, instance, days
 
 

@@ -37,7 +37,7 @@ def test_the_production_instance_keeps_everything_in_postgres(production_instanc
 
 
 def test_the_pipeline_runs_on_the_production_instance(production_instance, postgres, sample_workspace):
-    days = run_pipeline(production_instance, sample_workspace.resources())
+    days = run_pipeline(production_instance, sample_workspace.resources()).days
 
     runs = production_instance.get_runs()
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]  # one single-run backfill

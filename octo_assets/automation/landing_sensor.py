@@ -52,8 +52,9 @@ class LandingChanges:
     listed_at_ns: int
 
 
-def content_days(landing: Storage, paths: list[str], fallback: list[date], budget_s: float) -> pl.DataFrame:
-    """path, sha, days of the files read within `budget_s` (whole batches; at least one)."""
+def content_days(landing: Storage, paths: list[str], report_on: date, budget_s: float) -> pl.DataFrame:
+    """path, sha, days of the files read within `budget_s` (whole batches; at least one). A file in
+    which no day can be read is given `report_on`: the run requested for that day reports it."""
     found = []
     started = time.monotonic()
     for start in range(0, len(paths), FILES_PER_READ):
@@ -61,11 +62,9 @@ def content_days(landing: Storage, paths: list[str], fallback: list[date], budge
         raws = landing.read_many(batch)
         readable = [(p, raw) for p, raw in zip(batch, raws) if not isinstance(raw, OSError)]
         days = document_days(readable)
-        for (path, raw), default in zip(zip(batch, raws), fallback[start : start + FILES_PER_READ]):
-            if isinstance(raw, OSError):
-                continue  # gone or unreadable since the listing: its next version is seen
-            # a file in which no day can be read is reported on the day it was first seen
-            found.append((path, landing_index.content_hash(raw), days.get(path) or [default], None))
+        for path, raw in readable:
+            found.append((path, landing_index.content_hash(raw), days.get(path) or [report_on], None))
+        # a file gone or unreadable since the listing is left unread: its next version is seen
         if time.monotonic() - started > budget_s:
             break
     return pl.DataFrame(
@@ -74,51 +73,50 @@ def content_days(landing: Storage, paths: list[str], fallback: list[date], budge
 
 
 def landing_changes(
-    landing: Storage, lake: Lake, since_ns: int | None, budget_s: float | None = None
+    landing: Storage,
+    lake: Lake,
+    since_ns: int | None,
+    budget_s: float | None = None,
+    open_days: int = landing_index.OPEN_DAYS,
+    unlisted_since_ns: int | None = None,
 ) -> LandingChanges:
     """The days whose published readings lack a landed file version first seen after `since_ns`
-    (None: any), learning the days of new versions within `budget_s` (default READ_BUDGET_S)."""
+    (None: any version of the folders listed), learning the days of new versions within `budget_s`
+    (default READ_BUDGET_S). Only the folders `landing.plan` chooses are listed; of the others, those
+    with a version first seen after `unlisted_since_ns` (default `since_ns`) are compared too."""
     budget_s = READ_BUDGET_S if budget_s is None else budget_s
-    listed_at = landing_index.now_ns()
-    indexed = landing_index.load_index(lake).frame
-    current = landing_index.reconcile(landing_index.list_landing(landing), indexed, listed_at)
-    unknown = current.filter(pl.col("days").is_null())
-    gone = indexed.join(current, on="path", how="anti").height
-    if unknown.height or gone:
-        fallback = unknown.select(pl.col("indexed_first_seen_ns").fill_null(pl.col("first_seen_ns")))
-        learnt = content_days(
-            landing,
-            unknown["path"].to_list(),
-            [landing_index.report_day(ns) for ns in fallback.to_series()],
-            budget_s,
-        )
-        current = landing_index.save_index(lake, landing_index.with_learnt(current, learnt), listed_at)
-    unread = current.filter(pl.col("days").is_null()).height
-    known = current.filter(pl.col("days").is_not_null())
-    examined = known if since_ns is None else known.filter(pl.col("first_seen_ns") > since_ns)
+    seen = landing_index.survey(landing, lake, landing_index.now_ns(), open_days=open_days)
+    unknown = seen.current.filter(pl.col("days").is_null())["path"].to_list()
+    learnt = content_days(landing, unknown, newest_day(), budget_s) if unknown else None
+    seen = landing_index.record(lake, seen, learnt)
+    unread = seen.current.filter(pl.col("days").is_null()).height
+    examined = landing_index.versions_since(
+        lake, seen, since_ns, since_ns if unlisted_since_ns is None else unlisted_since_ns
+    )
     stale: dict[date, list[str]] = {}
-    holding = known.explode("days").rename({"days": "day"})
+    digests: dict[date, str] = {}
     for day in sorted(examined["days"].explode().drop_nulls().unique()):
-        built = _built_from(lake, day)
         candidates = examined.filter(pl.col("days").list.contains(day)).select("path", "sha")
-        missing = candidates.join(built, on=["path", "sha"], how="anti")["path"].to_list()
-        if missing:
-            stale[day] = missing
-    digests = {
-        day: hashlib.sha256(
-            repr(sorted(holding.filter(pl.col("day") == day).select("path", "sha").iter_rows())).encode()
-        ).hexdigest()[:16]
-        for day in stale
-    }
-    return LandingChanges(stale, digests, examined.height, unread, listed_at)
+        missing = candidates.join(_built_from(lake, day), on="sha", how="anti").sort("path")
+        if missing.height:
+            stale[day] = missing["path"].to_list()
+            # the run key: the same new versions are requested once, any other delivery gets its own run
+            digests[day] = hashlib.sha256(repr(list(missing.iter_rows())).encode()).hexdigest()[:16]
+    return LandingChanges(stale, digests, examined.height, unread, seen.listed_at_ns)
 
 
 def _built_from(lake: Lake, day: date) -> pl.DataFrame:
-    """(path, sha) of the file versions the day's published readings were built from."""
+    """The content hashes (sha) of the file versions the day's published readings were built from:
+    a version whose content is there, under whatever name, adds nothing to the day."""
     rel = lake.partition_path(ACCOUNTING_TABLE, PARTITION_KEY, day.isoformat())
     if not lake.storage.exists(rel):
-        return pl.DataFrame(schema={"path": pl.String, "sha": pl.String})
-    return lake.read(rel).select(path="source_file", sha="sha")
+        return pl.DataFrame(schema={"sha": pl.String})
+    return lake.read(rel).select("sha")
+
+
+def newest_day() -> date:
+    """The newest day that can be built: yesterday in Europe/London."""
+    return date.fromisoformat(daily_partitions.get_last_partition_key())
 
 
 def why_not_a_partition(day: date) -> str | None:
@@ -187,7 +185,7 @@ def landing_sensor(
             "waiting for the first source snapshot: turn on source_db_sensor or run source_snapshot_job"
         )
     since = json.loads(context.cursor)["seen_through_ns"] if context.cursor else None
-    changes = landing_changes(landing.storage(), lake.lake(), since)
+    changes = landing_changes(landing.storage(), lake.lake(), since, open_days=landing.open_days)
     if changes.unread:
         # days are requested once every new file's days are known: one run a day, not one a tick
         return dg.SensorResult(

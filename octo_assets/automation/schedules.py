@@ -35,7 +35,12 @@ def daily_readings_schedule(
     if problem:
         context.log.warning(f"only {yesterday} requested: {problem}")
         return requests
-    changes = landing_changes(landing.storage(), lake.lake(), since_ns=None)
+    # every version in the folders listed now, and the versions first seen since the day before
+    # yesterday in the others (a tick missed, or a run that failed, is retried)
+    recent_ns = int((tick - timedelta(days=2)).timestamp() * 1e9)
+    changes = landing_changes(
+        landing.storage(), lake.lake(), since_ns=None, open_days=landing.open_days, unlisted_since_ns=recent_ns
+    )
     runs, skipped = requests_for(changes, "daily_readings_schedule")
     if changes.unread:
         context.log.info(

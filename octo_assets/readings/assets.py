@@ -138,6 +138,7 @@ def readings(context: dg.AssetExecutionContext, config: ReadingsConfig, landing:
                 config.force,
                 _progress_logger(context),
                 Path(config.prestaged) if config.prestaged else None,
+                landing.open_days,
             )
             for build in builds:
                 evaluations = evaluate(build)

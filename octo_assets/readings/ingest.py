@@ -19,7 +19,7 @@ import math
 import os
 import pickle
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +40,7 @@ from octo_assets.readings.assemble import (
     assemble_group,
 )
 from octo_assets.readings.parse import QUARANTINE_SCHEMA
-from octo_assets.readings.stage import MAX_BUCKETS, Staged, StageTask, stage_files
+from octo_assets.readings.stage import FILE_FACTS_SCHEMA, MAX_BUCKETS, Staged, StageTask, stage_files
 from octo_assets.readings.workers import Pool
 from octo_assets.storage import Storage
 
@@ -63,7 +63,14 @@ ACCOUNTING_SCHEMA = {
     "rows_loaded": pl.UInt32,
     "duplicates": pl.UInt32,
     "rows_quarantined": pl.UInt32,
+    "rejected_reason": pl.String,  # why the whole file could not be read; null: it was read
 }
+
+
+# a staged quarantine row: the file's position in the run's file list instead of its name
+_NO_QUARANTINE = pl.DataFrame(
+    schema={"file": pl.UInt32, **{k: v for k, v in QUARANTINE_SCHEMA.items() if k != "source_file"}}
+)
 
 
 class LandingFilesGone(Exception):
@@ -134,35 +141,86 @@ PRESTAGED = "prestaged.pickle"
 
 @dataclass(frozen=True)
 class Prestaged:
-    """What `prestage` read before a run: the landing area as listed, and the new files staged."""
+    """What `prestage` read before a run: the landing area as surveyed, and the new files staged."""
 
-    current: pl.DataFrame  # every listed file, with what the index knows (INDEX_SCHEMA)
-    listed_at_ns: int
+    seen: index_of_landing.Survey  # the folders listed, as recorded
     files: pl.DataFrame  # path of each staged file, in file-list order
     staged: list[Staged]
     buckets: int
 
 
-def prestage(landing: Storage, lake: Lake, folder: Path, workers: int, progress=lambda p: None) -> list[date]:
-    """Read every file of the landing area the index does not know, once, keeping all their rows
-    in `folder` for the run that follows in this process; returns every day the landing area holds.
+@dataclass(frozen=True)
+class Landed:
+    """What `prestage` found: every day a landing file holds, and the files it could not read."""
+
+    days: list[date]
+    unreadable: pl.DataFrame  # source_file, reason: new files in which no day could be read
+    report_on: date | None  # the day those files are reported on (None: no day is built)
+
+
+def prestage(
+    landing: Storage,
+    lake: Lake,
+    folder: Path,
+    workers: int,
+    choose_days: Callable[[list[date]], list[date]],
+    wanted: list[date] | None = None,
+    progress=lambda p: None,
+    open_days: int = index_of_landing.OPEN_DAYS,
+) -> Landed:
+    """Read every new file of the folders `wanted` needs (every folder when None), once, keeping the
+    rows of `wanted` (all rows when None) in `folder` for the run that follows in this process.
 
     `make run` must name its days before its run starts. It learns them here while parsing, and
-    its readings step uses this listing and what was staged (build_days(prestaged=folder)):
-    nothing is listed or read twice.
+    its readings step uses this survey and what was staged (build_days(prestaged=folder)): nothing
+    is listed or read twice. `choose_days` turns the landed days into the days the run builds; the
+    last of them is where files with no readable day are reported (the run that read them says so).
     """
-    listed_at = index_of_landing.now_ns()
-    current = _current(landing, lake, listed_at)
-    unknown = index_of_landing.delivery_order(current.filter(pl.col("days").is_null()))
-    buckets = _buckets(int(current["size"].sum() or 0), memory_budget_bytes())
-    with Pool(_workers_for(int(unknown["size"].sum() or 0), workers)) as pool:
-        staged = _stage(pool, landing, unknown, folder, None, buckets, 0, progress)
-    if unknown.height:
-        current = _learn(lake, current, unknown, staged, listed_at)
-    (folder / PRESTAGED).write_bytes(
-        pickle.dumps(Prestaged(current, listed_at, unknown.select("path"), staged, buckets))
+    seen = index_of_landing.survey(
+        landing, lake, index_of_landing.now_ns(), set(wanted or []), wanted is None, open_days
     )
-    return sorted(current["days"].explode().drop_nulls().unique().to_list())
+    unknown = index_of_landing.delivery_order(seen.current.filter(pl.col("days").is_null()))
+    buckets = _buckets(int(seen.current["size"].sum() or 0), memory_budget_bytes())
+    with Pool(_workers_for(int(unknown["size"].sum() or 0), workers)) as pool:
+        staged = _stage(pool, landing, unknown, folder, wanted, buckets, 0, progress, report_on=None)
+    learnt = _learnt(unknown, staged)
+    landed = sorted(
+        set(index_of_landing.landed_days(seen.folders.frame, seen.current))
+        | set(learnt["days"].explode().drop_nulls().to_list())
+    )
+    built = choose_days(landed)
+    report_on = built[-1] if built else None
+    staged, learnt = report_unread_on(staged, learnt, report_on)
+    seen = index_of_landing.record(lake, seen, learnt)
+    (folder / PRESTAGED).write_bytes(pickle.dumps(Prestaged(seen, unknown.select("path"), staged, buckets)))
+    unreadable = _rejected_whole(staged, unknown.select("path"))
+    return Landed(landed, unreadable, report_on)
+
+
+def report_unread_on(staged: list[Staged], learnt: pl.DataFrame, day: date | None) -> tuple[list[Staged], pl.DataFrame]:
+    """Files read with no readable day of their own, reported on `day`: their quarantine rows
+    counted on it, and `day` recorded as their day. With no day, they stay unread in the landing
+    state (the next run that reads them reports them)."""
+    no_day = pl.col("sha").is_not_null() & pl.col("days").is_null()
+    if day is None:
+        return staged, learnt.filter(~no_day)
+    undecided = pl.col("reading_date").is_null()
+    staged = [
+        replace(
+            s,
+            quarantine=s.quarantine.with_columns(
+                reading_date=pl.when(undecided).then(pl.lit(day)).otherwise("reading_date")
+            ),
+        )
+        for s in staged
+    ]
+    return staged, learnt.with_columns(days=pl.when(no_day).then(pl.lit([day], pl.List(pl.Date))).otherwise("days"))
+
+
+def _rejected_whole(staged: list[Staged], files: pl.DataFrame) -> pl.DataFrame:
+    """source_file, reason of the files rejected whole in `staged` (positions in `files`)."""
+    rows = pl.concat([_NO_QUARANTINE, *[s.quarantine.filter(pl.col("row_number").is_null()) for s in staged]])
+    return rows.select(source_file=files["path"].gather(rows["file"]), reason="reason").sort("source_file")
 
 
 def build_days(
@@ -174,19 +232,21 @@ def build_days(
     force: bool = False,
     progress: Callable[[Progress], None] = lambda p: None,
     prestaged: Path | None = None,
+    open_days: int = index_of_landing.OPEN_DAYS,
 ) -> Iterator[DayBuild]:
     """Stage and assemble `days` from the landing area, one DayBuild a day, in `folder`.
 
     Unless `force`, a day whose published partition was built from files no longer in the
     landing area is refused (LandingFilesGone) before anything is assembled. `prestaged`: a
-    folder `prestage` filled in this process, whose listing and staged files are used.
+    folder `prestage` filled in this process, whose survey and staged files are used. A new file
+    in which no day can be read is reported on the last of `days`.
     """
     wanted = sorted(set(days))
     before: Prestaged | None = None
     if prestaged is not None and (prestaged / PRESTAGED).is_file():
         before = pickle.loads((prestaged / PRESTAGED).read_bytes())
-    listed_at = before.listed_at_ns if before else index_of_landing.now_ns()
-    current = before.current if before else _current(landing, lake, listed_at)
+    seen = before.seen if before else _survey(landing, lake, set(wanted), open_days)
+    current = seen.current
     needed = index_of_landing.delivery_order(index_of_landing.files_for_days(current, set(wanted)))
     if before:
         needed = needed.join(before.files, on="path", how="anti")
@@ -197,11 +257,13 @@ def build_days(
 
     with Pool(_workers_for(int(to_read["size"].sum() or 0), workers)) as pool:
         first = before.files.height if before else 0
+        report_on = wanted[-1] if wanted else None
         staged = (before.staged if before else []) + _stage(
-            pool, landing, needed, folder, wanted, buckets, first, progress
+            pool, landing, needed, folder, wanted, buckets, first, progress, report_on
         )
         if needed.height:
-            current = _learn(lake, current, needed, staged, listed_at)
+            learnt = _learnt(needed, staged[len(before.staged) if before else 0 :], first)
+            current = index_of_landing.record(lake, seen, learnt).current
         if not force:
             _refuse_if_files_gone(lake, current, wanted)
         merged = current.join(to_read.select("path"), on="path", how="semi")
@@ -227,15 +289,17 @@ def _workers_for(input_bytes: int, workers: int) -> int:
     return workers if input_bytes > POOL_MIN_BYTES else 1
 
 
-def _current(landing: Storage, lake: Lake, listed_at: int) -> pl.DataFrame:
-    listing = index_of_landing.list_landing(landing)
-    return index_of_landing.reconcile(listing, index_of_landing.load_index(lake).frame, listed_at)
+def _survey(landing: Storage, lake: Lake, days: set[date], open_days: int) -> index_of_landing.Survey:
+    return index_of_landing.survey(landing, lake, index_of_landing.now_ns(), days, open_days=open_days)
 
 
-def _stage(pool: Pool, landing: Storage, files: pl.DataFrame, folder: Path, days, buckets: int, first: int, progress):
+def _stage(
+    pool: Pool, landing: Storage, files: pl.DataFrame, folder: Path, days, buckets: int, first: int, progress, report_on
+):
     staged = []
     done = 0
-    for result in pool.run(stage_files, _stage_tasks(landing, files, folder, days, buckets, first, pool.workers)):
+    tasks = _stage_tasks(landing, files, folder, days, buckets, first, pool.workers, report_on)
+    for result in pool.run(stage_files, tasks):
         staged.append(result)
         done += result.facts.height
         progress(Progress("reading", done, files.height, "files"))
@@ -275,15 +339,16 @@ def _buckets(input_bytes: int, budget: int) -> int:
 
 
 def _stage_tasks(
-    landing: Storage, to_read: pl.DataFrame, folder: Path, days, buckets: int, first: int, workers: int
+    landing: Storage,
+    to_read: pl.DataFrame,
+    folder: Path,
+    days,
+    buckets: int,
+    first: int,
+    workers: int,
+    report_on: date | None,
 ) -> list:
-    # a re-delivered version of the same content keeps its first sight (landing.with_learnt)
-    seen = pl.col("first_seen_ns")
-    if "indexed_first_seen_ns" in to_read.columns:
-        seen = pl.col("indexed_first_seen_ns").fill_null(seen)
-    fallback = to_read.select(seen.alias("seen"))["seen"].to_list()
     paths = to_read["path"].to_list()
-    fallback_days = [index_of_landing.report_day(ns) for ns in fallback]
     # a few tasks per worker, to balance them; big enough that a task's fixed cost does not count
     size = min(MAX_FILES_PER_TASK, max(MIN_FILES_PER_TASK, math.ceil(len(paths) / (4 * workers))))
     return [
@@ -293,7 +358,7 @@ def _stage_tasks(
             folder=str(folder),
             paths=paths[start : start + size],
             first_file=first + start,
-            fallback_days=fallback_days[start : start + size],
+            report_on=report_on,
             days=days,
             buckets=buckets,
         )
@@ -301,13 +366,12 @@ def _stage_tasks(
     ]
 
 
-def _learn(lake: Lake, current: pl.DataFrame, to_read: pl.DataFrame, staged: list[Staged], listed_at: int):
-    """Record what reading told (hashes, days, rows) in the landing index; returns it merged."""
-    facts = pl.concat([s.facts for s in staged]) if staged else pl.DataFrame(schema={"file": pl.UInt32})
-    learnt = to_read.select("path").with_row_index("file").join(facts, on="file", how="inner").drop("file")
-    read = learnt.filter(pl.col("sha").is_not_null())
-    updated = index_of_landing.with_learnt(current, read) if read.height else current
-    return index_of_landing.save_index(lake, updated, listed_at).join(to_read.select("path"), on="path", how="semi")
+def _learnt(read: pl.DataFrame, staged: list[Staged], first: int = 0) -> pl.DataFrame:
+    """path, sha, days, rows of the files of `read` (staged from position `first` on) that were read."""
+    facts = pl.concat([s.facts for s in staged]) if staged else pl.DataFrame(schema=FILE_FACTS_SCHEMA)
+    positions = read.select("path").with_row_index("file", offset=first).with_columns(pl.col("file").cast(pl.UInt32))
+    learnt = positions.join(facts, on="file", how="inner").drop("file")
+    return learnt.filter(pl.col("sha").is_not_null()).select("path", "sha", "days", "rows")
 
 
 def _file_list(to_read: pl.DataFrame, merged: pl.DataFrame, folder: Path) -> pl.DataFrame:
@@ -322,7 +386,7 @@ def _file_list(to_read: pl.DataFrame, merged: pl.DataFrame, folder: Path) -> pl.
 
 def _day_quarantine(staged: list[Staged], order: pl.DataFrame, day: date) -> pl.DataFrame:
     parts = [s.quarantine.filter(pl.col("reading_date") == day) for s in staged]
-    rows = pl.concat(parts) if parts else pl.DataFrame(schema={"file": pl.UInt32, **QUARANTINE_SCHEMA})
+    rows = pl.concat([_NO_QUARANTINE, *parts])
     named = rows.with_columns(source_file=order["path"].gather(rows["file"]))
     return named.select(list(QUARANTINE_SCHEMA)).sort(["source_file", "row_number"], nulls_last=False)
 
@@ -412,8 +476,11 @@ def _accounting(parts: list[pl.DataFrame], quarantine: pl.DataFrame, order: pl.D
     )
     named = counted.with_columns(source_file=order["path"].gather(counted["file"])).drop("file")
     rejected = quarantine.filter(pl.col("row_number").is_not_null()).group_by("source_file").len("rows_quarantined")
+    # a file rejected whole is accounted too: on the day it is reported on, with its reason
+    whole = quarantine.filter(pl.col("row_number").is_null()).select("source_file", rejected_reason="reason")
     return (
         named.join(rejected, on="source_file", how="full", coalesce=True)
+        .join(whole.unique("source_file"), on="source_file", how="full", coalesce=True)
         .join(order.select(source_file="path", sha="sha"), on="source_file", how="left")
         .with_columns(
             rows_loaded=pl.col("loaded").fill_null(0),

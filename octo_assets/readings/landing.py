@@ -1,26 +1,46 @@
-"""The landing index: every file of the landing area, the version last seen, and what it holds.
+"""The landing state: what the pipeline knows of each landing file, kept per delivery folder.
 
-One row per file path (INDEX_SCHEMA), kept in the lake (`_state/landing_index.parquet`) and
-shared by runs and the landing sensor. It answers three questions:
+The landing area is read as delivery folders: each top-level folder (`2021-01-04/`, `backlog/`),
+and the top level's own files (a flat landing area, as the case study's). The lake keeps, under
+`_state/landing/`, one small table of the folders (`folders.parquet`, FOLDER_SCHEMA: the days
+each one's files hold, whether every file in it was read, its signature on disk) and one table
+of files per folder (`files/*.parquet`, FILE_SCHEMA). A run or a sensor tick lists and loads only the folders it needs
+(`plan`), so what it costs follows what is new and the days it builds, not every file ever
+delivered. A folder is listed when:
+
+- it is the top level, or a folder not named by a date (`YYYY-MM-DD`, maybe followed by more):
+  every time, so a flat landing area costs a listing of all its files (see the README);
+- it is new, or a file in it has not been read yet;
+- it is a dated folder among the newest OPEN_DAYS days of dated folders (deliveries arriving);
+- on disk, its signature changed: a file added to, removed from or renamed in it;
+- a run builds a day its files hold (so a re-run of any day sees every change to its files).
+
+What is not seen until a run of one of its days lists the folder: a file rewritten in place, under
+its old name, in a dated folder older than the open window (on S3, which has no folders to stat,
+any change there).
+
+The file rows answer three questions:
 
 - which files hold a day (`days`), so a day's run reads only those, and a new file is read once;
 - which deliveries are new or changed: a listing entry whose (size, mtime, version token) is not
-  the indexed one. The token changes on every re-delivery, even one keeping the old mtime and
+  the recorded one. The token changes on every re-delivery, even one keeping the old mtime and
   size (`cp -p`, `rsync -t`, `mv`); where only the token changed and the content hash (`sha`)
   is the same, nothing was delivered (a `touch`, a `chmod`);
 - the order of deliveries (`first_seen_ns`): when the pipeline first listed a version. A file's
   own mtime can be anything a sender kept, so the newer delivery is the one seen later, and the
   file's mtime and path only break ties within one listing.
 
-The index is a cache of what parsing the files tells: losing it costs one read of every file,
-never data. Runs and the sensor update it with a compare-and-swap, so concurrent runs never lose
-each other's updates.
+The state is a cache of what parsing the files tells: losing it costs one read of every file,
+never data. Every table of it is replaced with a compare-and-swap, so concurrent runs and ticks
+never lose each other's updates.
 """
 
 import hashlib
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -29,8 +49,15 @@ from octo_assets.lake import Lake
 from octo_assets.readings.clock import LOCAL_TZ
 from octo_assets.storage import Storage, Tokens, VersionConflict
 
-INDEX_FILE = "_state/landing_index.parquet"
-INDEX_SCHEMA = {
+STATE = "_state/landing"
+FOLDERS_FILE = f"{STATE}/folders.parquet"
+FILES = f"{STATE}/files"  # a table of file rows per folder
+LEGACY_INDEX = "_state/landing_index.parquet"  # one table of every file, before the state was split
+TOP_LEVEL = ""  # the folder of the landing area's own files
+OPEN_DAYS = 2  # the newest dated folder and the one before it are listed every time
+SUFFIX = ".json"
+
+FILE_SCHEMA = {
     "path": pl.String,  # relative to the landing root, POSIX separators
     "size": pl.Int64,
     "mtime_ns": pl.Int64,
@@ -40,58 +67,236 @@ INDEX_SCHEMA = {
     "days": pl.List(pl.Date),  # the days its rows name; null until read
     "rows": pl.Int64,  # rows in its "data" array (null: unreadable or not read yet)
 }
+FOLDER_SCHEMA = {
+    "folder": pl.String,  # its name at the top of the landing area; "" for the top level's own files
+    "days": pl.List(pl.Date),  # the days its read files hold
+    "files": pl.Int64,
+    "complete": pl.Boolean,  # every file listed in it was read: its days are all known
+    "signature": pl.String,  # on disk, Storage.folder_signature when it was last listed complete
+    "subfolders": pl.List(pl.String),  # the folders within it, whose stats the signature covers
+    "newest_seen_ns": pl.Int64,  # the latest first sight of a file version in it
+    "listed_ns": pl.Int64,  # when the listing that this row reflects was taken
+}
 VERSION = ["size", "mtime_ns", "token"]
+_DATED = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+
+
+def folder_of(path: str) -> str:
+    return path.split("/", 1)[0] if "/" in path else TOP_LEVEL
+
+
+def folder_day(folder: str) -> date | None:
+    """The date a delivery folder is named by, or None."""
+    match = _DATED.match(folder)
+    try:
+        return date.fromisoformat(match.group(1)) if match else None
+    except ValueError:
+        return None
+
+
+def files_table(folder: str) -> str:
+    """Where a folder's file rows are kept, relative to the lake root."""
+    name = "top-level" if folder == TOP_LEVEL else f"folder={quote(folder, safe='')}"
+    return f"{FILES}/{name}.parquet"
 
 
 @dataclass(frozen=True)
-class Index:
-    frame: pl.DataFrame  # INDEX_SCHEMA
-    version: str | None  # of the index file, for the compare-and-swap
+class Versioned:
+    frame: pl.DataFrame
+    version: str | None  # of the file it was read from, for the compare-and-swap
 
 
-def load_index(lake: Lake) -> Index:
-    version = lake.storage.version(INDEX_FILE)
+def _load(lake: Lake, rel: str, schema: dict) -> Versioned:
+    version = lake.storage.version(rel)
     if version is None:
-        return Index(pl.DataFrame(schema=INDEX_SCHEMA), None)
-    with lake.storage.open(INDEX_FILE) as file:
+        return Versioned(pl.DataFrame(schema=schema), None)
+    with lake.storage.open(rel) as file:
         frame = pl.read_parquet(file)
-    return Index(frame.select([pl.col(c).cast(t) for c, t in INDEX_SCHEMA.items()]), version)
+    return Versioned(frame.select([pl.col(c).cast(t) for c, t in schema.items()]), version)
 
 
-def list_landing(landing: Storage) -> pl.DataFrame:
-    """The landing area's JSON files: path, size, mtime_ns, token."""
-    columns = landing.list_columns(suffix=".json")
-    tokens = columns.pop("token")
-    frame = pl.DataFrame({name: pl.Series(name, values, dtype=INDEX_SCHEMA[name]) for name, values in columns.items()})
+def load_files(lake: Lake, folder: str) -> Versioned:
+    return _load(lake, files_table(folder), FILE_SCHEMA)
+
+
+def load_folders(lake: Lake) -> Versioned:
+    """The folder table; made once from a lake's single legacy index, so an upgraded deployment
+    reads no file again."""
+    folders = _load(lake, FOLDERS_FILE, FOLDER_SCHEMA)
+    if folders.version is None and lake.storage.exists(LEGACY_INDEX):
+        _split_legacy_index(lake)
+        folders = _load(lake, FOLDERS_FILE, FOLDER_SCHEMA)
+    return folders
+
+
+def _split_legacy_index(lake: Lake) -> None:
+    legacy = _load(lake, LEGACY_INDEX, FILE_SCHEMA).frame
+    rows = []
+    for (folder,), part in legacy.with_columns(_folder=_folder_expr()).group_by("_folder"):
+        files = part.drop("_folder").sort("path")
+        lake.write(files, files_table(folder))
+        if folder != TOP_LEVEL:  # listed every time: no row of its own
+            # no signature: each folder is listed once more, to record one
+            rows.append(folder_row(folder, files, signature=None, subfolders=[], listed_ns=0))
+    _save_folders(lake, pl.DataFrame(rows, schema=FOLDER_SCHEMA), removed=set(), listed_at_ns=0)
+    lake.storage.delete(LEGACY_INDEX)
+
+
+def folder_row(folder: str, files: pl.DataFrame, signature: str | None, subfolders: list[str], listed_ns: int) -> dict:
+    """A folder's row, from its file rows (FILE_SCHEMA) as saved."""
+    days = files["days"].explode().drop_nulls().unique().sort().to_list() if files.height else []
+    complete = files["days"].null_count() == 0
+    return {
+        "folder": folder,
+        "days": days,
+        "files": files.height,
+        "complete": complete,
+        "signature": signature if complete else None,
+        "subfolders": subfolders,
+        "newest_seen_ns": int(files["first_seen_ns"].max() or 0),
+        "listed_ns": listed_ns,
+    }
+
+
+# -- which folders to list ---------------------------------------------------------------------------
+
+
+def open_since(dated: list[date], open_days: int, today: date) -> date | None:
+    """The oldest date of the open window: the newest dated folder (not after today) and the
+    open_days - 1 before it. None when no folder is dated."""
+    past = [d for d in dated if d <= today]
+    return max(past) - timedelta(days=open_days - 1) if past else None
+
+
+def plan(
+    top: list[str],
+    folders: pl.DataFrame,
+    signatures: dict[str, str | None],
+    open_days: int,
+    today: date,
+    days: set[date] | None = None,
+    everything: bool = False,
+) -> list[str]:
+    """The folders to list (pure): `top` is every folder at the top of the landing area now,
+    `folders` the folder table, `signatures` each dated folder's signature now (None on S3),
+    `days` the days a run builds, `everything` a listing of the whole landing area."""
+    known = {row["folder"]: row for row in folders.iter_rows(named=True)}
+    oldest_open = open_since([d for f in top if (d := folder_day(f))], open_days, today)
+    chosen = [TOP_LEVEL]
+    for folder in sorted(top):
+        row, day = known.get(folder), folder_day(folder)
+        if (
+            everything
+            or row is None
+            or day is None
+            or not row["complete"]
+            or (oldest_open is not None and day >= oldest_open)
+            or signatures.get(folder) != row["signature"]
+            or (days and not days.isdisjoint(row["days"]))
+        ):
+            chosen.append(folder)
+    return chosen
+
+
+# -- a survey: the folders listed, each file with what the state knows of its current version ---------
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One listed folder: its file rows as loaded, and what its listing saw."""
+
+    files: Versioned  # FILE_SCHEMA, as loaded before the listing
+    signature: str | None  # taken just before the listing (on disk)
+    subfolders: list[str]  # the folders within it the listing walked
+    known_subfolders: list[str]  # those the signature was taken over
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What a run or a tick saw of the landing area."""
+
+    current: pl.DataFrame  # every file of the listed folders, with what is known of its version (`reconcile`)
+    listed: dict[str, Listed]
+    folders: Versioned  # the folder table, as loaded
+    top: list[str]  # the folders at the top of the landing area
+    listed_at_ns: int
+
+    def unlisted(self) -> pl.DataFrame:
+        """The folder table's rows of folders this survey did not list."""
+        return self.folders.frame.filter(~pl.col("folder").is_in(list(self.listed)))
+
+
+def survey(
+    landing: Storage,
+    lake: Lake,
+    listed_at_ns: int,
+    days: set[date] | None = None,
+    everything: bool = False,
+    open_days: int = OPEN_DAYS,
+) -> Survey:
+    """List what `plan` chooses, and reconcile each folder's listing with its file rows."""
+    top_files, top = landing.list_top(SUFFIX)
+    folders = load_folders(lake)
+    previous = {row["folder"]: row for row in folders.frame.iter_rows(named=True)}
+    signatures = {
+        folder: landing.folder_signature([folder, *previous[folder]["subfolders"]])
+        for folder in top
+        if folder in previous and folder_day(folder) is not None
+    }
+    today = datetime.now(ZoneInfo(LOCAL_TZ)).date()
+    chosen = plan(top, folders.frame, signatures, open_days, today, days, everything)
+    parts, listed = [], {}
+    for folder in chosen:
+        known_subfolders = previous[folder]["subfolders"] if folder in previous else []
+        if folder == TOP_LEVEL:
+            columns, subfolders, signature = top_files, [], None
+        else:
+            # taken before the listing: a file added while it runs changes it, and is seen next time
+            signature = signatures.get(folder) or landing.folder_signature([folder, *known_subfolders])
+            columns = landing.list_columns(folder, SUFFIX)
+            subfolders = columns.pop("folders", [])
+        files = load_files(lake, folder)
+        listed[folder] = Listed(files, signature, subfolders, known_subfolders)
+        parts.append(reconcile(listing_frame(columns), files.frame, listed_at_ns))
+    return Survey(pl.concat(parts).sort("path"), listed, folders, top, listed_at_ns)
+
+
+def listing_frame(columns: dict) -> pl.DataFrame:
+    """A listing's columns (Storage.list_columns) as a frame: path, size, mtime_ns, token."""
+    tokens = columns["token"]
+    frame = pl.DataFrame(
+        {name: pl.Series(name, columns[name], dtype=FILE_SCHEMA[name]) for name in ("path", "size", "mtime_ns")}
+    )
     if isinstance(tokens, Tokens):  # on disk: built here, column-wise
         token = pl.format("{}-{}", pl.Series(tokens.ctime, dtype=pl.Int64), pl.Series(tokens.inode, dtype=pl.UInt64))
         return frame.with_columns(token=token)
     return frame.with_columns(token=pl.Series(list(tokens), dtype=pl.String))
 
 
-def reconcile(listing: pl.DataFrame, index: pl.DataFrame, listed_at_ns: int) -> pl.DataFrame:
-    """The listing, each file with what the index knows of its current version (INDEX_SCHEMA).
+def reconcile(listing: pl.DataFrame, files: pl.DataFrame, listed_at_ns: int) -> pl.DataFrame:
+    """The listing, each file with what the file rows know of its current version (FILE_SCHEMA).
 
-    A file whose version is not the indexed one gets null days, sha and rows (to be read) and
-    `first_seen_ns = listed_at_ns`; its indexed sha is kept as `indexed_sha` (with the indexed
+    A file whose version is not the recorded one gets null days, sha and rows (to be read) and
+    `first_seen_ns = listed_at_ns`; its recorded sha is kept as `indexed_sha` (with the recorded
     first sight, `indexed_first_seen_ns`) so that a new token on the same content changes nothing.
     """
-    known = index.select("path", *VERSION, "sha", "first_seen_ns", "days", "rows")
-    prior = index.select("path", indexed_sha="sha", indexed_first_seen_ns="first_seen_ns")
+    known = files.select("path", *VERSION, "sha", "first_seen_ns", "days", "rows")
+    prior = files.select("path", indexed_sha="sha", indexed_first_seen_ns="first_seen_ns")
     return (
         listing.join(known, on=["path", *VERSION], how="left")
         .join(prior, on="path", how="left")
         .with_columns(pl.col("first_seen_ns").fill_null(listed_at_ns))
-        .sort("path")
     )
 
 
 def with_learnt(current: pl.DataFrame, learnt: pl.DataFrame) -> pl.DataFrame:
     """`current` (from reconcile) updated with what reading files told: sha, days, rows.
 
-    A re-delivered version whose content hash equals the indexed one keeps its first sight:
+    A re-delivered version whose content hash equals the recorded one keeps its first sight:
     the same bytes are not a newer delivery.
     """
+    if learnt.is_empty():
+        return current
     updated = current.update(learnt.select("path", "sha", "days", "rows"), on="path", include_nulls=True)
     return updated.with_columns(
         first_seen_ns=pl.when(pl.col("sha").is_not_null() & (pl.col("sha") == pl.col("indexed_sha")))
@@ -100,20 +305,66 @@ def with_learnt(current: pl.DataFrame, learnt: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def save_index(lake: Lake, listed: pl.DataFrame, listed_at_ns: int, attempts: int = 20) -> pl.DataFrame:
-    """Merge `listed` (INDEX_SCHEMA: every file of our listing, with what we learnt) into the index.
+# -- recording what was seen and learnt ------------------------------------------------------------
 
-    A compare-and-swap: if another process updated the index meanwhile, merge again into its
-    version. Per path: the same version keeps the earliest first sight and whatever either side
-    learnt; a different version seen by a later listing than ours wins over ours; a path we did
-    not list stays only if a later listing added it (otherwise it was removed or moved). Returns
-    the merged index: every process then agrees on first sights, hence on delivery order.
+
+def record(lake: Lake, seen: Survey, learnt: pl.DataFrame | None = None) -> Survey:
+    """Save what `seen` listed and what reading told (`learnt`: path, sha, days, rows), folder by
+    folder, only where it differs from the state. Returns the survey as saved: its `current`
+    holds the first sights every writer agreed on, hence the same delivery order for all."""
+    current = with_learnt(seen.current, learnt) if learnt is not None else seen.current
+    by_folder = current.with_columns(_folder=_folder_expr()).partition_by("_folder", as_dict=True, include_key=False)
+    parts, listed, rows = [], {}, []
+    for folder, was in seen.listed.items():
+        ours = by_folder.get((folder,), current.clear()).select(list(FILE_SCHEMA)).sort("path")
+        saved = was.files
+        if not ours.equals(was.files.frame.sort("path")):
+            saved = _save_files(lake, folder, ours, seen.listed_at_ns)
+        listed[folder] = replace(was, files=saved)
+        parts.append(saved.frame.join(ours.select("path"), on="path", how="semi"))
+        same_subfolders = sorted(was.subfolders) == sorted(was.known_subfolders)
+        if folder != TOP_LEVEL:
+            signature = was.signature if same_subfolders else None
+            rows.append(folder_row(folder, saved.frame, signature, was.subfolders, seen.listed_at_ns))
+    removed = set(seen.unlisted()["folder"].to_list()) - set(seen.top)
+    table = seen.folders
+    if _folders_changed(seen.folders.frame, rows, removed):
+        table = _save_folders(lake, pl.DataFrame(rows, schema=FOLDER_SCHEMA), removed, seen.listed_at_ns)
+        for folder in removed:
+            lake.storage.delete(files_table(folder))
+    merged = pl.concat(parts) if parts else current.select(list(FILE_SCHEMA)).clear()
+    extra = current.select("path", "indexed_sha", "indexed_first_seen_ns")
+    return replace(seen, current=merged.join(extra, on="path", how="left").sort("path"), listed=listed, folders=table)
+
+
+def _folder_expr() -> pl.Expr:
+    return (
+        pl.when(pl.col("path").str.contains("/")).then(pl.col("path").str.split("/").list.first()).otherwise(pl.lit(""))
+    )
+
+
+def _folders_changed(before: pl.DataFrame, rows: list[dict], removed: set[str]) -> bool:
+    if removed & set(before["folder"].to_list()):
+        return True
+    compared = [c for c in FOLDER_SCHEMA if c != "listed_ns"]
+    old = {row["folder"]: row for row in before.select(compared).iter_rows(named=True)}
+    return any(old.get(row["folder"]) != {c: row[c] for c in compared} for row in rows)
+
+
+def _save_files(lake: Lake, folder: str, ours: pl.DataFrame, listed_at_ns: int, attempts: int = 20) -> Versioned:
+    """Merge `ours` (every file of our listing of `folder`, with what we learnt) into its rows.
+
+    A compare-and-swap: if another process saved them meanwhile, merge again into its version. Per
+    path: the same version keeps the earliest first sight and whatever either side learnt; a
+    different version seen by a later listing than ours wins over ours; a path we did not list
+    stays only if a later listing added it (otherwise it was removed or moved).
     """
-    ours = listed.select(list(INDEX_SCHEMA)).with_columns(_ours=pl.lit(True))
+    rel = files_table(folder)
+    mine = ours.select(list(FILE_SCHEMA)).with_columns(_ours=pl.lit(True))
     for _ in range(attempts):
-        current = load_index(lake)
+        current = load_files(lake, folder)
         theirs = current.frame.with_columns(_theirs=pl.lit(True))
-        both = ours.join(theirs, on="path", how="full", coalesce=True, suffix="_t")
+        both = mine.join(theirs, on="path", how="full", coalesce=True, suffix="_t")
         later = pl.col("first_seen_ns_t") > listed_at_ns
         same = pl.all_horizontal(pl.col(c) == pl.col(f"{c}_t") for c in VERSION).fill_null(False)
         take_theirs = pl.col("_theirs").fill_null(False) & later.fill_null(False) & ~same
@@ -138,15 +389,80 @@ def save_index(lake: Lake, listed: pl.DataFrame, listed_at_ns: int, attempts: in
                 .then(pl.min_horizontal("first_seen_ns", "first_seen_ns_t"))
                 .otherwise("first_seen_ns"),
             )
-            .select(list(INDEX_SCHEMA))
+            .select(list(FILE_SCHEMA))
             .sort("path")
         )
         try:
-            lake.write(merged, INDEX_FILE, expect=current.version)
-            return merged
+            lake.write(merged, rel, expect=current.version)
+            return Versioned(merged, lake.storage.version(rel))
         except VersionConflict:
             continue
-    raise RuntimeError(f"the landing index {lake.uri(INDEX_FILE)} kept changing; {attempts} attempts failed")
+    raise RuntimeError(f"the landing state {lake.uri(rel)} kept changing; {attempts} attempts failed")
+
+
+def _save_folders(
+    lake: Lake, ours: pl.DataFrame, removed: set[str], listed_at_ns: int, attempts: int = 20
+) -> Versioned:
+    """Merge our folder rows into the folder table (a compare-and-swap): a row from a later listing
+    than ours stays; a folder we saw removed goes, unless a later listing saw it."""
+    for _ in range(attempts):
+        current = _load(lake, FOLDERS_FILE, FOLDER_SCHEMA)
+        theirs = current.frame
+        newer = theirs.filter(pl.col("listed_ns") > listed_at_ns)
+        kept = theirs.filter(~pl.col("folder").is_in([*ours["folder"].to_list(), *removed]))
+        merged = (
+            pl.concat([kept, ours.join(newer.select("folder"), on="folder", how="anti"), newer])
+            .unique("folder", keep="last")
+            .sort("folder")
+        )
+        try:
+            lake.write(merged, FOLDERS_FILE, expect=current.version)
+            return Versioned(merged, lake.storage.version(FOLDERS_FILE))
+        except VersionConflict:
+            continue
+    raise RuntimeError(f"the landing state {lake.uri(FOLDERS_FILE)} kept changing; {attempts} attempts failed")
+
+
+def upsert_files(lake: Lake, folder: str, rows: pl.DataFrame, attempts: int = 20) -> None:
+    """Put file rows (FILE_SCHEMA) into `folder`'s table, replacing those of the same paths, and
+    the folder's row with the days they hold (readings.archive records a move with it)."""
+    rel = files_table(folder)
+    for _ in range(attempts):
+        current = load_files(lake, folder)
+        merged = pl.concat([current.frame.join(rows, on="path", how="anti"), rows.select(list(FILE_SCHEMA))])
+        try:
+            lake.write(merged.sort("path"), rel, expect=current.version)
+            break
+        except VersionConflict:
+            continue
+    else:
+        raise RuntimeError(f"the landing state {lake.uri(rel)} kept changing; {attempts} attempts failed")
+    if folder != TOP_LEVEL:
+        known = load_folders(lake).frame.filter(pl.col("folder") == folder)["subfolders"].to_list()
+        # no signature: on disk the folder is listed once more, to take one
+        row = folder_row(folder, merged, None, known[0] if known else [], listed_ns=now_ns())
+        _save_folders(lake, pl.DataFrame([row], schema=FOLDER_SCHEMA), removed=set(), listed_at_ns=row["listed_ns"])
+
+
+# -- what runs and ticks ask of it -------------------------------------------------------------------
+
+
+def landed_days(folders: pl.DataFrame, current: pl.DataFrame) -> list[date]:
+    """Every day a landing file is known to hold: the folder table's, and the listed files'."""
+    days = pl.concat([folders["days"].explode(), current["days"].explode()]).drop_nulls().unique()
+    return sorted(days.to_list())
+
+
+def versions_since(lake: Lake, seen: Survey, since_ns: int | None, unlisted_since_ns: int | None) -> pl.DataFrame:
+    """The file versions of known days first seen after `since_ns` (None: all) in the folders
+    `seen` listed, and in the folders it did not list whose newest version was first seen after
+    `unlisted_since_ns` (a folder read by an earlier tick whose requests are still to come)."""
+    known = seen.current.filter(pl.col("days").is_not_null()).select(list(FILE_SCHEMA))
+    if unlisted_since_ns is not None:
+        recent = seen.unlisted().filter(pl.col("newest_seen_ns") > unlisted_since_ns)["folder"].to_list()
+        known = pl.concat([known, *[load_files(lake, folder).frame for folder in recent]])
+        known = known.filter(pl.col("days").is_not_null())
+    return known if since_ns is None else known.filter(pl.col("first_seen_ns") > since_ns)
 
 
 def files_for_days(current: pl.DataFrame, days: set[date]) -> pl.DataFrame:
@@ -158,16 +474,6 @@ def files_for_days(current: pl.DataFrame, days: set[date]) -> pl.DataFrame:
 def content_hash(raw: bytes) -> str:
     """What tells two versions of a file apart when size and mtime tie (SHA-256, 128 bits)."""
     return hashlib.sha256(raw).hexdigest()[:32]
-
-
-DAILY_RUN_HOUR = 8  # the 08:00 run builds the day before
-
-
-def report_day(first_seen_ns: int) -> date:
-    """Where a file with no readable day is reported: the day that the first 08:00 run after its
-    first sight builds (files land before 08:00 with the day before's readings)."""
-    seen = datetime.fromtimestamp(first_seen_ns / 1e9, ZoneInfo(LOCAL_TZ))
-    return seen.date() - timedelta(days=1) if seen.hour < DAILY_RUN_HOUR else seen.date()
 
 
 def now_ns() -> int:

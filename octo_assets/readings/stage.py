@@ -41,7 +41,7 @@ class StageTask:
     folder: str  # the run's staging folder
     paths: list[str]  # landing files, in the run's file list order
     first_file: int  # position of paths[0] in the run's file list
-    fallback_days: list[date]  # per file: where rows with no day of their own are counted
+    report_on: date | None  # the day a file with no readable day is reported on (None: decided later)
     days: list[date] | None  # the days the run builds (None: keep every day)
     buckets: int
 
@@ -86,7 +86,7 @@ def stage_files(task: StageTask) -> Staged:
     if task.days is not None:
         wanted = pl.Series(task.days, dtype=pl.Date).implode()
         readings = readings.filter(pl.col("reading_date").is_in(wanted))
-        quarantine = quarantine.filter(pl.col("reading_date").is_in(wanted))
+        quarantine = quarantine.filter(pl.col("reading_date").is_in(wanted) | pl.col("reading_date").is_null())
     target, batches = _write_batches(readings, task)
     return Staged(task.number, target, batches, quarantine, facts_frame)
 
@@ -100,41 +100,35 @@ def _file_days(readings: pl.DataFrame, quarantine: pl.DataFrame) -> pl.DataFrame
 def _facts(
     facts: list, readings: pl.DataFrame, quarantine: pl.DataFrame, file_days: pl.DataFrame, task: StageTask
 ) -> pl.DataFrame:
-    """What the index learns of each file: its hash, its rows, and its days. A file in which no
-    day can be read (empty, broken, rejected whole) is given the day it was first seen, the one
-    day its rejection is reported on, so that every run of that day (and only those) reads it."""
+    """What the landing state learns of each file: its hash, its rows, and its days. A file in
+    which no day can be read (empty, broken, rejected whole) is given the day its rejection is
+    reported on, so that every run of that day (and only those) reads it; while that day is not
+    decided, its days stay null (not read)."""
     rows = pl.concat([readings.select("file"), quarantine.filter(pl.col("row_number").is_not_null()).select("file")])
     counts = rows.group_by("file").len("rows").with_columns(pl.col("rows").cast(pl.Int64))
     frame = pl.DataFrame(facts, schema=FILE_FACTS_SCHEMA, orient="row").drop("rows", "days")
     read = pl.col("sha").is_not_null()
-    fallback = _fallback(task).with_columns(pl.concat_list("fallback").alias("fallback"))
+    report_on = pl.lit([task.report_on] if task.report_on else None, dtype=pl.List(pl.Date))
     return (
         frame.join(counts, on="file", how="left")
         .join(file_days, on="file", how="left")
-        .join(fallback, on="file", how="left")
         .with_columns(
             rows=pl.when(read).then(pl.col("rows").fill_null(0)),
-            days=pl.when(read).then(pl.coalesce("days", "fallback")),
+            days=pl.when(read).then(pl.coalesce("days", report_on)),
         )
         .select(list(FILE_FACTS_SCHEMA))
     )
 
 
-def _fallback(task: StageTask) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"file": range(task.first_file, task.first_file + len(task.paths)), "fallback": task.fallback_days},
-        schema={"file": pl.UInt32, "fallback": pl.Date},
-    )
-
-
 def _count_on_a_day(quarantine: pl.DataFrame, file_days: pl.DataFrame, task: StageTask) -> pl.DataFrame:
     """Give every quarantined row the day it is counted on, once: its own day if its time is
-    valid, else its file's first day, else (a file in which no day can be read) the day the file
-    was first seen."""
+    valid, else its file's first day, else (a file in which no day can be read) the day such
+    files are reported on (null while undecided: see readings.ingest.report_unread_on)."""
     return (
         quarantine.join(file_days, on="file", how="left")
-        .join(_fallback(task), on="file", how="left")
-        .with_columns(reading_date=pl.coalesce("reading_date", pl.col("days").list.first(), "fallback"))
+        .with_columns(
+            reading_date=pl.coalesce("reading_date", pl.col("days").list.first(), pl.lit(task.report_on, pl.Date))
+        )
         .select("file", *[c for c in QUARANTINE_SCHEMA if c != "source_file"])
     )
 

@@ -11,6 +11,7 @@ analyst would.
 import argparse
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class RunError(Exception):
     """The run cannot start or failed; the message says what to do."""
 
 
+SHOWN_REJECTED = 10  # files rejected whole named in the summary
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -46,9 +48,18 @@ def contiguous(days: list[str]) -> list[tuple[str, str]]:
     return ranges
 
 
+@dataclass(frozen=True)
+class Built:
+    """What `run_pipeline` built: the days, and the checks that failed in its runs."""
+
+    days: list[str]
+    failed_checks: list[tuple[str, str, str]]  # (check, severity, day or "")
+
+
 def build(
     instance: dg.DagsterInstance, resources: dict, first: str, last: str, run_config: dict, display: Display
-) -> None:
+) -> list[tuple[str, str, str]]:
+    """One run of `build_all` over first..last; returns its failed checks (check, severity, day)."""
     job = definitions.defs.resolve_job_def(BUILD_JOB.name)
     run_id = make_new_run_id()
     days = len(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
@@ -74,6 +85,11 @@ def build(
         if error and error.cls_name == "Failure":  # our own sentence: no class name in front of it
             message = message.split(": ", 1)[-1]
         raise RunError(f"run {result.run_id} failed: {message}")
+    return [
+        (e.check_name, e.severity.value, e.partition or "")
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
 
 
 def wanted_days(first: str, last: str) -> list[str]:
@@ -100,11 +116,11 @@ def run_pipeline(
     days: tuple[str, str] | None = None,
     allow_empty: bool = False,
     display: Display | None = None,
-) -> list[str]:
+) -> Built:
     """Snapshot the source, build the days (default: every landed day), rebuild the catalog.
 
-    Returns the partition keys built. Days of `days` that no landing file holds are reported and
-    left alone, unless `allow_empty` (then they are published empty).
+    Returns the partition keys built, and the checks that failed. Days of `days` that no landing
+    file holds are reported and left alone, unless `allow_empty` (then they are published empty).
     """
     display = display or Display()
     problems = setting_problems(resources)
@@ -113,33 +129,63 @@ def run_pipeline(
     landing, lake = resources["landing"].storage(), resources["lake"].lake()
     valid = set(daily_partitions.get_partition_keys())
     wanted = wanted_days(*days) if days else None
+
+    def to_build(landed: list[date]) -> list[date]:
+        """The days this run builds: those landed (or, with allow_empty, every day of the range)."""
+        keys = [d.isoformat() for d in landed if d.isoformat() in valid]
+        if wanted is not None:
+            keys = wanted if allow_empty else [d for d in wanted if d in set(keys)]
+        return [date.fromisoformat(key) for key in keys]
+
     with staging_area() as folder:
         display.start("listing the landing area")
-        landed = [d.isoformat() for d in prestage(landing, lake, folder, worker_count(), display.reading)]
+        found = prestage(
+            landing,
+            lake,
+            folder,
+            worker_count(),
+            to_build,
+            [date.fromisoformat(d) for d in wanted] if wanted is not None else None,
+            display.reading,
+            resources["landing"].open_days,
+        )
         display.close()
+        landed = [d.isoformat() for d in found.days]
         outside = [d for d in landed if d not in valid]
         if outside:
             display.line(f"skipping {len(outside)} day(s) outside the partitions: {', '.join(outside[:5])}")
-        keys = [d for d in landed if d in valid]
-        if wanted is not None:
+        keys = [d.isoformat() for d in to_build(found.days)]
+        if wanted is not None and not allow_empty:
             empty = [d for d in wanted if d not in set(keys)]
-            if empty and not allow_empty:
+            if empty:
                 more = " ..." if len(empty) > 10 else ""
                 display.line(
                     f"no landing file holds {len(empty)} day(s) of the range, not built: {', '.join(empty[:10])}"
                     f"{more} (--allow-empty publishes them empty)"
                 )
-            keys = wanted if allow_empty else [d for d in wanted if d in set(keys)]
         if not keys:
-            raise RunError(
-                f"No readings for any day from {FIRST_DAY} to {daily_partitions.get_last_partition_key()} "
-                f"in {landing.url}: put the landing files there, or point OCTO_READINGS_DIR at them."
-            )
+            raise RunError(no_readings(landing.url, found.unreadable))
         config = {"lake__readings": {"config": {"prestaged": str(folder), "allow_empty_days": allow_empty}}}
+        failed = []
         for first, last in contiguous(keys):
             display.line(f"materialising {first} .. {last} from {landing.url}")
-            build(instance, resources, first, last, {"ops": config}, display)
-    return keys
+            failed += build(instance, resources, first, last, {"ops": config}, display)
+    return Built(keys, failed)
+
+
+def no_readings(landing: str, unreadable) -> str:
+    """Why nothing can be built, naming the files that could not be read if there are some."""
+    span = f"from {FIRST_DAY} to {daily_partitions.get_last_partition_key()}"
+    if unreadable.height:
+        named = "; ".join(f"{path}: {reason}" for path, reason in unreadable.head(5).iter_rows())
+        more = f" (and {unreadable.height - 5} more)" if unreadable.height > 5 else ""
+        return (
+            f"No readings for any day {span} in {landing}: {unreadable.height} landing file(s) could not be read, "
+            f"{named}{more}. Fix or replace them, then run again."
+        )
+    return (
+        f"No readings for any day {span} in {landing}: put the landing files there, or point OCTO_READINGS_DIR at them."
+    )
 
 
 def dagster_home() -> dg.DagsterInstance:
@@ -170,14 +216,14 @@ def main() -> None:
         instance = dagster_home()
         display.line(f"dagster home {instance.root_directory}: the runs show in `make ui`")
         days = (args.first, args.last) if args.first else None
-        keys = run_pipeline(instance, definitions.defs.resources, days, args.allow_empty, display)
+        built = run_pipeline(instance, definitions.defs.resources, days, args.allow_empty, display)
     except (RunError, dg.DagsterInvalidInvocationError, ValueError) as exc:
         display.close()
         raise SystemExit(str(exc)) from None
-    print_summary(setting("OCTO_WAREHOUSE"), keys)
+    print_summary(setting("OCTO_WAREHOUSE"), built.days, built.failed_checks)
 
 
-def print_summary(warehouse: str, keys: list[str]) -> None:
+def print_summary(warehouse: str, keys: list[str], failed_checks: list[tuple[str, str, str]] = ()) -> None:
     """The days just built, read back through the catalog as an analyst would (only their
     partitions are opened): the three tables' totals, which must reconcile."""
     first, last = keys[0], keys[-1]
@@ -209,6 +255,15 @@ def print_summary(warehouse: str, keys: list[str]) -> None:
         values = {label: con.execute(sql).fetchall()[0][0] for label, sql in queries.items()}
         for label, value in values.items():
             print(f"  {label:<34} {value}")
+            if label == "files rejected whole" and value:
+                rejected = con.execute(
+                    "SELECT reading_date, source_file, reason FROM lake.readings_quarantine "
+                    f"WHERE reading_date {days} AND row_number IS NULL ORDER BY source_file LIMIT {SHOWN_REJECTED}"
+                ).fetchall()
+                for day, source, reason in rejected:
+                    print(f"    {source} ({day}): {reason}")
+                if value > len(rejected):
+                    print(f"    ... {value - len(rejected)} more: SELECT * FROM lake.readings_quarantine")
         kwh = {values[k] for k in values if k.startswith("kWh")}
         print(f"  {'kWh reconciled':<34} {'yes' if len(kwh) == 1 else 'NO: the three tables disagree'}")
         print("\n  kWh per day and product (top 3 a day):")
@@ -221,3 +276,19 @@ def print_summary(warehouse: str, keys: list[str]) -> None:
         ).fetchall()
         for row in rows:
             print("   ", *row)
+    print_failed_checks(failed_checks)
+
+
+def print_failed_checks(failed: list[tuple[str, str, str]]) -> None:
+    """Each check that failed, with its severity and days (an ERROR one is a problem to look at;
+    the case-study sample has two real WARN ones)."""
+    if not failed:
+        print("\n  every check passed")
+        return
+    days_by_check: dict[tuple[str, str], list[str]] = {}
+    for name, severity, day in failed:
+        days_by_check.setdefault((name, severity), []).append(day)
+    print("\n  checks that failed (make ui: each one's offenders, day by day):")
+    for (name, severity), days in sorted(days_by_check.items(), key=lambda item: (item[0][1] != "ERROR", item[0])):
+        shown = ", ".join(sorted(d for d in days if d)[:5]) + (" ..." if len(days) > 5 else "")
+        print(f"    {severity:<5} {name}" + (f" on {shown}" if shown else ""))

@@ -1,10 +1,12 @@
-"""Benchmark: the pipeline (`make run`'s code path) against the issue's bare loop; fixed cost; the sensor.
+"""Benchmark: the pipeline (`make run`'s code path) against the issue's bare loop; fixed cost; the sensor; history.
 
     python -m bench.run --all     # what bench/RESULTS.md reports: the three below at their default sizes
 
     python -m bench.run --fixed-cost               # the pipeline on 10 meterpoints: a run's fixed cost
     python -m bench.run --compare 100000 1000000   # pipeline vs loop at each size: phases, memory, targets
     python -m bench.run --sensor 1000000           # the landing sensor's ticks over that many new files
+    python -m bench.run --history                  # the day after 1, 10 and 30 days of history (below)
+    python -m bench.run --history 1 2 3 --history-files 2000   # the same, small
 
 Input is generated once per (meterpoints, --days) under WORK/input/ and reused. Every timed
 command runs as a child of bench.measure (wall, CPU, peak RSS summed over its process tree) in a
@@ -14,6 +16,22 @@ once (bench.measure.warm), so both sides start from the same warm page cache. Th
 DAGSTER_HOME (holding config/dagster.yaml). Its phases come from the run's event log (steps) and
 from when it printed its lines (before the run). Rows and kWh written are checked against the
 generator's totals. Markdown tables go to stdout, every figure to WORK/results.json.
+
+The history case (--history [DAYS ...], default 1 10 30; --history-files a day, default 100,000):
+does a day cost more after a month of deliveries than after one? Input: one folder a day,
+readings/YYYY-MM-DD/<meterpoint>.json, 31 days (more if a checkpoint needs them), generated once
+per size (bench.generate's dated layout; at 100,000 files a day, 3.1M files and about 12 GB).
+In a fresh WORK/runs/history-FILES/ (lake, warehouse, DAGSTER_HOME, a copy of the source
+database), day folders are landed one at a time into its readings/ as hard links (cp -al: nothing
+copied; the pipeline lists with os.scandir and does not follow symlinked folders), and each is
+built by an un-timed `python -m octo_assets.run --from DAY --to DAY`, as the daily schedule would.
+At each N of DAYS, once N days are built, day N+1 is landed and timed: its run, `python -m
+octo_assets.run --from D --to D`, then, in a process of its own, an idle landing-sensor tick
+(bench.sensor --idle: after the ticks that learn the new day, one with nothing new; its seconds
+and the process's peak RSS during it). The table gives each N's figures against the first N's:
+flat when all four are within 1.2x (HISTORY_FLAT). Before each timed command, everything below
+the history folder (landing area, lake, DAGSTER_HOME) and the libraries are read into the page
+cache, as for the other cases.
 """
 
 from __future__ import annotations
@@ -29,7 +47,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from datetime import date
+from datetime import date, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
@@ -47,17 +65,23 @@ GENERATOR = 2  # bump when bench/generate.py changes its output: cached inputs a
 TINY = 10  # meterpoints of the fixed-cost run
 RATIO_TARGETS = {100_000: 1.5, 1_000_000: 0.5}  # pipeline wall / loop wall at meterpoints x 1 day
 MEMORY_TARGET_MB, FLAT = 1536, 0.25  # peak RSS sum at 1M <= 1.5 GiB; 1M / 100k within ±25%
+HISTORY_FLAT = 1.2  # the day after N days of history within 1.2x of the day after the first N (time, memory)
+HISTORY_DAYS = 31  # days generated for --history at least: any checkpoints up to 30 reuse the same input
 results: dict = {}
 
 
-def ensure_input(args, meterpoints: int) -> tuple[Path, dict]:
-    """The generated input for these parameters; its summary.json, written last, marks it complete."""
-    folder = args.work / "input" / f"mp{meterpoints}-d{args.days}-{START}-s{SEED}-g{GENERATOR}"
+def ensure_input(args, meterpoints: int, days: int | None = None, layout: str = "flat") -> tuple[Path, dict]:
+    """The generated input for these parameters (days: default --days); its summary.json, written
+    last, marks it complete."""
+    days = days or args.days
+    dated = "-dated" if layout == "dated" else ""
+    folder = args.work / "input" / f"mp{meterpoints}-d{days}-{START}-s{SEED}-g{GENERATOR}{dated}"
     if not (folder / "summary.json").exists():
         print(f"generating {folder} ...", flush=True)
         began = time.perf_counter()
-        generate(folder, meterpoints, args.days, START, SEED)
-        print(f"generated in {time.perf_counter() - began:.0f} s", flush=True)
+        generate(folder, meterpoints, days, START, SEED, layout=layout)
+        disk = subprocess.run(["du", "-sh", str(folder)], capture_output=True, text=True).stdout.split()[0]
+        print(f"generated in {time.perf_counter() - began:.0f} s, {disk} on disk", flush=True)
     return folder, json.loads((folder / "summary.json").read_text())
 
 
@@ -270,6 +294,125 @@ def sensor(args) -> None:
         table(list(shown[0]), [list(tick.values()) for tick in shown])
 
 
+def land(inp: Path, landing: Path, day: date) -> None:
+    """Make a generated day folder appear in the landing area as hard links: nothing is copied, and
+    each file is a new version there (a new link changes its ctime); os.scandir would not follow a
+    symlinked folder."""
+    subprocess.run(["cp", "-al", str(inp / "readings" / day.isoformat()), str(landing / day.isoformat())], check=True)
+
+
+def day_run(day: date) -> list[str]:
+    return [PY, "-m", "octo_assets.run", "--from", day.isoformat(), "--to", day.isoformat()]
+
+
+def build_day(day: date, run_dir: Path, env: dict) -> float:
+    """The day's run, un-timed, as the daily schedule would make it: its wall seconds (output in build-DAY.log)."""
+    log, began = run_dir / f"build-{day}.log", time.perf_counter()
+    with open(log, "w") as out:
+        code = subprocess.run(day_run(day), cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=out).returncode
+    if code != 0:
+        raise SystemExit(
+            "\n".join([f"building {day} failed ({code}); the end of {log}:", *log.read_text().splitlines()[-20:]])
+        )
+    return round(time.perf_counter() - began, 2)
+
+
+def checkpoint(n: int, day: date, run_dir: Path, env: dict, args) -> dict:
+    """The day landed after n days of history: its run, then an idle sensor tick, each timed in its own process."""
+    run = measured(f"run-after-{n}", day_run(day), run_dir, args, env, run_dir)
+    run["phases"] = phases(run, Path(env["DAGSTER_HOME"])) if run["exit_code"] == 0 else []
+    totals(run, run_dir / "lake" / "readings" / f"date={day}" / "*.parquet")
+    ticks_path = run_dir / f"tick-after-{n}-ticks.json"
+    argv = [PY, "-m", "bench.sensor", str(ticks_path), "--idle", str(run_dir / "sensor-cursor.json")]
+    tick = measured(f"tick-after-{n}", argv, run_dir, args, env, run_dir)
+    ticks = json.loads(ticks_path.read_text())["ticks"] if tick["exit_code"] == 0 else []
+    return {"days": n, "day": day.isoformat(), "run": run, "tick_process": tick, "ticks": ticks}
+
+
+def history_point(c: dict) -> dict:
+    """The four figures the history table compares (None where the command failed): the run's wall
+    and peak RSS sum; the idle tick's seconds and its process's peak RSS during it."""
+    run, idle = c["run"], c["ticks"][-1] if c["ticks"] else {}
+    ran = run["exit_code"] == 0
+    return {"days": c["days"], "run_s": run["wall_s"] if ran else None, "run_mb": run["peak_rss_mb"] if ran else None,
+            "tick_s": idle.get("seconds"), "tick_mb": idle.get("peak RSS in the tick MB")}  # fmt: skip
+
+
+HISTORY_KEYS = {"run_s": ".2f", "run_mb": ".0f", "tick_s": ".2f", "tick_mb": ".0f"}
+HISTORY_HEADER = ["history days", "next day's run s", "its peak RSS sum MB", "idle tick s", "tick peak RSS MB"]
+HISTORY_HEADER += ["run time x", "run memory x", "tick time x", "tick memory x", f"flat (all <= {HISTORY_FLAT}x)"]
+
+
+def history_rows(points: list[dict], limit: float = HISTORY_FLAT) -> list[list]:
+    """The history table: each checkpoint's figures, their ratios to the first checkpoint's, and
+    whether all four ratios are within limit (the first row is the reference)."""
+    rows = []
+    for n, point in enumerate(points):
+        shown = [None if point[key] is None else f"{point[key]:{spec}}" for key, spec in HISTORY_KEYS.items()]
+        ratios = [point[key] / points[0][key] if point[key] and points[0][key] else None for key in HISTORY_KEYS]
+        if None in ratios:
+            flat = "FAILED"
+        elif n == 0:
+            flat = "(reference)"
+        else:
+            flat = "flat" if all(ratio <= limit for ratio in ratios) else "**not flat**"
+        rows.append([point["days"], *shown, *(None if r is None else f"{r:.2f}x" for r in ratios), flat])
+    return rows
+
+
+def history(args) -> None:
+    """The day after N days of history, for each N of --history: its run and an idle sensor tick (module docstring)."""
+    checkpoints, files = sorted(set(args.history)), args.history_files
+    inp, summary = ensure_input(args, files, max(HISTORY_DAYS, checkpoints[-1] + 1), "dated")
+    run_dir = fresh(args.work / "runs" / f"history-{files}")
+    (run_dir / "readings").mkdir()
+    shutil.copy(inp / "case_study.db", run_dir)  # in run_dir, so that warming run_dir warms all a run reads
+    env = pipeline_env(run_dir, run_dir)
+    record = results["history"] = {"files_a_day": files, "summary": summary, "builds": {}, "checkpoints": []}
+    built = 0  # days landed and built: START, START + 1, ...
+    for n in checkpoints:
+        for k in range(built, n):
+            day = START + timedelta(days=k)
+            land(inp, run_dir / "readings", day)
+            seconds = record["builds"][day.isoformat()] = build_day(day, run_dir, env)
+            print(f"history: {day} landed and built (un-timed) in {seconds:.1f} s", flush=True)
+        day = START + timedelta(days=n)
+        land(inp, run_dir / "readings", day)
+        record["checkpoints"].append(checkpoint(n, day, run_dir, env, args))
+        built = n + 1
+    print_history(record)
+
+
+def print_history(record: dict) -> None:
+    checkpoints, by_day = record["checkpoints"], record["summary"]["by_day"]
+    print(
+        f"\nhistory: the next day's run ({record['files_a_day']:,} new files) after N days, then the sensor's process:"
+    )
+    lines = []
+    for c in checkpoints:
+        lines.append(figures(f"run of {c['day']} after {c['days']} days", c["run"], by_day[c["day"]]))
+        lines.append(figures(f"sensor ticks after {c['days']} days (process)", c["tick_process"]))
+    table(FIGURES, lines)
+    ticks = [
+        {"history days": c["days"], **t, "skip message": t["skip message"][:60]}
+        for c in checkpoints
+        for t in c["ticks"]
+    ]
+    if ticks:
+        print("\nthe landing sensor's ticks after each run (the last of each, idle, is the one compared):")
+        table(list(ticks[0]), [list(t.values()) for t in ticks])
+    for c in checkpoints:
+        if c["ticks"] and c["ticks"][-1]["run requests"]:
+            print(f"note: the idle tick after {c['days']} days requested runs: it was not idle")
+        print_phases(c["run"])
+    rows = record["table"] = history_rows([history_point(c) for c in checkpoints])
+    print("\nhistory: the day after N days, against the day after the first N")
+    table(HISTORY_HEADER, rows)
+    if len(rows) > 1:
+        print(f"\nthe day after {rows[-1][0]} days against the day after {rows[0][0]}, its run and the idle tick, "
+              f"in time and peak memory, within {HISTORY_FLAT}x: {verdict(rows[-1][-1] == 'flat')}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -278,6 +421,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fixed-cost", action="store_true")
     parser.add_argument("--compare", type=int, nargs="+", metavar="METERPOINTS", default=[])
     parser.add_argument("--sensor", type=int, metavar="FILES")
+    parser.add_argument("--history", type=int, nargs="*", metavar="DAYS", help="checkpoints, days (default 1 10 30)")
+    parser.add_argument("--history-files", type=int, default=100_000, metavar="FILES", help="a day (default 100,000)")
     parser.add_argument("--days", type=int, default=1, help="days in each file (default 1)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/octo-bench"))
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per timed command")
@@ -285,15 +430,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.all:
         args.fixed_cost, args.compare, args.sensor = True, [100_000, 1_000_000], args.sensor or 1_000_000
-    if not (args.fixed_cost or args.compare or args.sensor):
-        parser.error("give --all, --fixed-cost, --compare or --sensor")
+    if args.history is not None:
+        args.history = args.history or [1, 10, 30]
+        if min(args.history) < 1:
+            parser.error("--history: checkpoints are days of history, 1 or more")
+    if not (args.fixed_cost or args.compare or args.sensor or args.history):
+        parser.error("give --all, --fixed-cost, --compare, --sensor or --history")
     args.work, began = args.work.resolve(), time.perf_counter()
     packages = {p: version(p) for p in ("dagster", "polars", "duckdb", "pyarrow", "orjson")}
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     results["machine"] = {"cores": os.cpu_count(), "memory_gib": round(memory, 1), "kernel": platform.release(),
                           "python": platform.python_version(), **packages, "load": os.getloadavg()}  # fmt: skip
     print(json.dumps(results["machine"]))
-    for wanted, step in ((args.fixed_cost, fixed_cost), (args.compare, compare), (args.sensor, sensor)):
+    steps = ((args.fixed_cost, fixed_cost), (args.compare, compare), (args.sensor, sensor), (args.history, history))
+    for wanted, step in steps:
         if wanted:
             step(args)
     results["minutes"] = round((time.perf_counter() - began) / 60, 1)

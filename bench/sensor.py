@@ -1,6 +1,7 @@
 """The landing sensor's ticks over a generated landing folder, evaluated in process.
 
     OCTO_READINGS_DIR=... OCTO_SOURCE_DB=... OCTO_LAKE_DIR=... DAGSTER_HOME=... python -m bench.sensor OUT.json
+    ... python -m bench.sensor OUT.json --idle CURSOR.json   # the history case (below)
 
 On the instance in DAGSTER_HOME (fresh), the source snapshot is materialised first: without one
 the sensor waits. Then ticks, as octo_assets_tests/test_automation_sensors.py evaluates them, each
@@ -13,11 +14,16 @@ on the cursor of the one before, until the sensor has learnt the days of every f
 A tick reads new files for a bounded time (landing_sensor.READ_BUDGET_S) and resumes on the next.
 OUT.json gets, per tick: seconds, bytes read from disk, run requests, the process's RSS before it and
 its peak RSS during it.
+
+--idle (bench.run --history): on an instance and lake the runs have already built, ticks from the
+cursor in CURSOR.json (none the first time) until the sensor has learnt every landed file (the day
+just landed), then one idle tick, the one reported; the cursor is saved back, so the next
+checkpoint's ticks go on from it as a deployed sensor's would.
 """
 
+import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -90,5 +96,28 @@ def main(out: Path, cold: bool) -> None:
     out.write_text(json.dumps(report) + "\n")
 
 
+def idle(out: Path, cursor_file: Path) -> None:
+    """Ticks on the saved cursor until nothing is left to learn, then the idle tick; the cursor saved back."""
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
+    with dg.DagsterInstance.get() as instance:
+        ticks: list[dict] = []
+        while not ticks or LEFT in ticks[-1]["skip message"]:
+            tick_report, cursor = timed_tick(f"learning the landed files, tick {len(ticks) + 1}", instance, cursor)
+            ticks.append(tick_report)
+        tick_report, cursor = timed_tick("idle tick, nothing new", instance, cursor)
+        ticks.append(tick_report)
+    if cursor:
+        cursor_file.write_text(cursor)
+    out.write_text(json.dumps({"ticks": ticks}) + "\n")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), "--no-cold" not in sys.argv)
+    parser = argparse.ArgumentParser(prog="python -m bench.sensor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold second tick")
+    parser.add_argument("--idle", type=Path, metavar="CURSOR.json", help="the history case's idle tick")
+    args = parser.parse_args()
+    if args.idle:
+        idle(args.out, args.idle)
+    else:
+        main(args.out, not args.no_cold)

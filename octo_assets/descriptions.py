@@ -142,8 +142,8 @@ READINGS_FILES = {
     "sha": "The content hash of the version of the file read (changes with every corrected delivery).",
     "rows_loaded": "Rows of the file that are this day's readings now (the newest delivery of each).",
     "duplicates": "Rows of the file that repeat a reading a newer delivery (or a later row) replaced.",
-    "rows_quarantined": "Rows of the file that could not be loaded, counted on this day (see readings_quarantine).",
-    "rejected_reason": "Why the whole file could not be read (it is then reported on this day); null: it was read.",
+    "rows_quarantined": "Rows of the file that could not be loaded, counted on this day (see readings_quarantine); "
+    "a file rejected whole has none, and its reason there.",
 }
 
 VIEWS = {

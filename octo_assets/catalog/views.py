@@ -24,8 +24,6 @@ class View:
     select: str  # columns, over the relation `t` (hive partition keys included)
     latest_snapshot: bool = False
     description: str = ""
-    # partitions written before a column was added lack it: read by column name, missing = null
-    union_by_name: bool = False
 
 
 VIEWS = [
@@ -50,8 +48,7 @@ VIEWS = [
     View(
         "lake.readings_files",
         "readings_files",
-        "date AS reading_date, source_file, sha, rows_loaded, duplicates, rows_quarantined, rejected_reason",
-        union_by_name=True,
+        "date AS reading_date, source_file, sha, rows_loaded, duplicates, rows_quarantined",
         description="Each day's rows, file by file: loaded, duplicates, quarantined (every row of a file, "
         "once, across its days).",
     ),
@@ -95,8 +92,7 @@ def view_sql(view: View, lake: Lake) -> str | None:
     """The CREATE VIEW statement, or None while the table has no partition yet."""
     if not lake.storage.list_files(view.table, suffix=".parquet"):
         return None
-    by_name = ", union_by_name = true" if view.union_by_name else ""
-    source = f"read_parquet({sql_literal(lake.table_glob(view.table))}, hive_partitioning = true{by_name})"
+    source = f"read_parquet({sql_literal(lake.table_glob(view.table))}, hive_partitioning = true)"
     where = ""
     if view.latest_snapshot:
         where = f" WHERE snapshot_date = (SELECT max(snapshot_date) FROM {source})"

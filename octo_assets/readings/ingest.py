@@ -63,7 +63,6 @@ ACCOUNTING_SCHEMA = {
     "rows_loaded": pl.UInt32,
     "duplicates": pl.UInt32,
     "rows_quarantined": pl.UInt32,
-    "rejected_reason": pl.String,  # why the whole file could not be read; null: it was read
 }
 
 
@@ -476,11 +475,12 @@ def _accounting(parts: list[pl.DataFrame], quarantine: pl.DataFrame, order: pl.D
     )
     named = counted.with_columns(source_file=order["path"].gather(counted["file"])).drop("file")
     rejected = quarantine.filter(pl.col("row_number").is_not_null()).group_by("source_file").len("rows_quarantined")
-    # a file rejected whole is accounted too: on the day it is reported on, with its reason
-    whole = quarantine.filter(pl.col("row_number").is_null()).select("source_file", rejected_reason="reason")
+    # a file rejected whole is accounted too, with no rows, on the day it is reported on (its
+    # reason is in the quarantine): the day was built from it
+    whole = quarantine.filter(pl.col("row_number").is_null()).select("source_file").unique()
     return (
         named.join(rejected, on="source_file", how="full", coalesce=True)
-        .join(whole.unique("source_file"), on="source_file", how="full", coalesce=True)
+        .join(whole, on="source_file", how="full", coalesce=True)
         .join(order.select(source_file="path", sha="sha"), on="source_file", how="left")
         .with_columns(
             rows_loaded=pl.col("loaded").fill_null(0),

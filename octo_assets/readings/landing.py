@@ -81,10 +81,6 @@ VERSION = ["size", "mtime_ns", "token"]
 _DATED = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 
 
-def folder_of(path: str) -> str:
-    return path.split("/", 1)[0] if "/" in path else TOP_LEVEL
-
-
 def folder_day(folder: str) -> date | None:
     """The date a delivery folder is named by, or None."""
     match = _DATED.match(folder)
@@ -321,7 +317,7 @@ def record(lake: Lake, seen: Survey, learnt: pl.DataFrame | None = None) -> Surv
         if not ours.equals(was.files.frame.sort("path")):
             saved = _save_files(lake, folder, ours, seen.listed_at_ns)
         listed[folder] = replace(was, files=saved)
-        parts.append(saved.frame.join(ours.select("path"), on="path", how="semi"))
+        parts.append(_agreed_first_sights(ours, saved.frame))
         same_subfolders = sorted(was.subfolders) == sorted(was.known_subfolders)
         if folder != TOP_LEVEL:
             signature = was.signature if same_subfolders else None
@@ -335,6 +331,17 @@ def record(lake: Lake, seen: Survey, learnt: pl.DataFrame | None = None) -> Surv
     merged = pl.concat(parts) if parts else current.select(list(FILE_SCHEMA)).clear()
     extra = current.select("path", "indexed_sha", "indexed_first_seen_ns")
     return replace(seen, current=merged.join(extra, on="path", how="left").sort("path"), listed=listed, folders=table)
+
+
+def _agreed_first_sights(ours: pl.DataFrame, saved: pl.DataFrame) -> pl.DataFrame:
+    """Our rows, the versions as we listed and read them, each with the first sight the saved
+    rows agree on for that version (the earliest any writer saw it)."""
+    agreed = saved.select("path", *VERSION, agreed="first_seen_ns")
+    return (
+        ours.join(agreed, on=["path", *VERSION], how="left", nulls_equal=True)
+        .with_columns(first_seen_ns=pl.coalesce("agreed", "first_seen_ns"))
+        .drop("agreed")
+    )
 
 
 def _folder_expr() -> pl.Expr:

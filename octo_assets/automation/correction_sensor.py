@@ -7,9 +7,9 @@ source_correction_job for those days:
 
 - only days already built: a missing day is built from the latest snapshot when its turn comes;
 - not days built after the snapshot was published, from it: `make run` builds the snapshot and
-  then every day in one run. Each analytics day records the version of the snapshot it read, so a
-  day whose run read an older one (it started before the snapshot was published and ended after,
-  or ended after the correction's own run) is rebuilt too, whichever run finishes last;
+  then every day in one run. Each analytics day records the version of the snapshot it read: a
+  day recorded after the snapshot but built from an older one (its run read the lake before the
+  snapshot was published) is rebuilt too, whichever of it and the correction's run ends last;
 - contiguous days of the same tables in one run, at most OCTO_DAYS_PER_RUN days (a single day as
   a partition run, so the one-run-per-day limit of the production instance holds for it), tagged
   with the trigger, the snapshot and the change, under a run key that requests it once.
@@ -18,7 +18,6 @@ A snapshot published before this sensor existed records no changes, and a day bu
 no version: neither requests anything.
 """
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -67,12 +66,11 @@ class Rebuild:
 
 def snapshot_of(record: dg.EventLogRecord) -> Snapshot:
     metadata = {key: value.value for key, value in record.asset_materialization.metadata.items()}
-    days = metadata.get(DAYS_TO_REFRESH)
     return Snapshot(
         record.storage_id,
         str(metadata.get("snapshot_date", "")),
         metadata.get(SNAPSHOT_VERSION),
-        json.loads(days) if isinstance(days, str) else days,
+        metadata.get(DAYS_TO_REFRESH),
         str(metadata.get(CHANGE_SUMMARY, "")),
     )
 
@@ -216,8 +214,10 @@ def source_correction_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRe
         )
     requests = run_requests(rebuild, days_per_run())
     if not requests:
+        days = sum(len(records) for records in built.values())
         return dg.SensorResult(
-            skip_reason=f"{len(snapshots)} new snapshot(s): no built day moved, or every one was built from it",
+            skip_reason=f"{len(snapshots)} new snapshot(s), {days} analytics day(s) built: no built day moved, "
+            "and each day was built from the latest snapshot",
             cursor=cursor,
         )
     return dg.SensorResult(run_requests=requests, cursor=cursor)

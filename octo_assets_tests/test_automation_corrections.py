@@ -20,7 +20,7 @@ from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS, snapshot_
 from octo_assets.definitions import ASSET_CHECKS, ASSETS, defs
 from octo_assets.resources import LakeStorage
 from octo_assets_tests import expected
-from octo_assets_tests.conftest import materialize, new_workspace
+from octo_assets_tests.conftest import BACKENDS, materialize, new_workspace
 
 AGREEMENT = dg.AssetKey(["lake", "agreement"])
 ACTIVE = dg.AssetKey(["analytics", "active_agreements"])
@@ -284,7 +284,7 @@ defs = dg.Definitions(
 """
 
 
-@pytest.mark.parametrize("workspace", ["local", "s3"], indirect=True)
+@pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
 def test_the_sensors_range_runs_run_through_the_daemon(workspace, tmp_path, monkeypatch):
     """The sensor daemon's own code path, its runs started as it submits them: range runs (at most
     OCTO_DAYS_PER_RUN days) and single-day runs of the sensor's requests succeed."""

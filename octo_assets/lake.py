@@ -7,6 +7,7 @@ local staging and then published in one step (a rename, or a single PUT): reader
 partition or the new one, never a part of one, and a crash leaves the old one whole.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +19,9 @@ PART_FILE = "part-0.parquet"
 # Parquet key-value metadata: the newest delivery (first sight of a landing file) the data of
 # this file was built from
 LISTED_AT = "octo.deliveries_seen_ns"
+# ... and of a source snapshot table: the SHA-256 of its content (its data version in Dagster)
+CONTENT_SHA256 = "octo.content_sha256"
+SNAPSHOT_KEY = "snapshot_date"
 
 
 class Lake:
@@ -54,14 +58,10 @@ class Lake:
         rel = self.partition_path(table, key, value)
         return self.storage.uri(rel) if self.storage.exists(rel) else None
 
-    def latest_partition(self, table: str, key: str) -> str | None:
-        values = self.partition_values(table, key)
-        return self.storage.uri(self.partition_path(table, key, values[-1])) if values else None
-
-    def write(self, frame: pl.DataFrame, rel: str, expect: str | None = ANY) -> str:
-        """Replace the file `rel` with `frame` as Parquet; returns its URI."""
+    def write(self, frame: pl.DataFrame, rel: str, expect: str | None = ANY, metadata: dict | None = None) -> str:
+        """Replace the file `rel` with `frame` as Parquet (with key-value `metadata`); returns its URI."""
         with self.storage.publish(rel, expect) as path:
-            frame.write_parquet(path, compression="zstd", statistics=True)
+            frame.write_parquet(path, compression="zstd", statistics=True, metadata=metadata)
         return self.storage.uri(rel)
 
     def write_unless_newer(self, frame: pl.DataFrame, rel: str, watermark_ns: int, force: bool = False) -> bool:
@@ -104,9 +104,13 @@ class Lake:
 
     def listed_at(self, rel: str) -> int:
         """The newest delivery the data in `rel` was built from (-1: not recorded)."""
+        return int(self.file_metadata(rel).get(LISTED_AT, "-1"))
+
+    def file_metadata(self, rel: str) -> dict[str, str]:
+        """The key-value metadata of the Parquet file `rel` (its footer only is read)."""
         with self.storage.open(rel) as file:
             metadata = pq.read_metadata(file).metadata or {}
-        return int(metadata.get(LISTED_AT.encode(), b"-1"))
+        return {key.decode(): value.decode() for key, value in metadata.items()}
 
     def read(self, rel: str) -> pl.DataFrame:
         with self.storage.open(rel) as file:
@@ -119,12 +123,41 @@ class MissingSnapshot(Exception):
 
 def latest_snapshot(lake: Lake, table: str) -> str:
     """The URI of the latest snapshot of a source table (agreement, product, meterpoint)."""
-    uri = lake.latest_partition(f"source/{table}", "snapshot_date")
-    if uri is None:
+    return lake.uri(latest_snapshot_path(lake, table))
+
+
+def latest_snapshot_path(lake: Lake, table: str) -> str:
+    """The path (in the lake) of the latest snapshot of a source table."""
+    dates = lake.partition_values(f"source/{table}", SNAPSHOT_KEY)
+    if not dates:
         raise MissingSnapshot(
             f"No snapshot of the source `{table}` table in {lake.root}: materialise lake/{table} first."
         )
-    return uri
+    return lake.partition_path(f"source/{table}", SNAPSHOT_KEY, dates[-1])
+
+
+def snapshot_version(agreement_sha256: str | None, product_sha256: str | None) -> str:
+    """What the analytics read of a snapshot, named by content: agreement's hash / product's."""
+    return f"{(agreement_sha256 or 'unknown')[:16]}/{(product_sha256 or 'unknown')[:16]}"
+
+
+@dataclass(frozen=True)
+class SnapshotInUse:
+    """The latest snapshot of agreement and product, as the analytics read it."""
+
+    relations: dict[str, str]  # agreement, product -> URI
+    snapshot_date: str  # the agreement table's
+    version: str  # snapshot_version of the two files' content hashes
+
+
+def snapshot_in_use(lake: Lake) -> SnapshotInUse:
+    paths = {table: latest_snapshot_path(lake, table) for table in ("agreement", "product")}
+    hashes = {table: lake.file_metadata(path).get(CONTENT_SHA256) for table, path in paths.items()}
+    return SnapshotInUse(
+        relations={table: lake.uri(path) for table, path in paths.items()},
+        snapshot_date=paths["agreement"].split(f"{SNAPSHOT_KEY}=")[1].split("/")[0],
+        version=snapshot_version(hashes["agreement"], hashes["product"]),
+    )
 
 
 def readings_partition(lake: Lake, day: str) -> str | None:

@@ -79,3 +79,73 @@ def active_agreements(db: Path, as_of: str) -> set[tuple[int, str, str | None, b
             (as_of, as_of),
         ).fetchall()
     return {(a, m, n, None if v is None else bool(v)) for a, m, n, v in rows}
+
+
+# --- the days a source change moves, day by day and meterpoint by meterpoint ---------------------
+# A snapshot here is plain rows, as conftest.Workspace.write_source takes them:
+# {"agreement": [(id, valid_from, valid_to, product_id, meterpoint_id, account_id)],
+#  "product": [(display_name, is_variable, id, product_id)], "meterpoint": [(region, meterpoint_id)]},
+# dates as text YYYY-MM-DD (or None).
+
+
+def source_rows(db: Path) -> dict[str, list[tuple]]:
+    """A source database's rows, in the order write_source takes them."""
+    with sqlite3.connect(db) as con:
+        rows = {
+            "agreement": con.execute(
+                "SELECT agreement_id, agreement_valid_from, agreement_valid_to, product_id, meterpoint_id, account_id "
+                "FROM agreement"
+            ).fetchall(),
+            "product": con.execute("SELECT display_name, is_variable, id, product_id FROM product").fetchall(),
+            "meterpoint": con.execute("SELECT region, meterpoint_id FROM meterpoint").fetchall(),
+        }
+    con.close()
+    return rows
+
+
+def products_of(snapshot: dict, product_id) -> list[tuple]:
+    """(display_name, is_variable) of each product row with this product_id (a LEFT JOIN's matches)."""
+    return [
+        (name, None if variable is None else bool(variable))
+        for name, variable, _, p in snapshot["product"]
+        if p == product_id and p is not None
+    ]
+
+
+def reading_goes_under(snapshot: dict, meterpoint: str, day: str) -> tuple[bool, str | None]:
+    """(an agreement covers the meterpoint on the day, the display name its readings go under):
+    the agreement with valid_from <= day < valid_to (or open); of overlapping ones the latest
+    valid_from, then the highest agreement_id; NULL without one or without a product."""
+    covering = [
+        (start, agreement_id, product_id)
+        for agreement_id, start, end, product_id, m, _ in snapshot["agreement"]
+        if m == meterpoint and start is not None and start <= day and (end is None or day < end)
+    ]
+    if not covering:
+        return False, None
+    _, _, product_id = max(covering, key=lambda a: (a[0], a[1]))
+    products = products_of(snapshot, product_id)
+    return True, products[0][0] if products else None
+
+
+def active_rows(snapshot: dict, day: str) -> dict[tuple, int]:
+    """The rows of the active-agreements table on `day`, counted: valid_from < day < valid_to (or open)."""
+    rows: dict[tuple, int] = defaultdict(int)
+    for agreement_id, start, end, product_id, meterpoint, account in snapshot["agreement"]:
+        if start is not None and start < day and (end is None or day < end):
+            for name, variable in products_of(snapshot, product_id) or [(None, None)]:
+                rows[(agreement_id, meterpoint, name, variable, product_id, account, start, end)] += 1
+    return dict(rows)
+
+
+def moved_days(old: dict, new: dict, days: list[str]) -> dict[str, list[str]]:
+    """Per analytics table, the days among `days` whose answer differs between the two snapshots."""
+    meterpoints = {a[4] for s in (old, new) for a in s["agreement"] if a[4] is not None}
+    return {
+        "daily_product_consumption": [
+            day
+            for day in days
+            if any(reading_goes_under(old, m, day) != reading_goes_under(new, m, day) for m in meterpoints)
+        ],
+        "active_agreements": [day for day in days if active_rows(old, day) != active_rows(new, day)],
+    }

@@ -1,5 +1,6 @@
-"""Declarative automation: a changed source snapshot, or readings re-run alone, brings the
-recent analytics partitions up to date; the daily job's own runs trigger nothing more."""
+"""Declarative automation: readings re-materialised alone bring that day's analytics up to date,
+however old the day; the daily job's own runs, and new source snapshots, trigger nothing here (a
+snapshot's days are source_correction_sensor's: test_automation_corrections.py)."""
 
 import sqlite3
 from datetime import datetime, timedelta
@@ -7,10 +8,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from octo_assets.automation import with_policies
 from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS
-from octo_assets.automation.policies import refresh_recent
-from octo_assets.definitions import ASSET_CHECKS, ASSETS
+from octo_assets.automation.policies import refresh_after_readings
+from octo_assets.definitions import ASSET_CHECKS, ASSETS, defs
 from octo_assets.partitions import daily_partitions
 
 ACTIVE = dg.AssetKey(["analytics", "active_agreements"])
@@ -20,8 +20,8 @@ READINGS = dg.AssetKey(["lake", "readings"])
 ANALYTICS = [ACTIVE, HALF_HOURLY, PRODUCT_DAY]
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-# the latest partition is 2021-01-03; a two-day window holds 2021-01-02 and 2021-01-03
-NOW = datetime(2021, 1, 4, 10, 0, tzinfo=ZoneInfo("Europe/London"))
+# years after the sample's days: no window of recent days holds them
+NOW = datetime(2024, 6, 1, 10, 0, tzinfo=ZoneInfo("Europe/London"))
 
 
 class Ticks:
@@ -44,18 +44,12 @@ def materialize(ws, instance, selection, **kwargs) -> None:
     assert dg.materialize(assets, selection=selection, instance=instance, resources=ws.resources(), **kwargs).success
 
 
-def test_recent_analytics_follow_their_inputs(sample_workspace, instance):
+def test_a_days_analytics_follow_its_readings_materialised_alone_whatever_its_age(sample_workspace, instance):
     ws = sample_workspace
     materialize(ws, instance, SNAPSHOT_ASSETS)
     materialize(ws, instance, DAILY_ASSETS, tags={RANGE_START: "2021-01-01", RANGE_END: "2021-01-02"})
-    ticks = Ticks(
-        dg.Definitions(assets=with_policies(ASSETS, days=2), asset_checks=ASSET_CHECKS, resources=ws.resources()),
-        instance,
-    )
+    ticks = Ticks(dg.Definitions(assets=ASSETS, asset_checks=ASSET_CHECKS, resources=ws.resources()), instance)
     assert ticks.next() == {}  # the first tick only sets the baseline
-
-    materialize(ws, instance, SNAPSHOT_ASSETS)  # the same content again: its data version is unchanged
-    assert ticks.next() == {}
 
     with sqlite3.connect(ws.source_db) as con:  # the business renames a product
         con.execute(
@@ -63,33 +57,51 @@ def test_recent_analytics_follow_their_inputs(sample_workspace, instance):
         )
     con.close()
     materialize(ws, instance, SNAPSHOT_ASSETS)
-    # 2021-01-01 is outside the window; 2021-01-03 was never built: the schedule does that
-    assert ticks.next() == {ACTIVE: {"2021-01-02"}, PRODUCT_DAY: {"2021-01-02"}}
+    assert ticks.next() == {}  # the correction sensor's, which knows which days it moves
 
     materialize(ws, instance, DAILY_ASSETS, partition_key="2021-01-02")  # readings with their analytics
     assert ticks.next() == {}
 
-    materialize(ws, instance, dg.AssetSelection.assets(READINGS), partition_key="2021-01-02")  # alone
-    assert ticks.next() == {HALF_HOURLY: {"2021-01-02"}, PRODUCT_DAY: {"2021-01-02"}}
+    materialize(ws, instance, dg.AssetSelection.assets(READINGS), partition_key="2021-01-01")  # alone, years ago
+    assert ticks.next() == {HALF_HOURLY: {"2021-01-01"}, PRODUCT_DAY: {"2021-01-01"}}
+    assert ticks.next() == {}  # requested once
 
 
-def test_a_snapshot_with_an_unchanged_data_version_triggers_nothing(instance):
-    """What the refresh does once the snapshot reports a content hash as its data version."""
-    content = {"version": "a"}
+def test_readings_with_an_unchanged_data_version_trigger_nothing_and_other_inputs_nothing(instance):
+    """The condition on small assets of its own: only a new data version of the day's readings,
+    materialised outside the table's run, requests the day."""
+    content = {"readings": "a", "snapshot": "s"}
 
-    @dg.asset
-    def snapshot():
-        return dg.MaterializeResult(data_version=dg.DataVersion(content["version"]))
+    @dg.asset(key=["lake", "readings"], partitions_def=daily_partitions)
+    def readings():
+        return dg.MaterializeResult(data_version=dg.DataVersion(content["readings"]))
 
-    @dg.asset(deps=[snapshot], partitions_def=daily_partitions, automation_condition=refresh_recent(2))
+    @dg.asset(key=["lake", "agreement"])
+    def agreement():
+        return dg.MaterializeResult(data_version=dg.DataVersion(content["snapshot"]))
+
+    @dg.asset(
+        deps=[readings, agreement], partitions_def=daily_partitions, automation_condition=refresh_after_readings()
+    )
     def table(): ...
 
-    dg.materialize([snapshot], instance=instance)
-    dg.materialize([snapshot, table], selection=[table], instance=instance, partition_key="2021-01-03")
-    ticks = Ticks(dg.Definitions(assets=[snapshot, table]), instance, [table.key])
+    assets = [readings, agreement, table]
+    dg.materialize(assets, selection=[agreement], instance=instance)
+    for day in ("2021-01-02", "2021-01-03"):
+        dg.materialize(assets, selection=[readings, table], instance=instance, partition_key=day)
+    ticks = Ticks(dg.Definitions(assets=assets), instance, [table.key])
     assert ticks.next() == {}
-    dg.materialize([snapshot], instance=instance)  # the same content again
+    dg.materialize(assets, selection=[readings], instance=instance, partition_key="2021-01-02")  # same content
     assert ticks.next() == {}
-    content["version"] = "b"
-    dg.materialize([snapshot], instance=instance)
-    assert ticks.next() == {table.key: {"2021-01-03"}}
+    content["snapshot"] = "t"
+    dg.materialize(assets, selection=[agreement], instance=instance)  # another input: not this condition's
+    assert ticks.next() == {}
+    content["readings"] = "b"
+    dg.materialize(assets, selection=[readings], instance=instance, partition_key="2021-01-02")
+    assert ticks.next() == {table.key: {"2021-01-02"}}
+
+
+def test_only_the_analytics_of_readings_carry_the_condition():
+    graph = defs.resolve_asset_graph()
+    conditioned = {key for key in graph.materializable_asset_keys if graph.get(key).automation_condition}
+    assert conditioned == {HALF_HOURLY, PRODUCT_DAY}

@@ -3,7 +3,9 @@ PostgreSQL for Dagster's storage, `dagster-daemon` and `dagster-webserver` on th
 instance (config/dagster.production.yaml: queued runs, at most 3 at once), the landing area, the
 lake and the catalog on an S3 server. A backfill of six days is launched through the webserver's
 GraphQL API (what the UI's backfill dialog sends) and spread over runs of two days each; every
-day's tables are then checked against the independent computation, through the catalog.
+day's tables are then checked against the independent computation, through the catalog. Then the
+source is corrected back-dated and a snapshot launched: the daemon's source_correction_sensor
+rebuilds exactly the days the correction moves, and the tables match again.
 
 A run here needs nothing on local disk but its staging folder, which it empties: the other
 processes of a cluster (a run's pod) would see only PostgreSQL and the object store.
@@ -47,6 +49,25 @@ DAILY_AND_CATALOG = [
 METERPOINTS = [f"{n:02d}a{n * 7919 % 1000:03d}e{n}" for n in range(10)]  # text ids, one like 3674e80033
 
 
+AGREEMENTS = [
+    (1, "2020-01-01", "2021-01-03", "P1", METERPOINTS[1], "A1"),
+    (2, "2021-01-03", None, "P2", METERPOINTS[1], "A1"),  # a product switch inside the backfill
+    *[(10 + n, "2020-06-01", None, "P1", mp, f"A{n}") for n, mp in enumerate(METERPOINTS[2:8])],
+]  # meterpoints 0 and 9 have no agreement: their kWh sits under a NULL product
+PRODUCTS = [("Fixed", 0, 1, "P1"), ("Flexible", 1, 2, "P2")]
+SOURCE = {"agreement": AGREEMENTS, "product": PRODUCTS, "meterpoint": [("south", mp) for mp in METERPOINTS]}
+# entered late: agreement 2 was cut on the 5th, and the meterpoint continued on Fixed
+CORRECTED = {
+    **SOURCE,
+    "agreement": [
+        AGREEMENTS[0],
+        (2, "2021-01-03", "2021-01-05", "P2", METERPOINTS[1], "A1"),
+        (3, "2021-01-05", None, "P1", METERPOINTS[1], "A1"),
+        *AGREEMENTS[2:],
+    ],
+}
+
+
 def land_six_days(ws) -> None:
     """Per-day sub-folders, one file per meterpoint and day, and one file holding three days."""
     for day_number, day in enumerate(DAYS):
@@ -65,15 +86,7 @@ def land_six_days(ws) -> None:
             ws.write_readings(f"{day}/{meterpoint}.json", rows)
     multi = [[f"{day} 12:00:00", 0.5 + n, METERPOINTS[0]] for n, day in enumerate(DAYS[:3])]
     ws.write_readings(f"backlog/{METERPOINTS[0]}.json", multi)
-    ws.write_source(
-        [
-            (1, "2020-01-01", "2021-01-03", "P1", METERPOINTS[1], "A1"),
-            (2, "2021-01-03", None, "P2", METERPOINTS[1], "A1"),  # a product switch inside the backfill
-            *[(10 + n, "2020-06-01", None, "P1", mp, f"A{n}") for n, mp in enumerate(METERPOINTS[2:8])],
-        ],  # meterpoints 0 and 9 have no agreement: their kWh sits under a NULL product
-        [("Fixed", 0, 1, "P1"), ("Flexible", 1, 2, "P2")],
-        [("south", mp) for mp in METERPOINTS],
-    )
+    ws.write_source(SOURCE["agreement"], SOURCE["product"], SOURCE["meterpoint"])
     ws.sync()
 
 
@@ -187,11 +200,25 @@ mutation($params: LaunchBackfillParams!) {
   }
 }"""
 BACKFILL = "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }"
-RUN = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+RUN = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status endTime } } }"
 RUNS = """
 query($filter: RunsFilter!) {
   runsOrError(filter: $filter) {
-    ... on Runs { results { runId status startTime endTime tags { key value } } }
+    ... on Runs { results { runId status startTime endTime tags { key value } assetSelection { path } } }
+  }
+}"""
+SENSOR_TICKS = """
+query($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { ticks(limit: 20) { status timestamp runIds skipReason } } }
+  }
+}"""
+DAY_METADATA = """
+query($key: AssetKeyInput!, $day: String!) {
+  assetOrError(assetKey: $key) {
+    ... on Asset { assetMaterializations(partitions: [$day], limit: 1) {
+      runId metadataEntries { label ... on TextMetadataEntry { text } }
+    } }
   }
 }"""
 
@@ -204,10 +231,8 @@ def location_loaded(dev: Deployment) -> bool:
     return any(e["loadStatus"] == "LOADED" for e in entries)
 
 
-def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_computation(deployment):
-    dev, ws, staging = deployment
-    dev.wait_for("the code location", lambda: location_loaded(dev))
-
+def run_snapshot(dev: Deployment) -> float:
+    """Launch source_snapshot_job as the UI does and wait for it; returns when it ended (epoch s)."""
     params = {"selector": {**REPOSITORY, "jobName": "source_snapshot_job"}, "executionMetadata": {"tags": []}}
     launched = dev.query(LAUNCH_RUN, {"params": params})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
@@ -217,6 +242,13 @@ def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_c
         lambda: (s := dev.query(RUN, {"id": snapshot_run})["runOrError"]["status"]) in {"SUCCESS", "FAILURE"} and s,
     )
     assert status == "SUCCESS", dev.tail()
+    return dev.query(RUN, {"id": snapshot_run})["runOrError"]["endTime"]
+
+
+def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_computation(deployment):
+    dev, ws, staging = deployment
+    dev.wait_for("the code location", lambda: location_loaded(dev))
+    run_snapshot(dev)
 
     backfill = dev.query(
         LAUNCH_BACKFILL,
@@ -253,7 +285,56 @@ def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_c
     overlap = max(sum(r["startTime"] <= t < r["endTime"] for r in runs) for t in moments)
     assert overlap <= MAX_CONCURRENT_RUNS
 
-    # every day, through the analysts' catalog on S3, against the independent computation
+    assert_the_catalog_matches_the_independent_computation(ws)
+
+    # nothing of the runs is left on local disk: staging is emptied by each run
+    assert not any(p.is_file() for p in staging.rglob("*")), sorted(staging.rglob("*"))
+
+    # a back-dated correction: the daemon's sensor rebuilds exactly the days it moves
+    ws.write_source(CORRECTED["agreement"], CORRECTED["product"], CORRECTED["meterpoint"])
+    snapshot_ended = run_snapshot(dev)
+    runs = dev.wait_for("the source_correction_sensor's runs", lambda: correction_runs(dev))
+    assert {r["status"] for r in runs} == {"SUCCESS"}, (runs, dev.tail())
+    moved = expected.moved_days(SOURCE, CORRECTED, DAYS)
+    assert moved == {"daily_product_consumption": DAYS[4:], "active_agreements": DAYS[3:]}  # the 5th.., the 4th..
+    rebuilt: dict[str, list[str]] = {table: [] for table in moved}
+    # the 4th alone (active agreements), the 5th and 6th (both tables) in one range run
+    assert sorted("dagster/partition" in {t["key"] for t in r["tags"]} for r in runs) == [False, True]
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        assert tags["octo/snapshot"] and "agreement 2 (meterpoint" in tags["octo/change"], tags
+        first = tags.get("dagster/partition") or tags["dagster/asset_partition_range_start"]
+        last = tags.get("dagster/partition") or tags["dagster/asset_partition_range_end"]
+        assert DAYS.index(last) - DAYS.index(first) < DAYS_PER_RUN
+        for key in run["assetSelection"]:
+            rebuilt[key["path"][-1]] += [d for d in DAYS if first <= d <= last]
+    assert {table: sorted(days) for table, days in rebuilt.items()} == moved
+    # no other run since the snapshot (half-hourly, the days the correction does not move)
+    later = dev.query(RUNS, {"filter": {}})["runsOrError"]["results"]
+    assert {r["runId"] for r in later if r["startTime"] and r["startTime"] > snapshot_ended} == {
+        r["runId"] for r in runs
+    }
+    # the UI says why each day was rebuilt: the run's tags, and the day's own metadata
+    entries = dev.query(DAY_METADATA, {"key": {"path": ["analytics", "daily_product_consumption"]}, "day": DAYS[5]})
+    [materialization] = entries["assetOrError"]["assetMaterializations"]
+    because = {e["label"]: e.get("text") for e in materialization["metadataEntries"]}["rebuilt_because"]
+    assert because.startswith("agreement 2 (meterpoint") and materialization["runId"] in {r["runId"] for r in runs}
+    assert_the_catalog_matches_the_independent_computation(ws)
+
+
+def correction_runs(dev: Deployment) -> list[dict] | None:
+    """The runs of source_correction_sensor's latest tick that requested any, once all ended."""
+    selector = {**REPOSITORY, "sensorName": "source_correction_sensor"}
+    ticks = dev.query(SENSOR_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
+    run_ids = next((t["runIds"] for t in ticks if t["runIds"]), None)
+    if not run_ids:
+        return None
+    runs = dev.query(RUNS, {"filter": {"runIds": run_ids}})["runsOrError"]["results"]
+    return runs if all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for r in runs) else None
+
+
+def assert_the_catalog_matches_the_independent_computation(ws) -> None:
+    """Every day, through the analysts' catalog on S3, against the independent computation."""
     want_readings = expected.readings(ws.readings)
     want_half_hours = expected.half_hourly(want_readings)
     want_products = expected.product_day(want_readings, ws.source_db)
@@ -290,6 +371,3 @@ def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_c
                      GROUP BY 1) p USING (reading_date) ORDER BY 1"""
         ).fetchall()
         assert [(d.isoformat(), ok) for d, ok in reconciled] == [(d, True) for d in DAYS]
-
-    # nothing of the runs is left on local disk: staging is emptied by each run
-    assert not any(p.is_file() for p in staging.rglob("*")), sorted(staging.rglob("*"))

@@ -12,7 +12,7 @@ from octo_assets.analytics.queries import run_query
 from octo_assets.charts import image_markdown, load_curve_png, product_png
 from octo_assets.checks.analytics import CHECKS, evaluate
 from octo_assets.checks.framework import finish_days
-from octo_assets.lake import Lake, MissingSnapshot, latest_snapshot, readings_partition
+from octo_assets.lake import Lake, MissingSnapshot, SnapshotInUse, readings_partition, snapshot_in_use
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import backfill_policy, daily_partitions
 from octo_assets.resources import LakeStorage
@@ -20,6 +20,9 @@ from octo_assets.resources import LakeStorage
 READINGS = dg.AssetKey(["lake", "readings"])
 AGREEMENT = dg.AssetKey(["lake", "agreement"])
 PRODUCT = dg.AssetKey(["lake", "product"])
+# the tags of a source_correction_sensor run: the run list, and each day it rebuilds, say why
+TRIGGER_TAG, SNAPSHOT_TAG, CHANGE_TAG = "octo/trigger", "octo/snapshot", "octo/change"
+SOURCE_CORRECTION = "source_correction"
 
 ACTIVE_AGREEMENTS_LINEAGE = column_lineage(
     {
@@ -95,12 +98,23 @@ DESCRIPTIONS = {
 }
 
 
-def latest_agreements_and_products(lake: Lake) -> dict[str, str]:
+def latest_agreements_and_products(lake: Lake) -> SnapshotInUse:
     """The relations `agreement` and `product` of the analytics SQL: their latest snapshots."""
     try:
-        return {table: latest_snapshot(lake, table) for table in ("agreement", "product")}
+        return snapshot_in_use(lake)
     except MissingSnapshot as exc:
         raise dg.Failure(description=str(exc)) from None
+
+
+def provenance(context: dg.AssetExecutionContext, snapshot: SnapshotInUse) -> dict:
+    """Each day's metadata: the snapshot it was built from (the source_correction_sensor compares
+    its version), and, in a correction run, the change that made it rebuild the day."""
+    metadata = {"snapshot_date": snapshot.snapshot_date, "snapshot_version": snapshot.version}
+    tags = context.run.tags
+    if tags.get(TRIGGER_TAG) == SOURCE_CORRECTION:
+        metadata["rebuilt_because"] = dg.MetadataValue.text(tags.get(CHANGE_TAG, ""))
+        metadata["rebuilt_for_snapshot"] = tags.get(SNAPSHOT_TAG, "")
+    return metadata
 
 
 def materialise_days(
@@ -113,6 +127,7 @@ def materialise_days(
     parameter: str,
     lineage: dg.TableColumnLineage,
     chart: Callable[[pl.DataFrame, date], dict] = lambda frame, day: {},
+    extra: dict | None = None,
 ):
     """Run `query` for each day of this run; check each day's table, then publish it, or keep it
     under `_rejected/` if a check fails (and fail the step once every day was tried)."""
@@ -139,6 +154,7 @@ def materialise_days(
                 **table_metadata(frame, lineage, DESCRIPTIONS[query]),
                 **chart(frame, date.fromisoformat(day)),
                 "path": location(uri),
+                **(extra or {}),
             }
             if "consumption_kwh" in frame.columns:
                 metadata["consumption_kwh"] = float(frame["consumption_kwh"].sum() or 0.0)
@@ -185,16 +201,17 @@ def _daily_asset(name: str, deps: list[dg.AssetKey], description: str, **kwargs)
 )
 def active_agreements(context: dg.AssetExecutionContext, lake: LakeStorage, duckdb: DuckDBResource):
     store = lake.lake()
-    sources = latest_agreements_and_products(store)
+    snapshot = latest_agreements_and_products(store)
     return materialise_days(
         context,
         store,
         duckdb,
         "active_agreements",
         "as_of_date",
-        lambda day: sources,
+        lambda day: snapshot.relations,
         "as_of_date",
         ACTIVE_AGREEMENTS_LINEAGE,
+        extra=provenance(context, snapshot),
     )
 
 
@@ -226,15 +243,16 @@ def half_hourly_consumption(context: dg.AssetExecutionContext, lake: LakeStorage
 )
 def daily_product_consumption(context: dg.AssetExecutionContext, lake: LakeStorage, duckdb: DuckDBResource):
     store = lake.lake()
-    sources = latest_agreements_and_products(store)
+    snapshot = latest_agreements_and_products(store)
     return materialise_days(
         context,
         store,
         duckdb,
         "daily_product_consumption",
         "date",
-        lambda day: {"readings": readings_partition(store, day), **sources},
+        lambda day: {"readings": readings_partition(store, day), **snapshot.relations},
         "reading_date",
         PRODUCT_DAY_LINEAGE,
         consumption_by_product,
+        provenance(context, snapshot),
     )

@@ -1,4 +1,4 @@
-"""The two jobs the schedules and sensors launch.
+"""The jobs the schedules and sensors launch.
 
 The daily job mixes the partitioned readings and analytics with the unpartitioned catalog:
 Dagster allows it (the job takes the assets' daily partitions; the catalog step runs once per
@@ -9,6 +9,7 @@ catalog step is in the `duckdb_catalog` pool, so concurrent day runs queue on it
 import dagster as dg
 
 from octo_assets.automation.freshness import FRESHNESS_CHECKS
+from octo_assets.checks.readings import SOURCE_SPECS
 
 CATALOG = dg.AssetKey(["warehouse", "catalog"])
 # freshness is judged on a clock by its own sensor, not by the runs it judges
@@ -36,6 +37,22 @@ SNAPSHOT_JOB = dg.define_asset_job(
     "source_snapshot_job",
     selection=SNAPSHOT_ASSETS,
     description="Snapshot agreement, product and meterpoint from the source SQLite database.",
+)
+
+# the analytics a source snapshot moves (source.changes), and the checks of readings against the
+# source: readings_covered_by_agreement moves where coverage moves
+CORRECTED_ASSETS = {
+    "active_agreements": dg.AssetKey(["analytics", "active_agreements"]),
+    "daily_product_consumption": dg.AssetKey(["analytics", "daily_product_consumption"]),
+}
+SOURCE_CHECK_KEYS = [spec.key for spec in SOURCE_SPECS]
+
+CORRECTION_JOB = dg.define_asset_job(
+    "source_correction_job",
+    selection=(dg.AssetSelection.assets(*CORRECTED_ASSETS.values()) | dg.AssetSelection.checks(*SOURCE_CHECK_KEYS))
+    - FRESHNESS,
+    description="The analytics days a source correction moves, rebuilt from the latest snapshot "
+    "(source_correction_sensor).",
 )
 
 SNAPSHOT_OP = "source_snapshot"

@@ -6,15 +6,13 @@ daemon show it. The policy reads an asset's latest materialisation, whichever pa
 readings it holds because the 08:00 run of yesterday's partition is what lands in the window.
 """
 
-import os
 from datetime import timedelta
 
 import dagster as dg
 
 from octo_assets.partitions import LOCAL_TZ
 
-REFRESH_DAYS_SETTING = "OCTO_REFRESH_DAYS"
-DEFAULT_REFRESH_DAYS = 7
+READINGS = dg.AssetKey(["lake", "readings"])
 
 
 def due_by(hour: int, minute: int = 0) -> dg.FreshnessPolicy:
@@ -64,44 +62,38 @@ def partition_freshness_checks(assets: list) -> list[dg.AssetChecksDefinition]:
     return checks
 
 
-def refresh_recent(days: int) -> dg.AutomationCondition:
-    """Bring the latest `days` partitions up to date when an input's data changes outside their
-    own run (a new source snapshot, readings re-run alone). Missing partitions are left to the
-    schedule and the landing sensor; a snapshot that reports an unchanged data version triggers
-    nothing, one that reports none counts as changed."""
+def refresh_after_readings() -> dg.AutomationCondition:
+    """Bring a day's analytics up to date when its readings change outside their own run (readings
+    materialised alone, from the UI say), whatever the day's age. The daily job builds readings
+    and analytics in one run: that triggers nothing more. Missing days are left to the schedule
+    and the landing sensor; a new source snapshot to the source_correction_sensor, which knows
+    which days it moves. Readings that report an unchanged data version trigger nothing."""
     condition = dg.AutomationCondition
     changed_elsewhere = (condition.data_version_changed() & ~condition.executed_with_root_target()).with_label(
         "changed outside this asset's run"
     )
     return (
-        condition.in_latest_time_window(timedelta(days=days))
-        & ~condition.missing()
-        & condition.any_deps_match(changed_elsewhere).with_label("an input changed").since_last_handled()
+        ~condition.missing()
+        & condition.any_deps_match(changed_elsewhere)
+        .allow(dg.AssetSelection.assets(READINGS))
+        .with_label("its readings changed")
+        .since_last_handled()
         & ~condition.any_deps_missing()
         & ~condition.any_deps_in_progress()
         & ~condition.in_progress()
-    ).with_label(f"refresh the last {days} days when an input changes")
+    ).with_label("refresh the day when its readings change outside its run")
 
 
-def refresh_days() -> int:
-    value = (os.environ.get(REFRESH_DAYS_SETTING) or str(DEFAULT_REFRESH_DAYS)).strip()
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(
-            f"{REFRESH_DAYS_SETTING}: {value!r} is not a number of days; set it to 1 or more "
-            f"(or unset it for {DEFAULT_REFRESH_DAYS})."
-        )
-    return int(value)
-
-
-def with_policies(assets: list, days: int | None = None) -> list:
-    """The assets with their freshness policies, and the analytics with their refresh condition."""
-    refresh = refresh_recent(days or refresh_days())
+def with_policies(assets: list) -> list:
+    """The assets with their freshness policies, and the analytics of readings with their refresh
+    condition."""
+    refresh = refresh_after_readings()
 
     def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
         policy = freshness_for(spec.key)
         if policy is not None:
             spec = spec.replace_attributes(freshness_policy=policy)
-        if spec.key.path[0] == "analytics":
+        if spec.key.path[0] == "analytics" and READINGS in {dep.asset_key for dep in spec.deps}:
             spec = spec.replace_attributes(automation_condition=refresh)
         return spec
 

@@ -10,6 +10,6 @@ import sys
 if __name__ == "__main__":
     try:
         from octo_assets.run.pipeline import main
-    except ValueError as exc:  # a setting read as the definitions load (OCTO_REFRESH_DAYS, OCTO_DAYS_PER_RUN)
+    except ValueError as exc:  # a setting read as the definitions load (OCTO_DAYS_PER_RUN)
         raise SystemExit(str(exc)) from None
     sys.exit(main())

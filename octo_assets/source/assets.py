@@ -1,7 +1,7 @@
 """The source snapshot: agreement, product and meterpoint, one Parquet snapshot a day."""
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,9 +11,12 @@ import polars as pl
 from octo_assets.checks.framework import check_outputs, targeted
 from octo_assets.checks.source import SOURCE_CHECKS, evaluate
 from octo_assets.descriptions import SOURCE_TABLES
+from octo_assets.lake import CONTENT_SHA256, SNAPSHOT_KEY, Lake, snapshot_version
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
-from octo_assets.partitions import LOCAL_TZ
+from octo_assets.partitions import FIRST_DAY, LOCAL_TZ, daily_partitions
 from octo_assets.resources import LakeStorage, SourceDatabase
+from octo_assets.source.changes import TABLES as ANALYTICS_TABLES
+from octo_assets.source.changes import SnapshotChanges, snapshot_changes, unchanged
 from octo_assets.source.snapshot import TABLES, SourceError, read_source
 
 # how the database stores each column: ids TEXT except the two INTEGER ones, dates as text
@@ -37,7 +40,10 @@ SOURCE_DB = dg.AssetSpec(
     metadata={"dagster/column_schema": source_db_schema()},
 )
 
-SNAPSHOT_KEY = "snapshot_date"
+# the lake/agreement materialisation metadata the source_correction_sensor reads
+DAYS_TO_REFRESH = "days_to_refresh"  # {analytics table: [[first, last], ...]}
+CHANGE_SUMMARY = "change_summary"  # one line: the first change, and how many more
+SNAPSHOT_VERSION = "snapshot_version"  # what the analytics record of the snapshot they read
 
 
 class SnapshotConfig(dg.Config):
@@ -100,21 +106,83 @@ def source_snapshot(
             f"failed: {names}. The previous snapshot stays in use; the rejected tables are under "
             f"{store.uri('_rejected/source')}."
         )
+    hashes = {table: content_hash(frame) for table, frame in snapshot.tables.items()}
+    # read before publishing: a snapshot of the same day replaces the one the analytics use now
+    changes, compared = changes_from_published(store, snapshot.tables, snapshot_date)
     for table, frame in snapshot.tables.items():
-        uri = store.write(frame, store.partition_path(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date))
+        uri = store.write(
+            frame,
+            store.partition_path(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date),
+            metadata={CONTENT_SHA256: hashes[table]},
+        )
         lineage = column_lineage({column: [(SOURCE_DB.key, f"{table}.{column}")] for column in frame.columns})
+        metadata = {
+            **table_metadata(frame, lineage, SOURCE_TABLES[table]),
+            "snapshot_date": snapshot_date,
+            "path": location(uri),
+        }
+        if table == "agreement":  # every snapshot run materialises it: the sensor reads the changes here
+            version = snapshot_version(hashes["agreement"], hashes["product"])
+            metadata |= changes_metadata(changes, compared, version)
         yield dg.MaterializeResult(
             asset_key=["lake", table],
-            # an unchanged table is no change downstream: automation refreshes nothing for it
-            data_version=dg.DataVersion(hashlib.sha256(frame.write_ipc(None).getvalue()).hexdigest()),
-            metadata={
-                **table_metadata(frame, lineage, SOURCE_TABLES[table]),
-                "snapshot_date": snapshot_date,
-                "path": location(uri),
-            },
+            # content-addressed: a snapshot of unchanged content is the same version
+            data_version=dg.DataVersion(hashes[table]),
+            metadata=metadata,
         )
     yield from targeted(context, evaluations)  # after the materialisations they judged
     yield from check_outputs(context)
 
 
 ASSET_TABLE = {dg.AssetKey(["lake", table]): table for table in TABLES}
+
+
+def content_hash(frame: pl.DataFrame) -> str:
+    return hashlib.sha256(frame.write_ipc(None).getvalue()).hexdigest()
+
+
+def changes_from_published(
+    lake: Lake, tables: dict[str, pl.DataFrame], snapshot_date: str
+) -> tuple[SnapshotChanges | None, str]:
+    """What publishing `tables` as the `snapshot_date` snapshot changes in the analytics (None:
+    no day, not compared), and a sentence saying what it was compared with. The analytics read
+    the latest snapshot: one dated before it moves nothing they use; the first moves no day built."""
+    published = {table: lake.partition_values(snapshot_table_dir(table), SNAPSHOT_KEY) for table in TABLES}
+    if not published["agreement"]:
+        return None, "The first snapshot: no analytics were built before it"
+    latest = published["agreement"][-1]
+    if snapshot_date < latest:
+        return None, f"Dated before the {latest} snapshot, which the analytics keep using: no day moves"
+    previous = {
+        table: (
+            lake.read(lake.partition_path(snapshot_table_dir(table), SNAPSHOT_KEY, dates[-1])).select(list(schema))
+            if dates
+            else pl.DataFrame(schema=schema)
+        ).cast(schema)
+        for (table, schema), dates in zip(TABLES.items(), published.values())
+    }
+    last_day = daily_partitions.get_last_partition_key()
+    if last_day is None:
+        return None, "No day has ended yet"
+    changes = snapshot_changes(previous, tables, date.fromisoformat(FIRST_DAY), date.fromisoformat(last_day))
+    return changes, f"Compared with the {latest} snapshot"
+
+
+def changes_metadata(changes: SnapshotChanges | None, compared: str, version: str) -> dict:
+    """What the snapshot changed, and the analytics days it moves (inclusive ranges)."""
+    said = f"{compared}.\n\n{changes.description()}" if changes else f"{compared}."
+    changes = changes or unchanged()
+    days = "; ".join(f"{table}: {changes.day_count(table):,} day(s)" for table in ANALYTICS_TABLES)
+    return {
+        "changes": dg.MetadataValue.md(f"{said}\n\nDays moved: {days}."),
+        CHANGE_SUMMARY: changes.summary(),
+        DAYS_TO_REFRESH: dg.MetadataValue.json(
+            {
+                table: [[first.isoformat(), last.isoformat()] for first, last in changes.days[table]]
+                for table in ANALYTICS_TABLES
+            }
+        ),
+        SNAPSHOT_VERSION: version,
+        **{f"{what}_changed": n for what, n in changes.counts.items()},
+        **{f"{table}_days_moved": changes.day_count(table) for table in ANALYTICS_TABLES},
+    }

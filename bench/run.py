@@ -24,7 +24,8 @@ per size (bench.generate's dated layout; at 100,000 files a day, 3.1M files and 
 In a fresh WORK/runs/history-FILES/ (lake, warehouse, DAGSTER_HOME, a copy of the source
 database), day folders are landed one at a time into its readings/ as hard links (cp -al: nothing
 copied; the pipeline lists with os.scandir and does not follow symlinked folders), and each is
-built by an un-timed `python -m octo_assets.run --from DAY --to DAY`, as the daily schedule would.
+built by an un-timed `python -m octo_assets.run --from DAY --to DAY`, as the daily schedule would,
+then the landing sensor ticks (un-timed), as a deployed one would: its cursor follows the days.
 At each N of DAYS, once N days are built, day N+1 is landed and timed: its run, `python -m
 octo_assets.run --from D --to D`, then, in a process of its own, an idle landing-sensor tick
 (bench.sensor --idle: after the ticks that learn the new day, one with nothing new; its seconds
@@ -317,6 +318,16 @@ def build_day(day: date, run_dir: Path, env: dict) -> float:
     return round(time.perf_counter() - began, 2)
 
 
+def follow_sensor(run_dir: Path, env: dict) -> None:
+    """The landing sensor's ticks after a day's run, un-timed: a deployed sensor ticks every 30 s,
+    so its cursor follows the deliveries; without these, the checkpoint's first tick would compare
+    every day delivered since the last checkpoint."""
+    argv = [PY, "-m", "bench.sensor", str(run_dir / "follow-ticks.json"), "--idle", str(run_dir / "sensor-cursor.json")]
+    done = subprocess.run(argv, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the sensor's ticks after a day failed ({done.returncode}):\n{done.stderr[-3000:]}")
+
+
 def checkpoint(n: int, day: date, run_dir: Path, env: dict, args) -> dict:
     """The day landed after n days of history: its run, then an idle sensor tick, each timed in its own process."""
     run = measured(f"run-after-{n}", day_run(day), run_dir, args, env, run_dir)
@@ -375,7 +386,8 @@ def history(args) -> None:
             day = START + timedelta(days=k)
             land(inp, run_dir / "readings", day)
             seconds = record["builds"][day.isoformat()] = build_day(day, run_dir, env)
-            print(f"history: {day} landed and built (un-timed) in {seconds:.1f} s", flush=True)
+            follow_sensor(run_dir, env)
+            print(f"history: {day} landed and built, the sensor ticked (un-timed) in {seconds:.1f} s", flush=True)
         day = START + timedelta(days=n)
         land(inp, run_dir / "readings", day)
         record["checkpoints"].append(checkpoint(n, day, run_dir, env, args))

@@ -358,47 +358,62 @@ def _folders_changed(before: pl.DataFrame, rows: list[dict], removed: set[str]) 
     return any(old.get(row["folder"]) != {c: row[c] for c in compared} for row in rows)
 
 
-def _save_files(lake: Lake, folder: str, ours: pl.DataFrame, listed_at_ns: int, attempts: int = 20) -> Versioned:
+def _save_files(lake: Lake, folder: str, ours: pl.DataFrame, listed_at_ns: int) -> Versioned:
     """Merge `ours` (every file of our listing of `folder`, with what we learnt) into its rows.
 
-    A compare-and-swap: if another process saved them meanwhile, merge again into its version. Per
-    path: the same version keeps the earliest first sight and whatever either side learnt; a
+    Per path: the same version keeps the earliest first sight and whatever either side learnt; a
     different version seen by a later listing than ours wins over ours; a path we did not list
     stays only if a later listing added it (otherwise it was removed or moved).
     """
-    rel = files_table(folder)
     mine = ours.select(list(FILE_SCHEMA)).with_columns(_ours=pl.lit(True))
-    for _ in range(attempts):
-        current = load_files(lake, folder)
-        theirs = current.frame.with_columns(_theirs=pl.lit(True))
-        both = mine.join(theirs, on="path", how="full", coalesce=True, suffix="_t")
+
+    def merge(theirs: pl.DataFrame) -> pl.DataFrame:
+        both = mine.join(theirs.with_columns(_theirs=pl.lit(True)), on="path", how="full", coalesce=True, suffix="_t")
         later = pl.col("first_seen_ns_t") > listed_at_ns
         same = pl.all_horizontal(pl.col(c) == pl.col(f"{c}_t") for c in VERSION).fill_null(False)
         take_theirs = pl.col("_theirs").fill_null(False) & later.fill_null(False) & ~same
         keep = pl.col("_ours").fill_null(False) | take_theirs
-        merged = (
-            both.filter(keep)
-            .select(
-                "path",
-                *[pl.when(take_theirs).then(pl.col(f"{c}_t")).otherwise(pl.col(c)).alias(c) for c in VERSION],
-                *[
-                    pl.when(take_theirs)
-                    .then(pl.col(f"{c}_t"))
-                    .when(same)
-                    .then(pl.coalesce(c, f"{c}_t"))
-                    .otherwise(c)
-                    .alias(c)
-                    for c in ["sha", "days", "rows"]
-                ],
-                first_seen_ns=pl.when(take_theirs)
-                .then("first_seen_ns_t")
+        return both.filter(keep).select(
+            "path",
+            *[pl.when(take_theirs).then(pl.col(f"{c}_t")).otherwise(pl.col(c)).alias(c) for c in VERSION],
+            *[
+                pl.when(take_theirs)
+                .then(pl.col(f"{c}_t"))
                 .when(same)
-                .then(pl.min_horizontal("first_seen_ns", "first_seen_ns_t"))
-                .otherwise("first_seen_ns"),
-            )
-            .select(list(FILE_SCHEMA))
-            .sort("path")
+                .then(pl.coalesce(c, f"{c}_t"))
+                .otherwise(c)
+                .alias(c)
+                for c in ["sha", "days", "rows"]
+            ],
+            first_seen_ns=pl.when(take_theirs)
+            .then("first_seen_ns_t")
+            .when(same)
+            .then(pl.min_horizontal("first_seen_ns", "first_seen_ns_t"))
+            .otherwise("first_seen_ns"),
         )
+
+    return _swap(lake, files_table(folder), FILE_SCHEMA, merge, "path")
+
+
+def _save_folders(lake: Lake, ours: pl.DataFrame, removed: set[str], listed_at_ns: int) -> Versioned:
+    """Merge our folder rows into the folder table: a row from a later listing than ours stays; a
+    folder we saw removed goes, unless a later listing saw it."""
+
+    def merge(theirs: pl.DataFrame) -> pl.DataFrame:
+        newer = theirs.filter(pl.col("listed_ns") > listed_at_ns)
+        kept = theirs.filter(~pl.col("folder").is_in([*ours["folder"].to_list(), *removed]))
+        fresh = ours.join(newer.select("folder"), on="folder", how="anti")
+        return pl.concat([kept, fresh, newer]).unique("folder", keep="last")
+
+    return _swap(lake, FOLDERS_FILE, FOLDER_SCHEMA, merge, "folder")
+
+
+def _swap(lake: Lake, rel: str, schema: dict, merge, key: str, attempts: int = 20) -> Versioned:
+    """Replace the table `rel` with `merge(its rows)`, a compare-and-swap on its version: if another
+    process replaced it meanwhile, merge again into theirs."""
+    for _ in range(attempts):
+        current = _load(lake, rel, schema)
+        merged = merge(current.frame).select(list(schema)).sort(key)
         try:
             lake.write(merged, rel, expect=current.version)
             return Versioned(merged, lake.storage.version(rel))
@@ -407,47 +422,20 @@ def _save_files(lake: Lake, folder: str, ours: pl.DataFrame, listed_at_ns: int, 
     raise RuntimeError(f"the landing state {lake.uri(rel)} kept changing; {attempts} attempts failed")
 
 
-def _save_folders(
-    lake: Lake, ours: pl.DataFrame, removed: set[str], listed_at_ns: int, attempts: int = 20
-) -> Versioned:
-    """Merge our folder rows into the folder table (a compare-and-swap): a row from a later listing
-    than ours stays; a folder we saw removed goes, unless a later listing saw it."""
-    for _ in range(attempts):
-        current = _load(lake, FOLDERS_FILE, FOLDER_SCHEMA)
-        theirs = current.frame
-        newer = theirs.filter(pl.col("listed_ns") > listed_at_ns)
-        kept = theirs.filter(~pl.col("folder").is_in([*ours["folder"].to_list(), *removed]))
-        merged = (
-            pl.concat([kept, ours.join(newer.select("folder"), on="folder", how="anti"), newer])
-            .unique("folder", keep="last")
-            .sort("folder")
-        )
-        try:
-            lake.write(merged, FOLDERS_FILE, expect=current.version)
-            return Versioned(merged, lake.storage.version(FOLDERS_FILE))
-        except VersionConflict:
-            continue
-    raise RuntimeError(f"the landing state {lake.uri(FOLDERS_FILE)} kept changing; {attempts} attempts failed")
-
-
-def upsert_files(lake: Lake, folder: str, rows: pl.DataFrame, attempts: int = 20) -> None:
+def upsert_files(lake: Lake, folder: str, rows: pl.DataFrame) -> None:
     """Put file rows (FILE_SCHEMA) into `folder`'s table, replacing those of the same paths, and
     the folder's row with the days they hold (readings.archive records a move with it)."""
-    rel = files_table(folder)
-    for _ in range(attempts):
-        current = load_files(lake, folder)
-        merged = pl.concat([current.frame.join(rows, on="path", how="anti"), rows.select(list(FILE_SCHEMA))])
-        try:
-            lake.write(merged.sort("path"), rel, expect=current.version)
-            break
-        except VersionConflict:
-            continue
-    else:
-        raise RuntimeError(f"the landing state {lake.uri(rel)} kept changing; {attempts} attempts failed")
+    saved = _swap(
+        lake,
+        files_table(folder),
+        FILE_SCHEMA,
+        lambda theirs: pl.concat([theirs.join(rows, on="path", how="anti"), rows.select(list(FILE_SCHEMA))]),
+        "path",
+    )
     if folder != TOP_LEVEL:
         known = load_folders(lake).frame.filter(pl.col("folder") == folder)["subfolders"].to_list()
         # no signature: on disk the folder is listed once more, to take one
-        row = folder_row(folder, merged, None, known[0] if known else [], listed_ns=now_ns())
+        row = folder_row(folder, saved.frame, None, known[0] if known else [], listed_ns=now_ns())
         _save_folders(lake, pl.DataFrame([row], schema=FOLDER_SCHEMA), removed=set(), listed_at_ns=row["listed_ns"])
 
 

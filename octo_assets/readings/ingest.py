@@ -191,7 +191,8 @@ def prestage(
     report_on = built[-1] if built else None
     staged, learnt = report_unread_on(staged, learnt, report_on)
     seen = index_of_landing.record(lake, seen, learnt)
-    (folder / PRESTAGED).write_bytes(pickle.dumps(Prestaged(seen, unknown.select("path"), staged, buckets)))
+    with open(folder / PRESTAGED, "wb") as file:  # streamed: one frame's bytes in memory at a time
+        pickle.dump(Prestaged(seen.without_file_tables(), unknown.select("path"), staged, buckets), file)
     unreadable = _rejected_whole(staged, unknown.select("path"))
     return Landed(landed, unreadable, report_on)
 
@@ -243,7 +244,8 @@ def build_days(
     wanted = sorted(set(days))
     before: Prestaged | None = None
     if prestaged is not None and (prestaged / PRESTAGED).is_file():
-        before = pickle.loads((prestaged / PRESTAGED).read_bytes())
+        with open(prestaged / PRESTAGED, "rb") as file:
+            before = pickle.load(file)
     seen = before.seen if before else _survey(landing, lake, set(wanted), open_days)
     current = seen.current
     needed = index_of_landing.delivery_order(index_of_landing.files_for_days(current, set(wanted)))
@@ -267,6 +269,7 @@ def build_days(
             _refuse_if_files_gone(lake, current, wanted)
         merged = current.join(to_read.select("path"), on="path", how="semi")
         order = _file_list(to_read, merged, folder)
+        del before, seen, current, to_read  # a few hundred MB at a million files; not needed again
         for day in wanted:
             holding = merged.filter(pl.col("days").list.contains(day))
             build = DayBuild(

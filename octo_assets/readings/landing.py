@@ -201,7 +201,7 @@ def plan(
 class Listed:
     """One listed folder: its file rows as loaded, and what its listing saw."""
 
-    files: Versioned  # FILE_SCHEMA, as loaded before the listing
+    files: Versioned | None  # FILE_SCHEMA, as loaded before the listing (None: load it again when needed)
     signature: str | None  # taken just before the listing (on disk)
     subfolders: list[str]  # the folders within it the listing walked
     known_subfolders: list[str]  # those the signature was taken over
@@ -216,6 +216,10 @@ class Survey:
     folders: Versioned  # the folder table, as loaded
     top: list[str]  # the folders at the top of the landing area
     listed_at_ns: int
+
+    def without_file_tables(self) -> "Survey":
+        """This survey holding no copy of the file tables (`record` loads them again)."""
+        return replace(self, listed={folder: replace(was, files=None) for folder, was in self.listed.items()})
 
     def unlisted(self) -> pl.DataFrame:
         """The folder table's rows of folders this survey did not list."""
@@ -309,12 +313,14 @@ def record(lake: Lake, seen: Survey, learnt: pl.DataFrame | None = None) -> Surv
     folder, only where it differs from the state. Returns the survey as saved: its `current`
     holds the first sights every writer agreed on, hence the same delivery order for all."""
     current = with_learnt(seen.current, learnt) if learnt is not None else seen.current
-    by_folder = current.with_columns(_folder=_folder_expr()).partition_by("_folder", as_dict=True, include_key=False)
+    extra = current.select("path", "indexed_sha", "indexed_first_seen_ns")
+    by_folder = _by_folder(current.select(list(FILE_SCHEMA)), list(seen.listed))
+    del current  # at a million files a copy is a few hundred MB: hold as few at once as we can
     parts, listed, rows = [], {}, []
     for folder, was in seen.listed.items():
-        ours = by_folder.get((folder,), current.clear()).select(list(FILE_SCHEMA)).sort("path")
-        saved = was.files
-        if not ours.equals(was.files.frame.sort("path")):
+        ours = by_folder.pop(folder).sort("path")  # as saved tables are (_swap)
+        saved = was.files or load_files(lake, folder)
+        if not ours.equals(saved.frame):
             saved = _save_files(lake, folder, ours, seen.listed_at_ns)
         listed[folder] = replace(was, files=saved)
         parts.append(_agreed_first_sights(ours, saved.frame))
@@ -328,9 +334,16 @@ def record(lake: Lake, seen: Survey, learnt: pl.DataFrame | None = None) -> Surv
         table = _save_folders(lake, pl.DataFrame(rows, schema=FOLDER_SCHEMA), removed, seen.listed_at_ns)
         for folder in removed:
             lake.storage.delete(files_table(folder))
-    merged = pl.concat(parts) if parts else current.select(list(FILE_SCHEMA)).clear()
-    extra = current.select("path", "indexed_sha", "indexed_first_seen_ns")
+    merged = pl.concat(parts) if parts else pl.DataFrame(schema=FILE_SCHEMA)
     return replace(seen, current=merged.join(extra, on="path", how="left").sort("path"), listed=listed, folders=table)
+
+
+def _by_folder(files: pl.DataFrame, folders: list[str]) -> dict[str, pl.DataFrame]:
+    """`files` split by the listed folders (one folder: no copy)."""
+    if len(folders) == 1:
+        return {folders[0]: files}
+    parts = files.with_columns(_folder=_folder_expr()).partition_by("_folder", as_dict=True, include_key=False)
+    return {folder: parts.get((folder,), files.clear()) for folder in folders}
 
 
 def _agreed_first_sights(ours: pl.DataFrame, saved: pl.DataFrame) -> pl.DataFrame:

@@ -252,7 +252,7 @@ def generate(
             (readings / day.isoformat()).mkdir()
         work = write_day_files
         chunks = [(readings / d.isoformat(), i, part, weights, d, seed) for d in dates for i, part, weights in slices]
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
         done = pool.starmap(work, chunks, chunksize=1)
     summary = {"meterpoints": meterpoints, "days": days, "start": start.isoformat(), "seed": seed, "files": meterpoints}
     if layout == "dated":

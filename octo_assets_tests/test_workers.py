@@ -86,14 +86,38 @@ def test_no_worker_outlives_a_run_killed_or_terminated(tmp_path, signal_number):
     script = tmp_path / "run.py"
     script.write_text(ORPHANING_RUN)
     run = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1]
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        preexec_fn=_default_signals,
     )
     pids = [int(p) for p in run.stdout.readline().split()]
     assert len(pids) == 2 and all(alive(p) for p in pids)
     time.sleep(0.5)  # the workers are sleeping in their tasks
     run.send_signal(signal_number)
-    run.wait(timeout=30)
+    try:
+        run.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail(f"the run outlived signal {signal_number} by 30 s; its signal state: {_signal_state(run.pid)}")
     assert wait_gone(pids) == []
+
+
+def _default_signals() -> None:
+    """A run as a shell or a daemon starts it: SIGTERM and SIGINT neither blocked nor ignored,
+    whatever state this test process is in. (In one full suite run the run outlived SIGTERM by
+    30 s, and never alone; the cause was not found, so the state is set here and reported.)"""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _signal_state(pid: int) -> str:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "gone"
+    return ", ".join(line for line in lines if line.startswith(("State", "SigBlk", "SigIgn", "SigCgt")))
 
 
 def test_the_staging_area_is_removed_when_its_run_fails_and_swept_when_its_run_was_killed(tmp_path, monkeypatch):

@@ -252,8 +252,15 @@ def generate(
             (readings / day.isoformat()).mkdir()
         work = write_day_files
         chunks = [(readings / d.isoformat(), i, part, weights, d, seed) for d in dates for i, part, weights in slices]
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+    pool = multiprocessing.get_context("spawn").Pool(processes)
+    try:
         done = pool.starmap(work, chunks, chunksize=1)
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.close()  # done: the workers exit on their own (Pool's `with` would SIGTERM them)
+        pool.join()
     summary = {"meterpoints": meterpoints, "days": days, "start": start.isoformat(), "seed": seed, "files": meterpoints}
     if layout == "dated":
         summary.update(layout=layout, files=meterpoints * days, by_day=by_day(done))

@@ -1,4 +1,5 @@
 import shutil
+import signal
 import sqlite3
 import time
 import uuid
@@ -14,6 +15,19 @@ from octo_assets.resources import build_resources
 from octo_assets.storage import Storage, register_filesystems
 from octo_assets_tests import seaweedfs
 from octo_assets_tests.postgres import running_postgres
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored():
+    """Dagster's in-process execution leaves SIGTERM handled as SIGINT is (dagster._utils.interrupts).
+    Where the suite was started with SIGINT ignored (`make test &` in a script), that is SIGTERM
+    ignored for the rest of the session, and inherited by every process a later test starts: a
+    SIGTERM sent to one (multiprocessing's Pool.terminate, a test's kill) then does nothing."""
+    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for number, handler in saved.items():
+        signal.signal(number, handler)
+
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data"
 COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]

@@ -106,8 +106,7 @@ def test_no_worker_outlives_a_run_killed_or_terminated(tmp_path, signal_number):
 
 def _default_signals() -> None:
     """A run as a shell or a daemon starts it: SIGTERM and SIGINT neither blocked nor ignored,
-    whatever state this test process is in. (In one full suite run the run outlived SIGTERM by
-    30 s, and never alone; the cause was not found, so the state is set here and reported.)"""
+    whatever this test process inherited (see conftest.signal_handlers_restored)."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 

@@ -10,14 +10,14 @@ from octo_assets.analytics.assets import (
 from octo_assets.automation import FRESHNESS_CHECKS, SCHEDULES, SENSORS, with_policies
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.catalog.assets import catalog
-from octo_assets.checks import ASSET_CHECKS as STEP_CHECKS
 from octo_assets.readings.assets import LANDING, readings
+from octo_assets.readings.checks import readings_against_the_source
 from octo_assets.resources import resources_from_env
 from octo_assets.source.assets import SOURCE_DB, source_snapshot
 
-# the checks defined on their own: those on readings and the source, and freshness (the others
-# are evaluated inside their assets' steps: see octo_assets.checks)
-ASSET_CHECKS = [*STEP_CHECKS, *FRESHNESS_CHECKS]
+# the checks defined on their own: readings against the source, and freshness (the others are
+# evaluated inside their assets' steps, write-audit-publish: see each package's checks.py)
+ASSET_CHECKS = [readings_against_the_source, *FRESHNESS_CHECKS]
 
 ASSETS = with_policies(
     [

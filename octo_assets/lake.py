@@ -16,12 +16,28 @@ import pyarrow.parquet as pq
 from octo_assets.storage import ANY, Storage, VersionConflict
 
 PART_FILE = "part-0.parquet"
+# the tables (folders under the root) and the keys they are partitioned by: one home for the layout
+READINGS_TABLE = "readings"
+QUARANTINE_TABLE = "readings_quarantine"
+CONFLICTS_TABLE = "readings_conflicts"
+FILES_TABLE = "readings_files"  # each day's rows, file by file
+DAY_KEY = "date"  # a readings or analytics day
+SNAPSHOT_KEY = "snapshot_date"  # a source snapshot's day
+REJECTED = "_rejected"  # what failed its audit, kept for inspection
 # Parquet key-value metadata: the newest delivery (first sight of a landing file) the data of
 # this file was built from
 LISTED_AT = "octo.deliveries_seen_ns"
 # ... and of a source snapshot table: the SHA-256 of its content (its data version in Dagster)
 CONTENT_SHA256 = "octo.content_sha256"
-SNAPSHOT_KEY = "snapshot_date"
+
+
+def source_table(table: str) -> str:
+    """The folder of a source table's daily snapshots (agreement, product, meterpoint)."""
+    return f"source/{table}"
+
+
+def analytics_table(name: str) -> str:
+    return f"analytics/{name}"
 
 
 class Lake:
@@ -35,6 +51,10 @@ class Lake:
     def partition_path(self, table: str, key: str, value: str) -> str:
         """A partition's file, relative to the lake root."""
         return f"{table}/{key}={value}/{PART_FILE}"
+
+    def rejected_path(self, table: str, key: str, value: str, run_id: str) -> str:
+        """Where a run keeps a partition that failed its audit, for inspection."""
+        return f"{REJECTED}/{table}/{key}={value}/{run_id}.parquet"
 
     def uri(self, rel: str) -> str:
         return self.storage.uri(rel)
@@ -128,12 +148,12 @@ def latest_snapshot(lake: Lake, table: str) -> str:
 
 def latest_snapshot_path(lake: Lake, table: str) -> str:
     """The path (in the lake) of the latest snapshot of a source table."""
-    dates = lake.partition_values(f"source/{table}", SNAPSHOT_KEY)
+    dates = lake.partition_values(source_table(table), SNAPSHOT_KEY)
     if not dates:
         raise MissingSnapshot(
             f"No snapshot of the source `{table}` table in {lake.root}: materialise lake/{table} first."
         )
-    return lake.partition_path(f"source/{table}", SNAPSHOT_KEY, dates[-1])
+    return lake.partition_path(source_table(table), SNAPSHOT_KEY, dates[-1])
 
 
 def snapshot_version(agreement_sha256: str | None, product_sha256: str | None) -> str:
@@ -162,4 +182,4 @@ def snapshot_in_use(lake: Lake) -> SnapshotInUse:
 
 def readings_partition(lake: Lake, day: str) -> str | None:
     """The URI of a day's published readings, or None if the day was never built."""
-    return lake.existing_partition("readings", "date", day)
+    return lake.existing_partition(READINGS_TABLE, DAY_KEY, day)

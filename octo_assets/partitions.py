@@ -4,8 +4,8 @@ import os
 
 import dagster as dg
 
-LOCAL_TZ = "Europe/London"
-FIRST_DAY = "2021-01-01"
+from octo_assets.domain import FIRST_DAY, LOCAL_TZ
+
 DAYS_PER_RUN_SETTING = "OCTO_DAYS_PER_RUN"
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone=LOCAL_TZ)

@@ -14,7 +14,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from octo_assets.checks import analytics as analytics_checks
+from octo_assets.analytics import checks as analytics_checks
 from octo_assets.resources import SourceDatabase
 from octo_assets_tests.conftest import BACKENDS, check_outcomes, materialize
 

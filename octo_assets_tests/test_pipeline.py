@@ -13,7 +13,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from octo_assets import connect, definitions, descriptions
 from octo_assets.analytics.assets import SCHEMAS
 from octo_assets.automation.freshness import FRESHNESS_CHECKS
-from octo_assets.checks.readings import READINGS_CHECKS
+from octo_assets.readings.checks import READINGS_CHECKS
 from octo_assets.run import run_pipeline
 from octo_assets_tests import expected
 from octo_assets_tests.conftest import BACKENDS, SAMPLE, new_workspace

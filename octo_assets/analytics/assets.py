@@ -8,18 +8,16 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from octo_assets import descriptions
+from octo_assets.analytics.checks import CHECKS, evaluate
 from octo_assets.analytics.queries import run_query
 from octo_assets.charts import image_markdown, load_curve_png, product_png
-from octo_assets.checks.analytics import CHECKS, evaluate
-from octo_assets.checks.framework import finish_days
-from octo_assets.lake import Lake, MissingSnapshot, SnapshotInUse, readings_partition, snapshot_in_use
+from octo_assets.checks import finish_days
+from octo_assets.keys import AGREEMENT, PRODUCT, READINGS
+from octo_assets.lake import Lake, MissingSnapshot, SnapshotInUse, analytics_table, readings_partition, snapshot_in_use
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
 from octo_assets.partitions import backfill_policy, daily_partitions
 from octo_assets.resources import LakeStorage
 
-READINGS = dg.AssetKey(["lake", "readings"])
-AGREEMENT = dg.AssetKey(["lake", "agreement"])
-PRODUCT = dg.AssetKey(["lake", "product"])
 # the tags of a source_correction_sensor run: the run list, and each day it rebuilds, say why
 TRIGGER_TAG, SNAPSHOT_TAG, CHANGE_TAG = "octo/trigger", "octo/snapshot", "octo/change"
 SOURCE_CORRECTION = "source_correction"
@@ -131,7 +129,7 @@ def materialise_days(
 ):
     """Run `query` for each day of this run; check each day's table, then publish it, or keep it
     under `_rejected/` if a check fails (and fail the step once every day was tried)."""
-    table = f"analytics/{query}"
+    table = analytics_table(query)
     published, failures, checked = {}, [], []
     with duckdb.get_connection() as connection:
         for day in context.partition_keys:
@@ -146,7 +144,7 @@ def materialise_days(
             checked += evaluations
             failed = [e.check_name for e in evaluations if not e.passed]
             if failed:
-                rejected = lake.write(frame, f"_rejected/{table}/{partition_key}={day}/{context.run.run_id}.parquet")
+                rejected = lake.write(frame, lake.rejected_path(table, partition_key, day, context.run.run_id))
                 failures.append(f"{day}: {query} not published, check(s) failed: {', '.join(failed)}; see {rejected}")
                 continue
             uri = lake.write(frame, lake.partition_path(table, partition_key, day))

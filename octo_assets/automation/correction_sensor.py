@@ -25,12 +25,12 @@ from datetime import date, timedelta
 import dagster as dg
 
 from octo_assets.analytics.assets import CHANGE_TAG, SNAPSHOT_TAG, SOURCE_CORRECTION, TRIGGER_TAG
+from octo_assets.analytics.checks import CHECKS
 from octo_assets.automation.jobs import CORRECTED_ASSETS, CORRECTION_JOB, SOURCE_CHECK_KEYS
-from octo_assets.checks.analytics import CHECKS
+from octo_assets.keys import AGREEMENT
 from octo_assets.partitions import days_per_run
 from octo_assets.source.assets import CHANGE_SUMMARY, DAYS_TO_REFRESH, SNAPSHOT_VERSION
 
-AGREEMENT = dg.AssetKey(["lake", "agreement"])  # every snapshot run materialises it
 EVENTS_PER_TICK = 1_000  # of each asset; the rest on the next ticks
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 

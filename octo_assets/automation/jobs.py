@@ -9,9 +9,9 @@ catalog step is in the `duckdb_catalog` pool, so concurrent day runs queue on it
 import dagster as dg
 
 from octo_assets.automation.freshness import FRESHNESS_CHECKS
-from octo_assets.checks.readings import SOURCE_SPECS
+from octo_assets.keys import ACTIVE_AGREEMENTS, CATALOG, PRODUCT_DAY
+from octo_assets.readings.checks import SOURCE_SPECS
 
-CATALOG = dg.AssetKey(["warehouse", "catalog"])
 # freshness is judged on a clock by its own sensor, not by the runs it judges
 FRESHNESS = dg.AssetSelection.checks(*FRESHNESS_CHECKS)
 
@@ -42,8 +42,8 @@ SNAPSHOT_JOB = dg.define_asset_job(
 # the analytics a source snapshot moves (source.changes), and the checks of readings against the
 # source: readings_covered_by_agreement moves where coverage moves
 CORRECTED_ASSETS = {
-    "active_agreements": dg.AssetKey(["analytics", "active_agreements"]),
-    "daily_product_consumption": dg.AssetKey(["analytics", "daily_product_consumption"]),
+    "active_agreements": ACTIVE_AGREEMENTS,
+    "daily_product_consumption": PRODUCT_DAY,
 }
 SOURCE_CHECK_KEYS = [spec.key for spec in SOURCE_SPECS]
 

@@ -28,17 +28,18 @@ import dagster as dg
 import polars as pl
 
 from octo_assets.automation.jobs import DAILY_JOB
-from octo_assets.lake import Lake
-from octo_assets.partitions import FIRST_DAY, daily_partitions
+from octo_assets.domain import FIRST_DAY
+from octo_assets.keys import AGREEMENT, PRODUCT
+from octo_assets.lake import DAY_KEY, FILES_TABLE, Lake
+from octo_assets.partitions import daily_partitions
 from octo_assets.readings import landing as landing_index
-from octo_assets.readings.assets import ACCOUNTING_TABLE, LANDING, PARTITION_KEY
+from octo_assets.readings.assets import LANDING
 from octo_assets.readings.parse import document_days
 from octo_assets.resources import LakeStorage, LandingFolder
 from octo_assets.storage import Storage
 
-READINGS = dg.AssetKey(["lake", "readings"])
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
-SNAPSHOT_TABLES = [dg.AssetKey(["lake", "agreement"]), dg.AssetKey(["lake", "product"])]
+SNAPSHOT_TABLES = [AGREEMENT, PRODUCT]
 READ_BUDGET_S = 5.0  # of reading new files in one tick; Dagster gives a sensor tick 60 s
 FILES_PER_READ = 2_000
 
@@ -108,7 +109,7 @@ def landing_changes(
 def _built_from(lake: Lake, day: date) -> pl.DataFrame:
     """The content hashes (sha) of the file versions the day's published readings were built from:
     a version whose content is there, under whatever name, adds nothing to the day."""
-    rel = lake.partition_path(ACCOUNTING_TABLE, PARTITION_KEY, day.isoformat())
+    rel = lake.partition_path(FILES_TABLE, DAY_KEY, day.isoformat())
     if not lake.storage.exists(rel):
         return pl.DataFrame(schema={"sha": pl.String})
     return lake.read(rel).select("sha")

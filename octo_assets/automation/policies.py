@@ -10,9 +10,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from octo_assets.partitions import LOCAL_TZ
-
-READINGS = dg.AssetKey(["lake", "readings"])
+from octo_assets.domain import LOCAL_TZ
+from octo_assets.keys import READINGS
 
 
 def due_by(hour: int, minute: int = 0) -> dg.FreshnessPolicy:

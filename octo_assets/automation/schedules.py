@@ -7,7 +7,7 @@ import dagster as dg
 
 from octo_assets.automation.jobs import DAILY_JOB, SNAPSHOT_JOB, snapshot_run_config
 from octo_assets.automation.landing_sensor import landing_changes, requests_for
-from octo_assets.partitions import LOCAL_TZ
+from octo_assets.domain import LOCAL_TZ
 from octo_assets.resources import LakeStorage, LandingFolder
 
 # 00:30 exists exactly once every day: clocks change at 01:00 GMT / 02:00 BST

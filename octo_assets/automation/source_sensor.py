@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from octo_assets.automation.jobs import SNAPSHOT_JOB, snapshot_run_config
-from octo_assets.partitions import LOCAL_TZ
+from octo_assets.domain import LOCAL_TZ
+from octo_assets.keys import AGREEMENT
 from octo_assets.resources import SourceDatabase
 from octo_assets.source.assets import SOURCE_DB
 
-SNAPSHOT = dg.AssetKey(["lake", "agreement"])  # every snapshot run materialises it
+SNAPSHOT = AGREEMENT  # every snapshot run materialises it: its latest event is the latest snapshot
 
 
 def database_files(path: Path) -> list[Path]:

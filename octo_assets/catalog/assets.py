@@ -3,6 +3,7 @@
 import dagster as dg
 
 from octo_assets.catalog.views import build_catalog
+from octo_assets.keys import ACTIVE_AGREEMENTS, AGREEMENT, HALF_HOURLY, METERPOINT, PRODUCT, PRODUCT_DAY, READINGS
 from octo_assets.metadata import location
 from octo_assets.resources import LakeStorage, Warehouse
 
@@ -12,13 +13,13 @@ CATALOG_POOL = "duckdb_catalog"
 @dg.asset(
     key=["warehouse", "catalog"],
     deps=[
-        dg.AssetKey(["lake", "readings"]),
-        dg.AssetKey(["lake", "agreement"]),
-        dg.AssetKey(["lake", "product"]),
-        dg.AssetKey(["lake", "meterpoint"]),
-        dg.AssetKey(["analytics", "active_agreements"]),
-        dg.AssetKey(["analytics", "half_hourly_consumption"]),
-        dg.AssetKey(["analytics", "daily_product_consumption"]),
+        READINGS,
+        AGREEMENT,
+        PRODUCT,
+        METERPOINT,
+        ACTIVE_AGREEMENTS,
+        HALF_HOURLY,
+        PRODUCT_DAY,
     ],
     group_name="warehouse",
     pool=CATALOG_POOL,  # one writer of the catalog file at a time

@@ -13,7 +13,17 @@ import duckdb
 
 from octo_assets import descriptions
 from octo_assets.analytics.queries import sql_literal
-from octo_assets.lake import Lake
+from octo_assets.lake import (
+    CONFLICTS_TABLE,
+    DAY_KEY,
+    FILES_TABLE,
+    QUARANTINE_TABLE,
+    READINGS_TABLE,
+    SNAPSHOT_KEY,
+    Lake,
+    analytics_table,
+    source_table,
+)
 from octo_assets.storage import Storage
 
 
@@ -29,59 +39,65 @@ class View:
 VIEWS = [
     View(
         "lake.readings",
-        "readings",
-        "meterpoint_id, interval_start_utc, interval_start_local, date AS reading_date, consumption_kwh, source_file",
+        READINGS_TABLE,
+        "meterpoint_id, interval_start_utc, interval_start_local, "
+        f"{DAY_KEY} AS reading_date, consumption_kwh, source_file",
         description="Half-hourly readings, one row per (meterpoint_id, interval_start_utc).",
     ),
     View(
         "lake.readings_quarantine",
-        "readings_quarantine",
-        "date AS reading_date, source_file, row_number, reason, raw",
+        QUARANTINE_TABLE,
+        f"{DAY_KEY} AS reading_date, source_file, row_number, reason, raw",
         description="Landing rows and files that could not be loaded, with the reason.",
     ),
     View(
         "lake.readings_conflicts",
-        "readings_conflicts",
-        "date AS reading_date, meterpoint_id, interval_start_utc, deliveries, values, sources, kept_kwh",
+        CONFLICTS_TABLE,
+        f"{DAY_KEY} AS reading_date, meterpoint_id, interval_start_utc, deliveries, values, sources, kept_kwh",
         description="Readings delivered more than once with different values; the newest delivery was kept.",
     ),
     View(
         "lake.readings_files",
-        "readings_files",
-        "date AS reading_date, source_file, sha, rows_loaded, duplicates, rows_quarantined",
+        FILES_TABLE,
+        f"{DAY_KEY} AS reading_date, source_file, sha, rows_loaded, duplicates, rows_quarantined",
         description="Each day's rows, file by file: loaded, duplicates, quarantined (every row of a file, "
         "once, across its days).",
     ),
     *(
         View(
             f"lake.{table}",
-            f"source/{table}",
-            "* EXCLUDE (snapshot_date), snapshot_date",
+            source_table(table),
+            f"* EXCLUDE ({SNAPSHOT_KEY}), {SNAPSHOT_KEY}",
             latest_snapshot=True,
             description=f"The source {table} table, latest daily snapshot.",
         )
         for table in ("agreement", "product", "meterpoint")
     ),
     *(
-        View(f"lake.{table}_history", f"source/{table}", "*", description=f"Every daily snapshot of the {table} table.")
+        View(
+            f"lake.{table}_history",
+            source_table(table),
+            "*",
+            description=f"Every daily snapshot of the {table} table.",
+        )
         for table in ("agreement", "product", "meterpoint")
     ),
     View(
         "analytics.active_agreements",
-        "analytics/active_agreements",
+        analytics_table("active_agreements"),
         "as_of_date, agreement_id, meterpoint_id, product_display_name, product_is_variable, "
         "product_id, account_id, agreement_valid_from, agreement_valid_to",
         description="Agreements active on as_of_date (valid_from < date < valid_to, or open), with their product.",
     ),
     View(
         "analytics.half_hourly_consumption",
-        "analytics/half_hourly_consumption",
+        analytics_table("half_hourly_consumption"),
         "interval_start_utc, interval_start_local, meterpoint_count, consumption_kwh, reading_date, reading_count",
         description="Per half hour: meterpoints with a reading and their total kWh.",
     ),
     View(
         "analytics.daily_product_consumption",
-        "analytics/daily_product_consumption",
+        analytics_table("daily_product_consumption"),
         "reading_date, product_display_name, meterpoint_count, consumption_kwh, reading_count",
         description="Per product display name and day: meterpoints and kWh; NULL product = no agreement.",
     ),
@@ -95,7 +111,7 @@ def view_sql(view: View, lake: Lake) -> str | None:
     source = f"read_parquet({sql_literal(lake.table_glob(view.table))}, hive_partitioning = true)"
     where = ""
     if view.latest_snapshot:
-        where = f" WHERE snapshot_date = (SELECT max(snapshot_date) FROM {source})"
+        where = f" WHERE {SNAPSHOT_KEY} = (SELECT max({SNAPSHOT_KEY}) FROM {source})"
     return f"CREATE OR REPLACE VIEW {view.name} AS SELECT {view.select} FROM {source} AS t{where}"
 
 

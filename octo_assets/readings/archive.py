@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from octo_assets.domain import LOCAL_TZ
 from octo_assets.lake import Lake
 from octo_assets.readings import landing
-from octo_assets.readings.clock import LOCAL_TZ
 from octo_assets.storage import Storage
 
 

@@ -8,20 +8,19 @@ to an Arrow IPC file that the run appends to the day's Parquet file as one row g
 
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from octo_assets.readings.clock import LOCAL_TZ
+from octo_assets.domain import LOCAL_TZ, SHOWN
+from octo_assets.readings.clock import day_bounds_utc, half_hours_in_day
 
 KEY = ["meterpoint_id", "interval_start_utc"]
 LAKE_COLUMNS = ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
-SHOWN = 20  # offenders kept for a check's metadata; their total is always counted
 # a domestic supply (100 A at 230 V) cannot pass much more than 11.5 kWh in half an hour
 MAX_HALF_HOUR_KWH = Decimal(12)
 CONFLICTS_SCHEMA = {
@@ -174,19 +173,6 @@ def deduplicate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     )
     kept = pl.concat([frame.filter(~repeated_mask), repeated.filter(last)])
     return kept, repeated.filter(~last), conflicts
-
-
-def half_hours_in_day(day: date) -> int:
-    """46, 48 or 50: the number of half hours in a Europe/London day."""
-    start, end = day_bounds_utc(day)
-    return int((end - start).total_seconds() // 1800)
-
-
-def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
-    tz = ZoneInfo(LOCAL_TZ)
-    start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    end = start + timedelta(days=1)  # aware arithmetic is wall-clock: the next local midnight
-    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
 
 
 def _incomplete(kept: pl.DataFrame, per_meterpoint: pl.DataFrame, day: date, expected: int) -> Finding:

@@ -14,11 +14,11 @@ import dagster as dg
 import polars as pl
 
 from octo_assets import charts, descriptions
-from octo_assets.checks.framework import finish_days
-from octo_assets.checks.readings import READINGS_CHECKS, evaluate
-from octo_assets.lake import Lake
+from octo_assets.checks import finish_days
+from octo_assets.lake import CONFLICTS_TABLE, DAY_KEY, FILES_TABLE, QUARANTINE_TABLE, READINGS_TABLE, Lake
 from octo_assets.metadata import column_lineage, column_schema, location, markdown_table
 from octo_assets.partitions import backfill_policy, daily_partitions
+from octo_assets.readings.checks import READINGS_CHECKS, evaluate
 from octo_assets.readings.ingest import LAKE_SCHEMA, DayBuild, LandingFilesGone, Progress, build_days
 from octo_assets.readings.workers import WorkerError, worker_count
 from octo_assets.resources import LakeStorage, LandingFolder
@@ -35,11 +35,6 @@ LANDING = dg.AssetSpec(
         )
     },
 )
-READINGS_TABLE = "readings"
-QUARANTINE_TABLE = "readings_quarantine"
-CONFLICTS_TABLE = "readings_conflicts"
-ACCOUNTING_TABLE = "readings_files"
-PARTITION_KEY = "date"
 SUPERSEDED = "not replaced: a run that saw newer deliveries already published this day; its partition stands"
 COLUMN_DESCRIPTIONS = descriptions.READINGS
 # the columns as analysts query them: the Parquet file's, and the day the file is partitioned by
@@ -75,16 +70,16 @@ def publish_day(lake: Lake, build: DayBuild, force: bool) -> bool:
     for table, frame in (
         (QUARANTINE_TABLE, build.quarantine),
         (CONFLICTS_TABLE, build.conflicts),
-        (ACCOUNTING_TABLE, build.accounting),
+        (FILES_TABLE, build.accounting),
     ):
-        lake.write_unless_newer(frame, lake.partition_path(table, PARTITION_KEY, key), build.watermark_ns, force)
-    rel = lake.partition_path(READINGS_TABLE, PARTITION_KEY, key)
+        lake.write_unless_newer(frame, lake.partition_path(table, DAY_KEY, key), build.watermark_ns, force)
+    rel = lake.partition_path(READINGS_TABLE, DAY_KEY, key)
     return lake.put_file_unless_newer(build.readings, rel, build.watermark_ns, force)
 
 
 def reject_day(lake: Lake, build: DayBuild, run_id: str) -> str:
     """Keep a day that failed its audit where an operator can inspect it; returns its URI."""
-    rel = f"_rejected/{READINGS_TABLE}/{PARTITION_KEY}={build.day.isoformat()}/{run_id}.parquet"
+    rel = lake.rejected_path(READINGS_TABLE, DAY_KEY, build.day.isoformat(), run_id)
     lake.storage.put_file(rel, build.readings)
     return lake.uri(rel)
 
@@ -171,7 +166,7 @@ def _audit_and_publish(
         why = f"{key}: not published, blocking check(s) failed: {', '.join(failed)}; the failed version is at {where}"
         return why, {}
     published = publish_day(store, build, config.force)
-    rel = store.partition_path(READINGS_TABLE, PARTITION_KEY, key)
+    rel = store.partition_path(READINGS_TABLE, DAY_KEY, key)
     metadata = day_metadata(build, store.uri(rel))
     if not published:
         context.log.warning(f"{key}: {SUPERSEDED}")

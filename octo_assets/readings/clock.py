@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-LOCAL_TZ = "Europe/London"
+from octo_assets.domain import LOCAL_TZ
 
 
 def to_utc(local: pl.Expr, ambiguous: str = "earliest") -> pl.Expr:
@@ -45,9 +45,15 @@ def with_utc(frame: pl.DataFrame, local: str, order_keys: list[str], out: str) -
     return resolve_repeated(frame, "_earlier", "_later", [*order_keys, local], out).drop("_earlier", "_later")
 
 
-def half_hours_in_day(day: date) -> int:
-    """46, 48 or 50: the number of half hours in a Europe/London day."""
+def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
+    """The UTC instants of a Europe/London day's first and next day's midnight."""
     tz = ZoneInfo(LOCAL_TZ)
     start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    end = start + timedelta(days=1)  # aware arithmetic is wall-clock: next local midnight
-    return int((end.timestamp() - start.timestamp()) // 1800)
+    end = start + timedelta(days=1)  # aware arithmetic is wall-clock: the next local midnight
+    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+
+
+def half_hours_in_day(day: date) -> int:
+    """46, 48 or 50: the number of half hours in a Europe/London day."""
+    start, end = day_bounds_utc(day)
+    return int((end - start).total_seconds() // 1800)

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from octo_assets.lake import LISTED_AT, Lake
+from octo_assets.lake import DAY_KEY, FILES_TABLE, LISTED_AT, Lake
 from octo_assets.readings import landing as index_of_landing
 from octo_assets.readings.assemble import (
     CONFLICTS_SCHEMA,
@@ -314,7 +314,7 @@ def _refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) -
     listed = current.select("path", "sha")
     problems = []
     for day in days:
-        rel = lake.partition_path("readings_files", "date", day.isoformat())
+        rel = lake.partition_path(FILES_TABLE, DAY_KEY, day.isoformat())
         if not lake.storage.exists(rel):
             continue
         published = lake.read(rel).filter(pl.col("rows_loaded") > 0)

@@ -20,7 +20,8 @@ from dagster._core.utils import make_new_run_id
 
 from octo_assets import connect, definitions
 from octo_assets.automation.jobs import BUILD_JOB
-from octo_assets.partitions import FIRST_DAY, daily_partitions
+from octo_assets.domain import FIRST_DAY
+from octo_assets.partitions import daily_partitions
 from octo_assets.readings.ingest import prestage
 from octo_assets.readings.workers import worker_count
 from octo_assets.resources import setting, setting_problems

@@ -8,15 +8,16 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import polars as pl
 
-from octo_assets.checks.framework import check_outputs, targeted
-from octo_assets.checks.source import SOURCE_CHECKS, evaluate
+from octo_assets.checks import check_outputs, targeted
 from octo_assets.descriptions import SOURCE_TABLES
-from octo_assets.lake import CONTENT_SHA256, SNAPSHOT_KEY, Lake, snapshot_version
+from octo_assets.domain import FIRST_DAY, LOCAL_TZ
+from octo_assets.lake import CONTENT_SHA256, REJECTED, SNAPSHOT_KEY, Lake, snapshot_version, source_table
 from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
-from octo_assets.partitions import FIRST_DAY, LOCAL_TZ, daily_partitions
+from octo_assets.partitions import daily_partitions
 from octo_assets.resources import LakeStorage, SourceDatabase
 from octo_assets.source.changes import TABLES as ANALYTICS_TABLES
 from octo_assets.source.changes import SnapshotChanges, snapshot_changes, unchanged
+from octo_assets.source.checks import SOURCE_CHECKS, evaluate
 from octo_assets.source.snapshot import TABLES, SourceError, read_source
 
 # how the database stores each column: ids TEXT except the two INTEGER ones, dates as text
@@ -50,15 +51,6 @@ class SnapshotConfig(dg.Config):
     snapshot_date: str | None = None  # default: today in Europe/London
 
 
-def snapshot_table_dir(table: str) -> str:
-    return f"source/{table}"
-
-
-def rejected_path(table: str, snapshot_date: str, run_id: str) -> str:
-    """Where a snapshot that failed its audit is kept, for inspection."""
-    return f"_rejected/{snapshot_table_dir(table)}/{SNAPSHOT_KEY}={snapshot_date}/{run_id}.parquet"
-
-
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -88,9 +80,7 @@ def source_snapshot(
     if failed:
         run_id = context.run.run_id
         rejected = {
-            table: store.write(
-                frame, f"_rejected/{snapshot_table_dir(table)}/{SNAPSHOT_KEY}={snapshot_date}/{run_id}.parquet"
-            )
+            table: store.write(frame, store.rejected_path(source_table(table), SNAPSHOT_KEY, snapshot_date, run_id))
             for table, frame in snapshot.tables.items()
         }
         for evaluation in targeted(context, evaluations):
@@ -104,7 +94,7 @@ def source_snapshot(
         raise dg.Failure(
             description=f"The {snapshot_date} snapshot of {source_db.path} was not published: blocking check(s) "
             f"failed: {names}. The previous snapshot stays in use; the rejected tables are under "
-            f"{store.uri('_rejected/source')}."
+            f"{store.uri(REJECTED + '/source')}."
         )
     hashes = {table: content_hash(frame) for table, frame in snapshot.tables.items()}
     # read before publishing: a snapshot of the same day replaces the one the analytics use now
@@ -112,7 +102,7 @@ def source_snapshot(
     for table, frame in snapshot.tables.items():
         uri = store.write(
             frame,
-            store.partition_path(snapshot_table_dir(table), SNAPSHOT_KEY, snapshot_date),
+            store.partition_path(source_table(table), SNAPSHOT_KEY, snapshot_date),
             metadata={CONTENT_SHA256: hashes[table]},
         )
         lineage = column_lineage({column: [(SOURCE_DB.key, f"{table}.{column}")] for column in frame.columns})
@@ -147,7 +137,7 @@ def changes_from_published(
     """What publishing `tables` as the `snapshot_date` snapshot changes in the analytics (None:
     no day, not compared), and a sentence saying what it was compared with. The analytics read
     the latest snapshot: one dated before it moves nothing they use; the first moves no day built."""
-    published = {table: lake.partition_values(snapshot_table_dir(table), SNAPSHOT_KEY) for table in TABLES}
+    published = {table: lake.partition_values(source_table(table), SNAPSHOT_KEY) for table in TABLES}
     if not published["agreement"]:
         return None, "The first snapshot: no analytics were built before it"
     latest = published["agreement"][-1]
@@ -155,7 +145,7 @@ def changes_from_published(
         return None, f"Dated before the {latest} snapshot, which the analytics keep using: no day moves"
     previous = {
         table: (
-            lake.read(lake.partition_path(snapshot_table_dir(table), SNAPSHOT_KEY, dates[-1])).select(list(schema))
+            lake.read(lake.partition_path(source_table(table), SNAPSHOT_KEY, dates[-1])).select(list(schema))
             if dates
             else pl.DataFrame(schema=schema)
         ).cast(schema)

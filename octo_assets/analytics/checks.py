@@ -10,13 +10,9 @@ from decimal import Decimal
 import dagster as dg
 import polars as pl
 
-from octo_assets.checks.framework import check_evaluation, daily_check_spec
-from octo_assets.readings.assemble import half_hours_in_day
-
-HALF_HOURLY = dg.AssetKey(["analytics", "half_hourly_consumption"])
-PRODUCT_DAY = dg.AssetKey(["analytics", "daily_product_consumption"])
-ACTIVE = dg.AssetKey(["analytics", "active_agreements"])
-READINGS = dg.AssetKey(["lake", "readings"])
+from octo_assets.checks import check_evaluation, daily_check_spec
+from octo_assets.keys import ACTIVE_AGREEMENTS, HALF_HOURLY, PRODUCT_DAY, READINGS
+from octo_assets.readings.clock import half_hours_in_day
 
 
 def _spec(asset: dg.AssetKey, name: str, description: str, deps=()) -> dg.AssetCheckSpec:
@@ -48,7 +44,9 @@ CHECKS = {
         _spec(PRODUCT_DAY, "product_day_one_row_per_product", "One row per product display name and day."),
     ],
     "active_agreements": [
-        _spec(ACTIVE, "active_agreements_one_row_per_agreement", "One row per agreement on each as-of date."),
+        _spec(
+            ACTIVE_AGREEMENTS, "active_agreements_one_row_per_agreement", "One row per agreement on each as-of date."
+        ),
     ],
 }
 KEYS = {

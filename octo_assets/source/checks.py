@@ -8,12 +8,10 @@ Each check is one SQL query over the snapshot's tables returning the offending r
 import dagster as dg
 import polars as pl
 
-from octo_assets.checks.framework import check_evaluation, offenders_in
+from octo_assets.checks import check_evaluation, offenders_in
+from octo_assets.keys import AGREEMENT, METERPOINT, PRODUCT
 from octo_assets.source.snapshot import TABLES
 
-AGREEMENT = dg.AssetKey(["lake", "agreement"])
-PRODUCT = dg.AssetKey(["lake", "product"])
-METERPOINT = dg.AssetKey(["lake", "meterpoint"])
 WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 
 

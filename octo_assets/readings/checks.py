@@ -13,13 +13,15 @@ The two that compare readings with the source snapshot run after both, in one st
 import dagster as dg
 import polars as pl
 
-from octo_assets.checks.framework import check_evaluation, check_outputs, daily_check_spec, offenders, targeted
+from octo_assets.checks import check_evaluation, check_outputs, daily_check_spec, offenders, targeted
+from octo_assets.domain import SHOWN
+from octo_assets.keys import AGREEMENT, METERPOINT, READINGS
 from octo_assets.lake import latest_snapshot, readings_partition
-from octo_assets.readings.assemble import MAX_HALF_HOUR_KWH, SHOWN, half_hours_in_day
+from octo_assets.readings.assemble import MAX_HALF_HOUR_KWH
+from octo_assets.readings.clock import half_hours_in_day
 from octo_assets.readings.ingest import DayBuild
 from octo_assets.resources import LakeStorage
 
-READINGS = dg.AssetKey(["lake", "readings"])
 WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 
 
@@ -112,12 +114,12 @@ SOURCE_SPECS = [
     _spec(
         "readings_meterpoints_known",
         "Every meterpoint with readings is in the latest meterpoint snapshot.",
-        deps=[dg.AssetKey(["lake", "meterpoint"])],
+        deps=[METERPOINT],
     ),
     _spec(
         "readings_covered_by_agreement",
         "Readings that no agreement covers on their day (kept under a NULL product); the share is in the metadata.",
-        deps=[dg.AssetKey(["lake", "agreement"])],
+        deps=[AGREEMENT],
     ),
 ]
 

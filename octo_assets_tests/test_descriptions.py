@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from octo_assets import descriptions
-from octo_assets.analytics.assets import DESCRIPTIONS, SCHEMAS
+from octo_assets.analytics.tables import TABLES as ANALYTICS_TABLES
 from octo_assets.definitions import defs
 from octo_assets.readings.ingest import LAKE_SCHEMA
 from octo_assets.source.snapshot import TABLES
@@ -37,9 +37,9 @@ def test_the_asset_schemas_are_the_tables_columns():
     assert [c.name for c in schemas["lake/readings"].columns if c.name != "reading_date"] == list(LAKE_SCHEMA)
     for table, columns in TABLES.items():
         assert [c.name for c in schemas[f"lake/{table}"].columns] == list(columns)
-    for table, columns in SCHEMAS.items():
-        assert [c.name for c in schemas[f"analytics/{table}"].columns] == list(columns)
-        assert set(DESCRIPTIONS[table]) == set(columns)
+    for table in ANALYTICS_TABLES:
+        assert [c.name for c in schemas[f"analytics/{table.name}"].columns] == list(table.schema)
+        assert set(table.column_descriptions) == set(table.schema)
     assert [c.name for c in schemas["landing/readings_files"].columns] == [
         "interval_start",
         "consumption_delta",

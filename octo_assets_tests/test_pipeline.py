@@ -11,7 +11,7 @@ import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from octo_assets import connect, definitions, descriptions
-from octo_assets.analytics.assets import SCHEMAS
+from octo_assets.analytics.tables import TABLES
 from octo_assets.automation.freshness import FRESHNESS_CHECKS
 from octo_assets.readings.checks import READINGS_CHECKS
 from octo_assets.run import run_pipeline
@@ -190,9 +190,10 @@ def test_every_materialisation_describes_its_columns_and_the_analytics_keep_thei
     for key in ["lake/readings", "lake/agreement", "lake/product", "lake/meterpoint", *ANALYTICS]:
         schema = partition_metadata(instance, key, DAYS[0])["dagster/column_schema"]
         assert all(column.description for column in schema.columns), key
-    for table, types in SCHEMAS.items():
-        schema = partition_metadata(instance, f"analytics/{table}", DAYS[0])["dagster/column_schema"]
-        assert [(c.name, c.type) for c in schema.columns] == [(name, str(dtype)) for name, dtype in types.items()]
+    for table in TABLES:
+        schema = partition_metadata(instance, f"analytics/{table.name}", DAYS[0])["dagster/column_schema"]
+        expected = [(name, str(dtype)) for name, dtype in table.schema.items()]
+        assert [(c.name, c.type) for c in schema.columns] == expected
 
 
 def test_the_ui_lists_the_columns_analysts_query(built):

@@ -1,27 +1,17 @@
 """Days are Europe/London days, from the first day of the case study; how many go in one run."""
 
-import os
-
 import dagster as dg
 
+from octo_assets import settings
 from octo_assets.domain import FIRST_DAY, LOCAL_TZ
-
-DAYS_PER_RUN_SETTING = "OCTO_DAYS_PER_RUN"
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone=LOCAL_TZ)
 
 
 def days_per_run() -> int | None:
-    """OCTO_DAYS_PER_RUN: the most days one backfill run builds; unset = a whole range in one run."""
-    value = os.environ.get(DAYS_PER_RUN_SETTING, "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(
-            f"{DAYS_PER_RUN_SETTING}: {value!r} is not a whole number of days; "
-            f"set it to 1 or more, or unset it to build a whole range in one run."
-        )
-    return int(value)
+    """OCTO_DAYS_PER_RUN: the most days one backfill run builds; unset (0) = a whole range in one run."""
+    days = settings.whole_number(settings.DAYS_PER_RUN, 0, 1, "days", "or unset it to build a whole range in one run")
+    return days or None
 
 
 def backfill_policy() -> dg.BackfillPolicy:

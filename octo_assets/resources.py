@@ -1,37 +1,27 @@
-"""Where things are. Every location is a setting, read from the environment with a default.
+"""The resources: where things are, and how a run may use the machine. Each is built from the
+settings (octo_assets.settings) when the definitions load, and says what is wrong with it
+(`problem`) before a run writes anything.
 
 The landing area, the lake and the catalog may each be a local path or an `s3://bucket/prefix`
 URL (endpoint and credentials from the standard AWS_* variables); the source SQLite database
 is always a local file.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from octo_assets import settings
 from octo_assets.lake import Lake
 from octo_assets.readings.landing import OPEN_DAYS
+from octo_assets.readings.workers import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, WorkerLimits, cores
+from octo_assets.settings import LANDING_OPEN_DAYS, MEMORY_MB, WORKER_TIMEOUT_S, WORKERS
+from octo_assets.staging import folder_problem, staging_problem
 from octo_assets.storage import Storage, StorageError, is_remote
 
-DEFAULTS = {
-    "OCTO_READINGS_DIR": "data/readings",
-    "OCTO_SOURCE_DB": "data/case_study.db",
-    "OCTO_LAKE_DIR": "data/lake",
-    "OCTO_WAREHOUSE": "data/warehouse.duckdb",
-}
-
-
-def setting(name: str) -> str:
-    return os.environ.get(name) or DEFAULTS[name]
-
-
 SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-OPEN_DAYS_SETTING = "OCTO_LANDING_OPEN_DAYS"
+MIN_MEMORY_MB = 16  # below this a worker's share of a day is mostly overhead
 
 
 class LandingFolder(dg.ConfigurableResource):
@@ -43,7 +33,7 @@ class LandingFolder(dg.ConfigurableResource):
 
     def problem(self) -> str | None:
         if self.open_days < 1:
-            return f"{OPEN_DAYS_SETTING}: {self.open_days} is not a number of days; set it to 1 or more."
+            return f"{LANDING_OPEN_DAYS}: {self.open_days} is below the minimum (1); set it to 1 or more."
         why = _storage_problem(self.path)
         if why:
             return (
@@ -108,6 +98,12 @@ class Warehouse(dg.ConfigurableResource):
                 f"OCTO_WAREHOUSE: {self.path} is a folder; "
                 "set OCTO_WAREHOUSE to a file path such as data/warehouse.duckdb."
             )
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            return (
+                f"OCTO_WAREHOUSE: {self.path} cannot be created: {blocking} is a file; "
+                "set OCTO_WAREHOUSE to a file path such as data/warehouse.duckdb."
+            )
         return _unwritable_folder("OCTO_WAREHOUSE", path.parent)
 
     def location(self) -> tuple[Storage, str]:
@@ -124,6 +120,28 @@ class Warehouse(dg.ConfigurableResource):
         return storage.uri(name)
 
 
+class ReadingsWorkers(dg.ConfigurableResource):
+    """How the readings step may use the machine; the engine is handed these as plain values."""
+
+    processes: int = 0  # worker processes; 0: one per core this process may use
+    task_timeout_s: float = DEFAULT_TIMEOUT_S  # the longest one task (a batch of files, a slice of a day) may take
+    memory_mb: int = DEFAULT_MEMORY_MB  # what one worker's share of a day may hold
+
+    def problem(self) -> str | None:
+        if self.processes < 0:
+            return f"{WORKERS}: {self.processes} is not a number of processes; set it to 1 or more."
+        if not self.task_timeout_s > 0:
+            return f"{WORKER_TIMEOUT_S}: {self.task_timeout_s} is not a number of seconds above 0."
+        if self.memory_mb < MIN_MEMORY_MB:
+            least = MIN_MEMORY_MB
+            return f"{MEMORY_MB}: {self.memory_mb} is below the minimum ({least}); set it to {least} or more."
+        return staging_problem()  # where the workers stage a day (OCTO_STAGING_DIR)
+
+    def limits(self) -> WorkerLimits:
+        _fail_on(self.problem())
+        return WorkerLimits(self.processes or cores(), self.task_timeout_s, self.memory_mb)
+
+
 def _storage_problem(url: str) -> str | None:
     try:
         return Storage(url).reachable_problem()
@@ -132,14 +150,8 @@ def _storage_problem(url: str) -> str | None:
 
 
 def _unwritable_folder(name: str, folder: Path) -> str | None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        return f"{name}: cannot write to {folder} ({reason}); choose a folder you can write to, or fix its permissions."
-    return None
+    problem = folder_problem(name, folder)
+    return f"{problem}." if problem else None
 
 
 def _fail_on(problem: str | None) -> None:
@@ -152,32 +164,37 @@ def setting_problems(resources: dict) -> list[str]:
     return [p for r in resources.values() if hasattr(r, "problem") and (p := r.problem())]
 
 
-def build_resources(readings_dir: str, source_db: str, lake_dir: str, warehouse: str) -> dict:
+def build_resources(
+    readings_dir: str, source_db: str, lake_dir: str, warehouse: str, open_days: int = OPEN_DAYS, workers=None
+) -> dict:
     return {
-        "landing": LandingFolder(path=str(readings_dir)),
+        "landing": LandingFolder(path=str(readings_dir), open_days=open_days),
         "source_db": SourceDatabase(path=str(source_db)),
         "lake": LakeStorage(root=str(lake_dir)),
         "warehouse": Warehouse(path=str(warehouse)),
+        "workers": workers or ReadingsWorkers(),
         # analytics SQL runs in a private in-memory database over Parquet, never in the catalog
         "duckdb": DuckDBResource(database=":memory:", connection_config={"threads": 2}),
     }
 
 
 def resources_from_env() -> dict:
-    resources = build_resources(
-        setting("OCTO_READINGS_DIR"), setting("OCTO_SOURCE_DB"), setting("OCTO_LAKE_DIR"), setting("OCTO_WAREHOUSE")
+    """The resources as the settings say (a wrong value: settings.SettingError, one sentence)."""
+    location = settings.location
+    workers = ReadingsWorkers(
+        processes=settings.whole_number(WORKERS, 0, 1, "processes", "or unset it for one per core"),
+        task_timeout_s=settings.seconds(
+            WORKER_TIMEOUT_S, DEFAULT_TIMEOUT_S, f"or unset it for {DEFAULT_TIMEOUT_S:.0f}"
+        ),
+        memory_mb=settings.whole_number(
+            MEMORY_MB, DEFAULT_MEMORY_MB, MIN_MEMORY_MB, "megabytes", f"or unset it for {DEFAULT_MEMORY_MB}"
+        ),
     )
-    resources["landing"] = LandingFolder(path=setting("OCTO_READINGS_DIR"), open_days=open_days())
-    return resources
-
-
-def open_days() -> int:
-    value = os.environ.get(OPEN_DAYS_SETTING, "").strip()
-    if not value:
-        return OPEN_DAYS
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(
-            f"{OPEN_DAYS_SETTING}: {value!r} is not a number of days; "
-            f"set it to 1 or more (or unset it for {OPEN_DAYS})."
-        )
-    return int(value)
+    return build_resources(
+        location(settings.READINGS_DIR),
+        location(settings.SOURCE_DB),
+        location(settings.LAKE_DIR),
+        location(settings.WAREHOUSE),
+        settings.whole_number(LANDING_OPEN_DAYS, OPEN_DAYS, 1, "days", f"or unset it for {OPEN_DAYS}"),
+        workers,
+    )

@@ -23,8 +23,8 @@ from typing import TextIO
 
 import duckdb
 
+from octo_assets import settings
 from octo_assets.catalog.connect import CatalogNotFound, connect
-from octo_assets.resources import setting
 
 PROMPT, CONTINUATION = "octo> ", "  ..> "
 QUIT = (".quit", ".exit")
@@ -198,7 +198,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    path = setting("OCTO_WAREHOUSE")
+    path = settings.location(settings.WAREHOUSE)
     with open_catalog(path) as connection:
         display = Display(args.max_rows)
         if args.command is not None:

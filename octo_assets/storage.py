@@ -32,6 +32,8 @@ from pathlib import Path
 
 import fsspec
 
+from octo_assets.staging import PUBLISH_PREFIX, STALE_TMP_S, staging_root
+
 S3 = "s3://"
 ANY = "*any*"  # publish whatever the current version is
 ABSENT = None  # publish only if the file does not exist yet
@@ -266,7 +268,7 @@ class Storage:
 
     @contextmanager
     def _publish_s3(self, rel: str, expect: str | None, source: Path | None = None) -> Iterator[Path]:
-        folder = Path(tempfile.mkdtemp(prefix="publish-", dir=staging_root()))
+        folder = Path(tempfile.mkdtemp(prefix=PUBLISH_PREFIX, dir=staging_root()))
         tmp = source or folder / Path(rel).name
         try:
             yield tmp
@@ -314,46 +316,6 @@ def register_filesystems(connection, uris: Sequence[str]) -> None:
     fs = s3_filesystem()
     if not set(fs.protocol) & set(connection.list_filesystems()):
         connection.register_filesystem(fs)
-
-
-# -- staging -------------------------------------------------------------------------------------
-
-STAGING_SETTING = "OCTO_STAGING_DIR"
-_RAM_FILESYSTEMS = {"tmpfs", "ramfs"}
-
-
-def staging_root() -> str:
-    """The local folder runs stage their work in: OCTO_STAGING_DIR, else the system temp dir
-    unless it is held in RAM (tmpfs), then /var/tmp. Staged readings can be gigabytes."""
-    configured = os.environ.get(STAGING_SETTING)
-    if configured:
-        folder = Path(configured).expanduser()
-    else:
-        folder = Path(tempfile.gettempdir())
-        if _filesystem_type(folder) in _RAM_FILESYSTEMS and Path("/var/tmp").is_dir():
-            folder = Path("/var/tmp")
-        folder = folder / "octo-staging"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder)
-
-
-def _filesystem_type(path: Path) -> str:
-    """The type of the filesystem holding `path` (from /proc/mounts; '' where unknown)."""
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return ""
-    best, kind = "", ""
-    resolved = str(path.resolve())
-    for line in mounts:
-        fields = line.split()
-        if len(fields) >= 3 and (resolved == fields[1] or resolved.startswith(fields[1].rstrip("/") + "/")):
-            if len(fields[1]) > len(best):
-                best, kind = fields[1], fields[2]
-    return kind
-
-
-# -- local helpers -------------------------------------------------------------------------------
 
 
 def _read_local(path: str) -> bytes | OSError:
@@ -441,9 +403,6 @@ class Tokens:
 
     def __len__(self) -> int:
         return len(self.ctime)
-
-
-STALE_TMP_S = 3600  # a temporary file this old was left by a killed writer: no live write takes that long
 
 
 def _remove_stale_tmp(target: Path) -> None:
@@ -554,70 +513,3 @@ def _as_os_error(value) -> bytes | OSError:
     if isinstance(value, bytes | OSError):
         return value
     return OSError(errno.EIO, str(value))
-
-
-# -- a run's staging area ------------------------------------------------------------------------
-
-STAGING_PREFIX = "run-"
-OWNER_LOCK = ".owner"
-
-
-@contextmanager
-def staging_area() -> Iterator[Path]:
-    """A private folder under staging_root() for one run, removed when the run ends however it
-    ends (an exception, an interrupt). A run killed outright (SIGKILL, a lost pod) cannot remove
-    its own, so the next run removes it: the folder's name carries its owner's process id and
-    the owner holds a lock on it for its whole life, so a folder whose owner is gone and whose
-    lock is free (no worker of the run still alive) is left over, even one killed before its lock
-    existed. Nothing else depends on its contents.
-    """
-    root = Path(staging_root())
-    sweep_staging(root)
-    folder = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=root))
-    with open(folder / OWNER_LOCK, "w") as owner:
-        fcntl.flock(owner, fcntl.LOCK_EX)
-        try:
-            yield folder
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def sweep_staging(root: Path) -> list[Path]:
-    """Remove the staging folders of runs that are gone: owner process ended, owner lock free."""
-    removed = []
-    for folder in root.glob(f"{STAGING_PREFIX}*"):
-        if _owner_alive(folder.name) or _lock_held(folder):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-    for leftover in root.glob("publish-*"):  # an S3 upload's temporary folder, same idea by age
-        if time.time() - leftover.stat().st_mtime > STALE_TMP_S:
-            shutil.rmtree(leftover, ignore_errors=True)
-    return removed
-
-
-def _owner_alive(name: str) -> bool:
-    """Whether the process named in a staging folder's name (run-<pid>-…) still exists."""
-    pid = name[len(STAGING_PREFIX) :].partition("-")[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
-
-
-def _lock_held(folder: Path) -> bool:
-    """Whether a process still holds the folder's owner lock (a worker can outlive its run's
-    main process for a moment; its files are in use until it ends)."""
-    try:
-        with open(folder / OWNER_LOCK) as owner:
-            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except FileNotFoundError:
-        return False  # the owner was killed before it took the lock
-    except BlockingIOError:
-        return True
-    return False

@@ -16,6 +16,7 @@ from octo_assets.lake import Lake
 from octo_assets.readings import ingest
 from octo_assets.readings.ingest import build_days, prestage
 from octo_assets.readings.landing import STATE
+from octo_assets.readings.workers import DEFAULT_MEMORY_MB, WorkerLimits
 from octo_assets.storage import Storage
 
 DAY = date(2021, 1, 1)
@@ -33,13 +34,13 @@ def landing_state(ws) -> pl.DataFrame:
     return pl.read_parquet(Path(ws.lake, STATE, "files", "*.parquet"))
 
 
-def build(ws, tmp_path, days=(DAY,), workers=1, **kwargs):
+def build(ws, tmp_path, days=(DAY,), workers=1, memory_mb=DEFAULT_MEMORY_MB, **kwargs):
     """Each day's build, with its readings read back from the staged Parquet file."""
     folder = tmp_path / f"staging-{len(list(tmp_path.glob('staging-*')))}"
     folder.mkdir()
     landing, lake = Storage(ws.readings), Lake(Storage(ws.lake))
     built = []
-    for day in build_days(landing, lake, list(days), folder, workers, **kwargs):
+    for day in build_days(landing, lake, list(days), folder, WorkerLimits(workers, memory_mb=memory_mb), **kwargs):
         day.frame = pl.read_parquet(day.readings)
         built.append(day)
     return built
@@ -150,14 +151,13 @@ def test_a_file_with_no_readable_day_is_reported_by_the_run_that_reads_it_and_on
 def test_a_day_assembled_in_parts_is_the_day_assembled_whole(workspace, tmp_path, monkeypatch, row_bytes, parts):
     """A meterpoint is never split between parts: de-duplication and counts are exact whether the
     day fits the memory budget in one part or, rows pretending to be 1,000 times bigger, in many."""
-    monkeypatch.setenv("OCTO_MEMORY_MB", "16")
     monkeypatch.setattr(ingest, "BYTES_PER_ASSEMBLED_ROW", row_bytes)
     for n in range(300):
         rows = [[f"2021-01-01 {h:02d}:{m:02d}:00", (n % 7) / 10, f"m{n:03d}"] for h in range(24) for m in (0, 30)]
         deliver(workspace, f"m{n:03d}.json", rows, 1_000)
         if n % 3 == 0:  # a corrected re-delivery of some of them
             deliver(workspace, f"fix/m{n:03d}.json", rows[:5] + [[rows[5][0], 9.9, f"m{n:03d}"]], 2_000)
-    (day,) = build(workspace, tmp_path)
+    (day,) = build(workspace, tmp_path, memory_mb=16)
     frame = day.frame
     assert frame.height == 300 * 48 == day.loaded
     assert frame.select(pl.struct("meterpoint_id", "interval_start_utc").n_unique()).item() == 300 * 48
@@ -173,7 +173,7 @@ def test_make_run_learns_the_days_while_parsing_and_the_run_reads_nothing_again(
     folder = tmp_path / "prestaged"
     folder.mkdir()
     landing, lake = Storage(workspace.readings), Lake(Storage(workspace.lake))
-    assert prestage(landing, lake, folder, 1, lambda days: days).days == [DAY, date(2021, 1, 3)]
+    assert prestage(landing, lake, folder, WorkerLimits(), lambda days: days).days == [DAY, date(2021, 1, 3)]
     (workspace.readings / "m.json").chmod(0)  # the run must not read it again
     built = build(workspace, tmp_path, [DAY, date(2021, 1, 3)], prestaged=folder)
     assert [(d.day, d.loaded, d.quarantine.height) for d in built] == [(DAY, 1, 0), (date(2021, 1, 3), 1, 0)]

@@ -15,6 +15,7 @@ from octo_assets.automation.landing_sensor import landing_changes
 from octo_assets.lake import Lake
 from octo_assets.readings import archive, landing
 from octo_assets.readings.ingest import build_days
+from octo_assets.readings.workers import WorkerLimits
 from octo_assets.storage import Storage
 from octo_assets_tests.conftest import BACKENDS
 
@@ -63,7 +64,7 @@ def build(ws, tmp_path, *days: date):
     folder = tmp_path / f"staging-{len(list(tmp_path.glob('staging-*')))}"
     folder.mkdir()
     built = []
-    for one in build_days(landing_area, lake, list(days), folder, 1):
+    for one in build_days(landing_area, lake, list(days), folder, WorkerLimits()):
         one.frame = pl.read_parquet(one.readings)
         built.append(one)
     return built

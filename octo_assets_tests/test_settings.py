@@ -65,10 +65,10 @@ def test_a_wrong_setting_is_one_clear_sentence(sample_workspace, tmp_path, setti
         (["--from", "2020-12-01", "--to", "2020-12-31"], {}, "--to 2020-12-31 is before the first day"),
         (["--from", "2099-01-01", "--to", "2099-01-02"], {}, "--from 2099-01-01 has not ended yet"),
         (["--from", "1 January", "--to", "2021-01-02"], {}, "days are written YYYY-MM-DD"),
-        ([], {"OCTO_DAYS_PER_RUN": "0"}, "OCTO_DAYS_PER_RUN: '0' is not a whole number of days"),
-        ([], {"OCTO_LANDING_OPEN_DAYS": "0"}, "OCTO_LANDING_OPEN_DAYS: '0' is not a number of days"),
-        ([], {"OCTO_WORKERS": "two"}, "OCTO_WORKERS: 'two' is not a number of processes"),
-        ([], {"OCTO_MEMORY_MB": "lots"}, "OCTO_MEMORY_MB: 'lots' is not a number of megabytes"),
+        ([], {"OCTO_DAYS_PER_RUN": "0"}, "OCTO_DAYS_PER_RUN: 0 is below the minimum (1); set it to 1 or more"),
+        ([], {"OCTO_LANDING_OPEN_DAYS": "0"}, "OCTO_LANDING_OPEN_DAYS: 0 is below the minimum (1)"),
+        ([], {"OCTO_WORKERS": "two"}, "OCTO_WORKERS: 'two' is not a whole number of processes; set it to 1 or more"),
+        ([], {"OCTO_MEMORY_MB": "lots"}, "OCTO_MEMORY_MB: 'lots' is not a whole number of megabytes"),
     ],
 )
 def test_a_newcomers_mistake_is_one_sentence_naming_the_fix(sample_workspace, tmp_path, args, overrides, says):

@@ -9,10 +9,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from octo_assets.readings.workers import Pool, WorkerError, worker_count
-from octo_assets.storage import staging_area, sweep_staging
+from octo_assets.readings.workers import Pool, WorkerError, WorkerLimits
+from octo_assets.resources import ReadingsWorkers, resources_from_env
+from octo_assets.staging import staging_area, sweep_staging
 from octo_assets_tests import worker_tasks
 
 
@@ -131,7 +133,7 @@ def test_the_staging_area_is_removed_when_its_run_fails_and_swept_when_its_run_w
         [
             sys.executable,
             "-c",
-            "from octo_assets.storage import staging_area\nimport time\n"
+            "from octo_assets.staging import staging_area\nimport time\n"
             "with staging_area() as f:\n    print(f, flush=True)\n    time.sleep(600)",
         ],
         stdout=subprocess.PIPE,
@@ -167,11 +169,15 @@ def test_staging_left_by_a_run_killed_before_it_took_its_lock_is_swept_by_owner(
     assert [p.name for p in root.iterdir()] == [young.name]
 
 
-def test_the_number_of_workers_is_a_setting(monkeypatch):
+def test_how_a_run_uses_the_machine_is_set_through_the_workers_resource(monkeypatch):
+    """OCTO_WORKERS, OCTO_WORKER_TIMEOUT_S and OCTO_MEMORY_MB become the `workers` resource's fields,
+    and the engine gets plain values from it."""
+    for name in ("OCTO_WORKERS", "OCTO_WORKER_TIMEOUT_S", "OCTO_MEMORY_MB"):
+        monkeypatch.delenv(name, raising=False)
+    assert resources_from_env()["workers"].limits() == WorkerLimits(len(os.sched_getaffinity(0)), 1800.0, 256)
     monkeypatch.setenv("OCTO_WORKERS", "3")
-    assert worker_count() == 3
-    monkeypatch.setenv("OCTO_WORKERS", "many")
-    with pytest.raises(ValueError, match="OCTO_WORKERS: 'many' is not a number of processes"):
-        worker_count()
-    monkeypatch.delenv("OCTO_WORKERS")
-    assert worker_count() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OCTO_WORKER_TIMEOUT_S", "90.5")
+    monkeypatch.setenv("OCTO_MEMORY_MB", "16")
+    assert resources_from_env()["workers"].limits() == WorkerLimits(3, 90.5, 16)
+    with pytest.raises(dg.Failure, match="OCTO_MEMORY_MB: 8 is below the minimum \\(16\\)"):
+        ReadingsWorkers(memory_mb=8).limits()

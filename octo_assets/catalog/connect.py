@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from octo_assets.resources import setting
+from octo_assets import settings
 from octo_assets.storage import Storage, is_remote, register_filesystems
 
 
@@ -25,7 +25,7 @@ class CatalogNotFound(Exception):
 
 def connect(warehouse: str | os.PathLike | None = None, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """Open the catalog (default: OCTO_WAREHOUSE) with the lake's filesystem registered."""
-    location = str(warehouse or setting("OCTO_WAREHOUSE"))
+    location = str(warehouse or settings.location(settings.WAREHOUSE))
     if is_remote(location):
         if not read_only:
             raise ValueError(f"{location} is on object storage: it can only be opened read-only")

@@ -13,19 +13,20 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from octo_assets import charts, descriptions
+from octo_assets import charts, descriptions, keys
 from octo_assets.checks import finish_days
+from octo_assets.keys import READINGS
 from octo_assets.lake import CONFLICTS_TABLE, DAY_KEY, FILES_TABLE, QUARANTINE_TABLE, READINGS_TABLE, Lake
 from octo_assets.metadata import column_lineage, column_schema, location, markdown_table
 from octo_assets.partitions import backfill_policy, daily_partitions
 from octo_assets.readings.checks import READINGS_CHECKS, evaluate
 from octo_assets.readings.ingest import LAKE_SCHEMA, DayBuild, LandingFilesGone, Progress, build_days
-from octo_assets.readings.workers import WorkerError, worker_count
-from octo_assets.resources import LakeStorage, LandingFolder
-from octo_assets.storage import staging_area
+from octo_assets.readings.workers import WorkerError
+from octo_assets.resources import LakeStorage, LandingFolder, ReadingsWorkers
+from octo_assets.staging import staging_area
 
 LANDING = dg.AssetSpec(
-    ["landing", "readings_files"],
+    keys.LANDING,
     description="Smart-meter JSON files (pandas split layout) landing before 08:00 each day (external).",
     group_name="readings",
     metadata={
@@ -107,7 +108,7 @@ def day_metadata(build: DayBuild, uri: str) -> dict:
 
 
 @dg.asset(
-    key=["lake", "readings"],
+    key=READINGS,
     deps=[LANDING],
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy(),
@@ -118,7 +119,13 @@ def day_metadata(build: DayBuild, uri: str) -> dict:
     description="Half-hourly readings of one Europe/London day, de-duplicated (newest delivery wins), "
     "instants in UTC. Rows that cannot be loaded go to readings_quarantine with the reason.",
 )
-def readings(context: dg.AssetExecutionContext, config: ReadingsConfig, landing: LandingFolder, lake: LakeStorage):
+def readings(
+    context: dg.AssetExecutionContext,
+    config: ReadingsConfig,
+    landing: LandingFolder,
+    lake: LakeStorage,
+    workers: ReadingsWorkers,
+):
     store = lake.lake()
     days = [date.fromisoformat(key) for key in context.partition_keys]
     failures, published, checked = [], {}, []
@@ -129,7 +136,7 @@ def readings(context: dg.AssetExecutionContext, config: ReadingsConfig, landing:
                 store,
                 days,
                 folder,
-                worker_count(),
+                workers.limits(),
                 config.force,
                 _progress_logger(context),
                 Path(config.prestaged) if config.prestaged else None,

@@ -1,6 +1,6 @@
 """A readings run's data path: landing files -> staged rows -> one checked Parquet file per day.
 
-Memory is bounded by a setting (OCTO_MEMORY_MB), not by the size of a day or of a backfill:
+Memory is bounded by a setting (OCTO_MEMORY_MB: WorkerLimits.memory_mb), not by the size of a day or of a backfill:
 
 1. list the landing area and reconcile it with the landing index (readings.landing): the files
    that may hold the run's days, and the new or changed ones, whose days are learnt by reading;
@@ -41,11 +41,9 @@ from octo_assets.readings.assemble import (
 )
 from octo_assets.readings.parse import QUARANTINE_SCHEMA
 from octo_assets.readings.stage import FILE_FACTS_SCHEMA, MAX_BUCKETS, Staged, StageTask, stage_files
-from octo_assets.readings.workers import Pool
+from octo_assets.readings.workers import Pool, WorkerLimits
 from octo_assets.storage import Storage
 
-MEMORY_SETTING = "OCTO_MEMORY_MB"
-DEFAULT_MEMORY_MB = 256
 MIN_FILES_PER_TASK, MAX_FILES_PER_TASK = 500, 8_000
 POOL_MIN_BYTES = 20 * 2**20  # of landing files to read or assemble
 BYTES_PER_JSON_ROW = 44  # compact case-study layout; pretty-printed files only overestimate the rows
@@ -128,13 +126,6 @@ class Progress:
     day: date | None = None
 
 
-def memory_budget_bytes() -> int:
-    configured = os.environ.get(MEMORY_SETTING, "").strip()
-    if configured and (not configured.isdigit() or int(configured) < 16):
-        raise ValueError(f"{MEMORY_SETTING}: {configured!r} is not a number of megabytes (16 or more).")
-    return int(configured or DEFAULT_MEMORY_MB) * 2**20
-
-
 PRESTAGED = "prestaged.pickle"
 
 
@@ -161,7 +152,7 @@ def prestage(
     landing: Storage,
     lake: Lake,
     folder: Path,
-    workers: int,
+    limits: WorkerLimits,
     choose_days: Callable[[list[date]], list[date]],
     wanted: list[date] | None = None,
     progress=lambda p: None,
@@ -179,8 +170,8 @@ def prestage(
         landing, lake, index_of_landing.now_ns(), set(wanted or []), wanted is None, open_days
     )
     unknown = index_of_landing.delivery_order(seen.current.filter(pl.col("days").is_null()))
-    buckets = _buckets(int(seen.current["size"].sum() or 0), memory_budget_bytes())
-    with Pool(_workers_for(int(unknown["size"].sum() or 0), workers)) as pool:
+    buckets = _buckets(int(seen.current["size"].sum() or 0), limits.memory_bytes)
+    with _pool(int(unknown["size"].sum() or 0), limits) as pool:
         staged = _stage(pool, landing, unknown, folder, wanted, buckets, 0, progress, report_on=None)
     learnt = _learnt(unknown, staged)
     landed = sorted(
@@ -228,7 +219,7 @@ def build_days(
     lake: Lake,
     days: list[date],
     folder: Path,
-    workers: int,
+    limits: WorkerLimits,
     force: bool = False,
     progress: Callable[[Progress], None] = lambda p: None,
     prestaged: Path | None = None,
@@ -253,10 +244,10 @@ def build_days(
         needed = needed.join(before.files, on="path", how="anti")
     to_read = pl.concat([before.files, needed.select("path")]) if before else needed.select("path")
     to_read = to_read.join(current, on="path", how="left", maintain_order="left")
-    budget = memory_budget_bytes()
+    budget = limits.memory_bytes
     buckets = before.buckets if before else _buckets(int(to_read["size"].sum() or 0), budget)
 
-    with Pool(_workers_for(int(to_read["size"].sum() or 0), workers)) as pool:
+    with _pool(int(to_read["size"].sum() or 0), limits) as pool:
         first = before.files.height if before else 0
         report_on = wanted[-1] if wanted else None
         staged = (before.staged if before else []) + _stage(
@@ -286,9 +277,9 @@ def build_days(
             yield build
 
 
-def _workers_for(input_bytes: int, workers: int) -> int:
-    """For a small input a worker's start-up (~0.5 s) costs more than it saves."""
-    return workers if input_bytes > POOL_MIN_BYTES else 1
+def _pool(input_bytes: int, limits: WorkerLimits) -> Pool:
+    """For a small input a worker's start-up (~0.5 s) costs more than it saves: one process."""
+    return Pool(limits.processes if input_bytes > POOL_MIN_BYTES else 1, limits.task_timeout_s)
 
 
 def _survey(landing: Storage, lake: Lake, days: set[date], open_days: int) -> index_of_landing.Survey:

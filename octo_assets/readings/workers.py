@@ -21,33 +21,35 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-WORKERS_SETTING = "OCTO_WORKERS"
-TIMEOUT_SETTING = "OCTO_WORKER_TIMEOUT_S"
+from octo_assets.settings import WORKER_TIMEOUT_S
+
 DEFAULT_TIMEOUT_S = 1800.0  # one task: a batch of files, or one slice of a day
+DEFAULT_MEMORY_MB = 256  # one worker's share of a day
 
 
 class WorkerError(Exception):
     """A worker failed, died or hung; the message says which and how."""
 
 
-def worker_count() -> int:
-    """OCTO_WORKERS, else the cores this process may use."""
-    configured = os.environ.get(WORKERS_SETTING, "").strip()
-    if configured:
-        if not configured.isdigit() or int(configured) < 1:
-            raise ValueError(f"{WORKERS_SETTING}: {configured!r} is not a number of processes; set it to 1 or more.")
-        return int(configured)
+def cores() -> int:
+    """The cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def task_timeout_s() -> float:
-    configured = os.environ.get(TIMEOUT_SETTING, "").strip()
-    try:
-        return float(configured) if configured else DEFAULT_TIMEOUT_S
-    except ValueError:
-        raise ValueError(f"{TIMEOUT_SETTING}: {configured!r} is not a number of seconds.") from None
+@dataclass(frozen=True)
+class WorkerLimits:
+    """How a readings run may use the machine (resources.ReadingsWorkers sets them from the settings)."""
+
+    processes: int = 1
+    task_timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_mb: int = DEFAULT_MEMORY_MB  # bounds what one worker's share of a day holds
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mb * 2**20
 
 
 def _start_worker(parent: int) -> None:
@@ -83,9 +85,9 @@ class Pool:
     same code path.
     """
 
-    def __init__(self, workers: int, timeout_s: float | None = None, what: str = "readings worker"):
+    def __init__(self, workers: int, timeout_s: float = DEFAULT_TIMEOUT_S, what: str = "readings worker"):
         self.workers = workers
-        self.timeout_s = timeout_s or task_timeout_s()
+        self.timeout_s = timeout_s
         self.what = what
         self._executor: cf.ProcessPoolExecutor | None = None
         self._before: set[int] = set()
@@ -155,7 +157,7 @@ class Pool:
             self.close()
             raise WorkerError(
                 f"a {self.what} ran for more than {self.timeout_s:.0f} s on {describe(task)} and was stopped "
-                f"(raise {TIMEOUT_SETTING} if such a task is expected to take longer)"
+                f"(raise {WORKER_TIMEOUT_S} if such a task is expected to take longer)"
             ) from None
         except cf.process.BrokenProcessPool:
             self._workers()

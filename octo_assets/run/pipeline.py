@@ -18,15 +18,14 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
-from octo_assets import connect, definitions
+from octo_assets import connect, definitions, settings
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.domain import FIRST_DAY
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings.ingest import prestage
-from octo_assets.readings.workers import worker_count
-from octo_assets.resources import setting, setting_problems
+from octo_assets.resources import setting_problems
 from octo_assets.run.progress import Display, RunWatcher
-from octo_assets.storage import staging_area
+from octo_assets.staging import staging_area
 
 
 class RunError(Exception):
@@ -144,7 +143,7 @@ def run_pipeline(
             landing,
             lake,
             folder,
-            worker_count(),
+            resources["workers"].limits(),
             to_build,
             [date.fromisoformat(d) for d in wanted] if wanted is not None else None,
             display.reading,
@@ -221,7 +220,7 @@ def main() -> None:
     except (RunError, dg.DagsterInvalidInvocationError, ValueError) as exc:
         display.close()
         raise SystemExit(str(exc)) from None
-    print_summary(setting("OCTO_WAREHOUSE"), built.days, built.failed_checks)
+    print_summary(settings.location(settings.WAREHOUSE), built.days, built.failed_checks)
 
 
 def print_summary(warehouse: str, keys: list[str], failed_checks: list[tuple[str, str, str]] = ()) -> None:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import polars as pl
 
+from octo_assets import keys
 from octo_assets.checks import check_outputs, targeted
 from octo_assets.descriptions import SOURCE_TABLES
 from octo_assets.domain import FIRST_DAY, LOCAL_TZ
@@ -35,7 +36,7 @@ def source_db_schema() -> dg.TableSchema:
 
 
 SOURCE_DB = dg.AssetSpec(
-    ["source", "case_study_db"],
+    keys.SOURCE_DB,
     description="The SQLite database the business updates at midnight (external; read-only).",
     group_name="source",
     metadata={"dagster/column_schema": source_db_schema()},

@@ -1,0 +1,67 @@
+"""Every OCTO_* setting read from the environment: one door, so that each is named, defaulted
+and validated in one place, with one sentence naming the fix when it is wrong.
+
+Read when the definitions load (resources.resources_from_env, partitions.backfill_policy); the
+engine under the assets never reads the environment: it is handed plain values.
+"""
+
+import os
+
+# where things are (resources.py says what each may be)
+READINGS_DIR = "OCTO_READINGS_DIR"
+SOURCE_DB = "OCTO_SOURCE_DB"
+LAKE_DIR = "OCTO_LAKE_DIR"
+WAREHOUSE = "OCTO_WAREHOUSE"
+LOCATIONS = {
+    READINGS_DIR: "data/readings",
+    SOURCE_DB: "data/case_study.db",
+    LAKE_DIR: "data/lake",
+    WAREHOUSE: "data/warehouse.duckdb",
+}
+# how a run works
+WORKERS = "OCTO_WORKERS"  # readings worker processes; unset: one per core
+WORKER_TIMEOUT_S = "OCTO_WORKER_TIMEOUT_S"  # the longest one worker task may take
+MEMORY_MB = "OCTO_MEMORY_MB"  # what one worker's share of a day may hold
+LANDING_OPEN_DAYS = "OCTO_LANDING_OPEN_DAYS"  # dated delivery folders still listed every time
+DAYS_PER_RUN = "OCTO_DAYS_PER_RUN"  # the most days one backfill run builds
+STAGING_DIR = "OCTO_STAGING_DIR"  # local scratch space of a run (storage.staging_root)
+
+
+class SettingError(ValueError):
+    """A setting's value cannot be used; the message names the setting and the fix."""
+
+
+def location(name: str) -> str:
+    return os.environ.get(name) or LOCATIONS[name]
+
+
+def _raw(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def whole_number(name: str, default: int, minimum: int, unit: str, unset: str) -> int:
+    """A setting that is a whole number of `unit`, `minimum` or more; unset: `default`. `unset`
+    ends the sentence a wrong value gets ("for one per core", ...)."""
+    raw = _raw(name)
+    if not raw:
+        return default
+    fix = f"set it to {minimum} or more, {unset}"
+    if not raw.isdigit():
+        raise SettingError(f"{name}: {raw!r} is not a whole number of {unit}; {fix}.")
+    if int(raw) < minimum:
+        raise SettingError(f"{name}: {raw} is below the minimum ({minimum}); {fix}.")
+    return int(raw)
+
+
+def seconds(name: str, default: float, unset: str) -> float:
+    """A setting that is a number of seconds above 0; unset: `default`."""
+    raw = _raw(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:  # also NaN
+        raise SettingError(f"{name}: {raw!r} is not a number of seconds above 0; set it to one such as 3600, {unset}.")
+    return value

@@ -18,7 +18,7 @@ from octo_assets.readings.landing import OPEN_DAYS
 from octo_assets.readings.workers import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, WorkerLimits, cores
 from octo_assets.settings import LANDING_OPEN_DAYS, MEMORY_MB, WORKER_TIMEOUT_S, WORKERS
 from octo_assets.staging import folder_problem, staging_problem
-from octo_assets.storage import Storage, StorageError, is_remote
+from octo_assets.storage import CREDENTIALS, Storage, StorageError, credentials_problem, is_remote
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 MIN_MEMORY_MB = 16  # below this a worker's share of a day is mostly overhead
@@ -160,8 +160,32 @@ def _fail_on(problem: str | None) -> None:
 
 
 def setting_problems(resources: dict) -> list[str]:
-    """One sentence per wrong setting, naming the setting and the fix."""
+    """One sentence per wrong setting, naming the setting and the fix. Missing AWS credentials are
+    one sentence, whichever settings are on S3."""
+    on_s3 = [name for name, url in _locations(resources) if is_remote(url)]
+    why = credentials_problem() if on_s3 else None
+    if why:
+        local = [r for name, r in resources.items() if name not in ("landing", "lake", "warehouse")]
+        return [
+            f"{', '.join(SETTING_OF[name] for name in on_s3)} {'is' if len(on_s3) == 1 else 'are'} on S3, but {why}: "
+            f"set {CREDENTIALS} (and AWS_ENDPOINT_URL for an S3 server other than AWS's).",
+            *[p for r in local if hasattr(r, "problem") and (p := r.problem())],
+        ]
     return [p for r in resources.values() if hasattr(r, "problem") and (p := r.problem())]
+
+
+SETTING_OF = {"landing": settings.READINGS_DIR, "lake": settings.LAKE_DIR, "warehouse": settings.WAREHOUSE}
+
+
+def _locations(resources: dict) -> list[tuple[str, str]]:
+    """(resource name, URL or path) of the resources that may be on S3."""
+    found = []
+    for name, resource in resources.items():
+        if isinstance(resource, LandingFolder | Warehouse):
+            found.append((name, resource.path))
+        elif isinstance(resource, LakeStorage):
+            found.append((name, resource.root))
+    return found
 
 
 def build_resources(

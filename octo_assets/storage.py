@@ -297,6 +297,9 @@ class Storage:
         if self.is_local:
             return None if Path(self.url).is_dir() else "is not a folder"
         bucket = self._root.split("/")[0]
+        why = credentials_problem()
+        if why:
+            return f"cannot be read: {why}; set {CREDENTIALS}"
         try:
             self.fs.ls(bucket, refresh=True)
         except FileNotFoundError:
@@ -307,6 +310,27 @@ class Storage:
             endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS's default endpoint")
             return f"cannot reach {endpoint} ({type(exc).__name__}: {exc}); check AWS_ENDPOINT_URL"
         return None
+
+
+CREDENTIALS = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+
+
+def credentials_problem() -> str | None:
+    """Why S3 would be called without credentials (neither the two keys nor anything else botocore
+    finds: a profile, a role), in a few words, or None."""
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        return None
+    if key or secret:
+        return f"{'AWS_SECRET_ACCESS_KEY' if key else 'AWS_ACCESS_KEY_ID'} is not set (the other key is)"
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        found = botocore.session.Session().get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        return f"the AWS credentials cannot be loaded ({exc})"
+    return None if found else "no AWS credentials were found"
 
 
 def register_filesystems(connection, uris: Sequence[str]) -> None:

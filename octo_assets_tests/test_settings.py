@@ -47,7 +47,7 @@ def one_sentence(done: subprocess.CompletedProcess) -> str:
         ("OCTO_READINGS_DIR", "{tmp}/nowhere", "is not a folder; point OCTO_READINGS_DIR at the folder"),
         ("OCTO_SOURCE_DB", "{tmp}/missing.db", "does not exist; point OCTO_SOURCE_DB at the SQLite database file"),
         ("OCTO_SOURCE_DB", "{readings}/0432df65f7.json", "is not a SQLite database"),
-        ("OCTO_LAKE_DIR", "{readings}/0432df65f7.json/lake", "cannot write to"),
+        ("OCTO_LAKE_DIR", "{readings}/0432df65f7.json/lake", "json is a file; point OCTO_LAKE_DIR at a folder"),
         ("OCTO_WAREHOUSE", "{tmp}", "is a folder; set OCTO_WAREHOUSE to a file path"),
     ],
 )

@@ -9,7 +9,9 @@ analyst would.
 """
 
 import argparse
+import calendar
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -92,22 +94,71 @@ def build(
     ]
 
 
-def wanted_days(first: str, last: str) -> list[str]:
+DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+def parse_day(option: str, text: str) -> date:
+    """The day of --from or --to, or one sentence telling a malformed day from one that does not exist."""
+    found = DAY.fullmatch(text)
+    if not found:
+        raise RunError(f"{option} {text}: days are written YYYY-MM-DD, as in {option} 2021-01-01.")
+    year, month, day = (int(n) for n in found.groups())
+    if year < 1:
+        raise RunError(f"{option} {text}: there is no year 0000; give a day from {FIRST_DAY} on.")
+    if not 1 <= month <= 12:
+        raise RunError(f"{option} {text}: there is no month {month:02d}; months run from 01 to 12.")
+    if day == 0:
+        raise RunError(f"{option} {text}: there is no day 00; the days of a month start at 01.")
+    last = calendar.monthrange(year, month)[1]
+    if day > last:
+        name, end = f"{calendar.month_name[month]} {year}", f"{year:04d}-{month:02d}-{last}"
+        raise RunError(f"{option} {text}: there is no such day, {name} has {last} days (the last is {end}).")
+    return date(year, month, day)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The days of --from/--to that can be built, and a line for each part of the range left out."""
+
+    days: list[str]
+    dropped: list[str]
+
+
+def wanted_days(first: str, last: str) -> Wanted:
     """The days of --from/--to, or one sentence saying what is wrong with them."""
-    try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError:
-        raise RunError(f"--from {first} --to {last}: days are written YYYY-MM-DD, as in --from 2021-01-01.") from None
+    start, end = parse_day("--from", first), parse_day("--to", last)
+    first, last = start.isoformat(), end.isoformat()
     newest = daily_partitions.get_last_partition_key()
     if start > end:
         raise RunError(f"--from {first} is after --to {last}: give the earlier day first.")
-    if end.isoformat() < FIRST_DAY:
+    if last < FIRST_DAY:
         raise RunError(f"--to {last} is before the first day there can be readings for, {FIRST_DAY}.")
-    if start.isoformat() > newest:
+    if first > newest:
         raise RunError(
             f"--from {first} has not ended yet in Europe/London: the last day that can be built is {newest}."
         )
-    return daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(max(first, FIRST_DAY), min(last, newest)))
+    dropped = []
+    if first < FIRST_DAY:
+        before = date.fromisoformat(FIRST_DAY) - timedelta(days=1)
+        dropped.append(
+            f"--from {first}: there are no readings before {FIRST_DAY}, so {span(start, before)} is left out "
+            f"(the range starts at {FIRST_DAY})"
+        )
+    if last > newest:
+        after = date.fromisoformat(newest) + timedelta(days=1)
+        dropped.append(
+            f"--to {last}: the days after {newest} have not ended yet in Europe/London, so {span(after, end)} "
+            f"is left out (the range ends at {newest})"
+        )
+    keys = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(max(first, FIRST_DAY), min(last, newest)))
+    return Wanted(keys, dropped)
+
+
+def span(first: date, last: date) -> str:
+    """first .. last (n days), or the one day."""
+    if first == last:
+        return first.isoformat()
+    return f"{first} .. {last} ({(last - first).days + 1} days)"
 
 
 def run_pipeline(
@@ -128,7 +179,12 @@ def run_pipeline(
         raise RunError("\n".join(problems))
     landing, lake = resources["landing"].storage(), resources["lake"].lake()
     valid = set(daily_partitions.get_partition_keys())
-    wanted = wanted_days(*days) if days else None
+    wanted = None
+    if days:
+        asked = wanted_days(*days)
+        for line in asked.dropped:
+            display.line(line)
+        wanted = asked.days
 
     def to_build(landed: list[date]) -> list[date]:
         """The days this run builds: those landed (or, with allow_empty, every day of the range)."""

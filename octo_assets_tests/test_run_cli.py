@@ -1,7 +1,10 @@
-"""`make run`'s command line: a day given wrong, or a range reaching past the days there can be
-readings for, is said in one sentence."""
+"""`make run`'s command line: ARGS reach `python -m octo_assets.run`, and a day given wrong, or a
+range reaching past the days there can be readings for, is said in one sentence."""
 
 import os
+import shutil
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,6 +26,44 @@ def ws_env(ws, **overrides) -> dict:
         **overrides,
     }
     return {k: v for k, v in env.items() if v is not None}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on PATH")
+def test_make_run_passes_args_to_the_run(sample_workspace, tmp_path):
+    """`make run ARGS='--from … --to …'` builds that range only; a part of it before the first
+    day is named and left out. The venv is this interpreter's (not remade: -o), DAGSTER_HOME a
+    folder of the test's, as a command-line variable overrides the Makefile's."""
+    venv = Path(sys.prefix)
+    home = tmp_path / "dagster_home"
+    done = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(REPO_ROOT),
+            "-o",
+            f"{venv}/bin/activate",
+            "run",
+            f"VENV={venv}",
+            f"DAGSTER_HOME={home}",
+            "ARGS=--from 2020-12-31 --to 2021-01-02",
+        ],
+        env=ws_env(sample_workspace),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "-m octo_assets.run --from 2020-12-31 --to 2021-01-02" in done.stdout  # make echoes the command
+    assert (home / "dagster.yaml").is_file()  # the Makefile's instance, made where DAGSTER_HOME says
+    assert (
+        "--from 2020-12-31: there are no readings before 2021-01-01, so 2020-12-31 is left out "
+        "(the range starts at 2021-01-01)" in done.stdout
+    )
+    assert "2021-01-01 .. 2021-01-02 (2 days)" in done.stdout
+    built = sorted(p.name for p in (sample_workspace.lake / "readings").iterdir())
+    assert built == ["date=2021-01-01", "date=2021-01-02"]
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(

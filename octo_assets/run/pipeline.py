@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
+import octo_assets.run.interrupt as interrupt
 from octo_assets import connect, definitions
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.partitions import FIRST_DAY, daily_partitions
@@ -73,11 +74,17 @@ def build(
             resources=resources,
             run_id=run_id,
             tags={RANGE_START: first, RANGE_END: last},
-            run_config={**run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # Dagster's console log would add a stack to every failure and interruption: the run's
+            # warnings are shown by the watcher, a failure by the sentence below (its stack in the UI)
+            run_config={**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
     finally:
         watcher.stop()
+        interrupt.restore()  # Dagster replaced the SIGINT and SIGTERM handlers while the run executed
+        signum = interrupt.received()
+        if signum:  # the run stopped, or would have gone on: either way `make run` stops here
+            raise interrupt.Interrupted(signum) from None
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         error = failure.step_failure_data.error if failure else None
@@ -276,6 +283,9 @@ def main() -> None:
     except (RunError, dg.DagsterInvalidInvocationError, ValueError) as exc:
         display.close()
         raise SystemExit(str(exc)) from None
+    except KeyboardInterrupt:
+        display.close()
+        raise
     print_summary(setting("OCTO_WAREHOUSE"), built.days, built.failed_checks)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from octo_assets.partitions import daily_partitions
 from octo_assets.run.pipeline import RunError, wanted_days
+from octo_assets_tests.test_settings import run_main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,3 +127,21 @@ def test_a_range_reaching_both_ways_says_both():
     wanted = wanted_days("2020-12-31", "2099-01-01")
     assert wanted.days[0] == "2021-01-01" and wanted.days[-1] == newest
     assert [line.split(":")[0] for line in wanted.dropped] == ["--from 2020-12-31", "--to 2099-01-01"]
+
+
+def test_the_summary_is_an_aligned_table_names_days_published_empty_and_the_time_taken(sample_workspace, tmp_path):
+    done = run_main(sample_workspace, tmp_path, "--from", "2021-01-03", "--to", "2021-01-05", "--allow-empty")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = done.stdout[done.stdout.index("\ncatalog ") :].splitlines()
+    assert "  published empty (no landing file)  2021-01-04, 2021-01-05" in summary
+    block = [line for line in summary[2:] if line.startswith("  ") and not line.startswith("   ")][:11]
+    assert all(line[36] == " " and line[37] != " " for line in block)  # every value starts in one column
+    header = summary.index("    day         product              meterpoints      kWh")
+    rows = summary[header + 1 : header + 4]
+    assert rows == [
+        "    2021-01-03  Octopus 12M Fixed             38  625.739",
+        "    2021-01-03  Super Green Octopus           13  335.623",
+        "    2021-01-03  Flexible Octopus              16  278.772",
+    ]
+    assert summary[-1].startswith("built in ") and summary[-1].endswith(" s")
+    assert 0 < float(summary[-1].split()[2]) < 180

@@ -13,6 +13,7 @@ import calendar
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -57,6 +58,7 @@ class Built:
 
     days: list[str]
     failed_checks: list[tuple[str, str, str]]  # (check, severity, day or "")
+    empty: list[str] = ()  # days published empty (--allow-empty): no landing file holds them
 
 
 def build(
@@ -229,11 +231,13 @@ def run_pipeline(
         if not keys:
             raise RunError(no_readings(landing.url, found.unreadable))
         config = {"lake__readings": {"config": {"prestaged": str(folder), "allow_empty_days": allow_empty}}}
+        held = set(landed)
+        empty = [d for d in keys if d not in held] if allow_empty else []
         failed = []
         for first, last in contiguous(keys):
             display.line(f"materialising {first} .. {last} from {landing.url}")
             failed += build(instance, resources, first, last, {"ops": config}, display)
-    return Built(keys, failed)
+    return Built(keys, failed, empty)
 
 
 def no_readings(landing: str, unreadable) -> str:
@@ -274,6 +278,7 @@ def main() -> None:
     args = parser.parse_args()
     if bool(args.first) != bool(args.last):
         parser.error("--from and --to go together")
+    started = time.monotonic()
     display = Display()
     try:
         instance = dagster_home()
@@ -286,10 +291,13 @@ def main() -> None:
     except KeyboardInterrupt:
         display.close()
         raise
-    print_summary(setting("OCTO_WAREHOUSE"), built.days, built.failed_checks)
+    print_summary(setting("OCTO_WAREHOUSE"), built.days, built.failed_checks, built.empty)
+    print(f"\nbuilt in {time.monotonic() - started:.1f} s")
 
 
-def print_summary(warehouse: str, keys: list[str], failed_checks: list[tuple[str, str, str]] = ()) -> None:
+def print_summary(
+    warehouse: str, keys: list[str], failed_checks: list[tuple[str, str, str]] = (), empty: list[str] = ()
+) -> None:
     """The days just built, read back through the catalog as an analyst would (only their
     partitions are opened): the three tables' totals, which must reconcile."""
     first, last = keys[0], keys[-1]
@@ -332,6 +340,8 @@ def print_summary(warehouse: str, keys: list[str], failed_checks: list[tuple[str
                     print(f"    ... {value - len(rejected)} more: SELECT * FROM lake.readings_quarantine")
         kwh = {values[k] for k in values if k.startswith("kWh")}
         print(f"  {'kWh reconciled':<34} {'yes' if len(kwh) == 1 else 'NO: the three tables disagree'}")
+        if empty:
+            print(f"  {'published empty (no landing file)':<34} {', '.join(empty)}")
         print("\n  kWh per day and product (top 3 a day):")
         rows = con.execute(
             "SELECT reading_date, coalesce(product_display_name, '(no agreement)'), meterpoint_count, "
@@ -340,9 +350,23 @@ def print_summary(warehouse: str, keys: list[str], failed_checks: list[tuple[str
             "QUALIFY row_number() OVER (PARTITION BY reading_date ORDER BY consumption_kwh DESC) <= 3 "
             "ORDER BY reading_date, consumption_kwh DESC"
         ).fetchall()
-        for row in rows:
-            print("   ", *row)
+        print_table(["day", "product", "meterpoints", "kWh"], [(str(d), n, c, f"{k:.3f}") for d, n, c, k in rows])
     print_failed_checks(failed_checks)
+
+
+def print_table(header: list[str], rows: list[tuple]) -> None:
+    """Columns as wide as their longest value; text left-aligned, numbers right-aligned."""
+    numeric = [all(isinstance(row[i], int) or str(row[i]).replace(".", "", 1).isdigit() for row in rows) for i in
+               range(len(header))]  # fmt: skip
+    numeric[0] = False  # the day
+    widths = [max([len(h)] + [len(str(row[i])) for row in rows]) for i, h in enumerate(header)]
+
+    def line(cells) -> str:
+        return "  ".join(f"{c!s:>{w}}" if n else f"{c!s:<{w}}" for c, w, n in zip(cells, widths, numeric)).rstrip()
+
+    print("    " + line(header))
+    for row in rows:
+        print("    " + line(row))
 
 
 def print_failed_checks(failed: list[tuple[str, str, str]]) -> None:

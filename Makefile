@@ -22,8 +22,8 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp config/dagster.yaml $@
 
-run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset for every landed day
-	$(BIN)/python -m octo_assets.run
+run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset for every landed day; ARGS='--from 2021-01-02 --to 2021-01-03' a range
+	$(BIN)/python -m octo_assets.run $(ARGS)
 
 test: $(BIN)/activate  ## run the test suite
 	$(BIN)/python -m pytest

@@ -64,7 +64,9 @@ class SourceDatabase(dg.ConfigurableResource):
         with path.open("rb") as file:
             if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                 return f"OCTO_SOURCE_DB: {self.path} is not a SQLite database; point OCTO_SOURCE_DB at the right file."
-        return None
+        from octo_assets.source.snapshot import schema_problem
+
+        return schema_problem(path)
 
 
 class LakeStorage(dg.ConfigurableResource):

@@ -9,8 +9,11 @@ analyst would.
 """
 
 import argparse
+import calendar
 import os
+import re
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
+import octo_assets.run.interrupt as interrupt
 from octo_assets import connect, definitions, settings
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.domain import FIRST_DAY
@@ -54,6 +58,7 @@ class Built:
 
     days: list[str]
     failed_checks: list[tuple[str, str, str]]  # (check, severity, day or "")
+    empty: list[str] = ()  # days published empty (--allow-empty): no landing file holds them
 
 
 def build(
@@ -71,11 +76,17 @@ def build(
             resources=resources,
             run_id=run_id,
             tags={RANGE_START: first, RANGE_END: last},
-            run_config={**run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # Dagster's console log would add a stack to every failure and interruption: the run's
+            # warnings are shown by the watcher, a failure by the sentence below (its stack in the UI)
+            run_config={**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
     finally:
         watcher.stop()
+        interrupt.restore()  # Dagster replaced the SIGINT and SIGTERM handlers while the run executed
+        signum = interrupt.received()
+        if signum:  # the run stopped, or would have gone on: either way `make run` stops here
+            raise interrupt.Interrupted(signum) from None
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         error = failure.step_failure_data.error if failure else None
@@ -92,22 +103,71 @@ def build(
     ]
 
 
-def wanted_days(first: str, last: str) -> list[str]:
+DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+def parse_day(option: str, text: str) -> date:
+    """The day of --from or --to, or one sentence telling a malformed day from one that does not exist."""
+    found = DAY.fullmatch(text)
+    if not found:
+        raise RunError(f"{option} {text}: days are written YYYY-MM-DD, as in {option} 2021-01-01.")
+    year, month, day = (int(n) for n in found.groups())
+    if year < 1:
+        raise RunError(f"{option} {text}: there is no year 0000; give a day from {FIRST_DAY} on.")
+    if not 1 <= month <= 12:
+        raise RunError(f"{option} {text}: there is no month {month:02d}; months run from 01 to 12.")
+    if day == 0:
+        raise RunError(f"{option} {text}: there is no day 00; the days of a month start at 01.")
+    last = calendar.monthrange(year, month)[1]
+    if day > last:
+        name, end = f"{calendar.month_name[month]} {year}", f"{year:04d}-{month:02d}-{last}"
+        raise RunError(f"{option} {text}: there is no such day, {name} has {last} days (the last is {end}).")
+    return date(year, month, day)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The days of --from/--to that can be built, and a line for each part of the range left out."""
+
+    days: list[str]
+    dropped: list[str]
+
+
+def wanted_days(first: str, last: str) -> Wanted:
     """The days of --from/--to, or one sentence saying what is wrong with them."""
-    try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError:
-        raise RunError(f"--from {first} --to {last}: days are written YYYY-MM-DD, as in --from 2021-01-01.") from None
+    start, end = parse_day("--from", first), parse_day("--to", last)
+    first, last = start.isoformat(), end.isoformat()
     newest = daily_partitions.get_last_partition_key()
     if start > end:
         raise RunError(f"--from {first} is after --to {last}: give the earlier day first.")
-    if end.isoformat() < FIRST_DAY:
+    if last < FIRST_DAY:
         raise RunError(f"--to {last} is before the first day there can be readings for, {FIRST_DAY}.")
-    if start.isoformat() > newest:
+    if first > newest:
         raise RunError(
             f"--from {first} has not ended yet in Europe/London: the last day that can be built is {newest}."
         )
-    return daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(max(first, FIRST_DAY), min(last, newest)))
+    dropped = []
+    if first < FIRST_DAY:
+        before = date.fromisoformat(FIRST_DAY) - timedelta(days=1)
+        dropped.append(
+            f"--from {first}: there are no readings before {FIRST_DAY}, so {span(start, before)} is left out "
+            f"(the range starts at {FIRST_DAY})"
+        )
+    if last > newest:
+        after = date.fromisoformat(newest) + timedelta(days=1)
+        dropped.append(
+            f"--to {last}: the days after {newest} have not ended yet in Europe/London, so {span(after, end)} "
+            f"is left out (the range ends at {newest})"
+        )
+    keys = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(max(first, FIRST_DAY), min(last, newest)))
+    return Wanted(keys, dropped)
+
+
+def span(first: date, last: date) -> str:
+    """first .. last (n days), or the one day."""
+    if first == last:
+        return first.isoformat()
+    return f"{first} .. {last} ({(last - first).days + 1} days)"
 
 
 def run_pipeline(
@@ -128,7 +188,12 @@ def run_pipeline(
         raise RunError("\n".join(problems))
     landing, lake = resources["landing"].storage(), resources["lake"].lake()
     valid = set(daily_partitions.get_partition_keys())
-    wanted = wanted_days(*days) if days else None
+    wanted = None
+    if days:
+        asked = wanted_days(*days)
+        for line in asked.dropped:
+            display.line(line)
+        wanted = asked.days
 
     def to_build(landed: list[date]) -> list[date]:
         """The days this run builds: those landed (or, with allow_empty, every day of the range)."""
@@ -166,11 +231,13 @@ def run_pipeline(
         if not keys:
             raise RunError(no_readings(landing.url, found.unreadable))
         config = {"lake__readings": {"config": {"prestaged": str(folder), "allow_empty_days": allow_empty}}}
+        held = set(landed)
+        empty = [d for d in keys if d not in held] if allow_empty else []
         failed = []
         for first, last in contiguous(keys):
             display.line(f"materialising {first} .. {last} from {landing.url}")
             failed += build(instance, resources, first, last, {"ops": config}, display)
-    return Built(keys, failed)
+    return Built(keys, failed, empty)
 
 
 def no_readings(landing: str, unreadable) -> str:
@@ -211,6 +278,7 @@ def main() -> None:
     args = parser.parse_args()
     if bool(args.first) != bool(args.last):
         parser.error("--from and --to go together")
+    started = time.monotonic()
     display = Display()
     try:
         instance = dagster_home()
@@ -220,10 +288,16 @@ def main() -> None:
     except (RunError, dg.DagsterInvalidInvocationError, ValueError) as exc:
         display.close()
         raise SystemExit(str(exc)) from None
-    print_summary(settings.location(settings.WAREHOUSE), built.days, built.failed_checks)
+    except KeyboardInterrupt:
+        display.close()
+        raise
+    print_summary(settings.location(settings.WAREHOUSE), built.days, built.failed_checks, built.empty)
+    print(f"\nbuilt in {time.monotonic() - started:.1f} s")
 
 
-def print_summary(warehouse: str, keys: list[str], failed_checks: list[tuple[str, str, str]] = ()) -> None:
+def print_summary(
+    warehouse: str, keys: list[str], failed_checks: list[tuple[str, str, str]] = (), empty: list[str] = ()
+) -> None:
     """The days just built, read back through the catalog as an analyst would (only their
     partitions are opened): the three tables' totals, which must reconcile."""
     first, last = keys[0], keys[-1]
@@ -266,6 +340,8 @@ def print_summary(warehouse: str, keys: list[str], failed_checks: list[tuple[str
                     print(f"    ... {value - len(rejected)} more: SELECT * FROM lake.readings_quarantine")
         kwh = {values[k] for k in values if k.startswith("kWh")}
         print(f"  {'kWh reconciled':<34} {'yes' if len(kwh) == 1 else 'NO: the three tables disagree'}")
+        if empty:
+            print(f"  {'published empty (no landing file)':<34} {', '.join(empty)}")
         print("\n  kWh per day and product (top 3 a day):")
         rows = con.execute(
             "SELECT reading_date, coalesce(product_display_name, '(no agreement)'), meterpoint_count, "
@@ -274,9 +350,23 @@ def print_summary(warehouse: str, keys: list[str], failed_checks: list[tuple[str
             "QUALIFY row_number() OVER (PARTITION BY reading_date ORDER BY consumption_kwh DESC) <= 3 "
             "ORDER BY reading_date, consumption_kwh DESC"
         ).fetchall()
-        for row in rows:
-            print("   ", *row)
+        print_table(["day", "product", "meterpoints", "kWh"], [(str(d), n, c, f"{k:.3f}") for d, n, c, k in rows])
     print_failed_checks(failed_checks)
+
+
+def print_table(header: list[str], rows: list[tuple]) -> None:
+    """Columns as wide as their longest value; text left-aligned, numbers right-aligned."""
+    numeric = [all(isinstance(row[i], int) or str(row[i]).replace(".", "", 1).isdigit() for row in rows) for i in
+               range(len(header))]  # fmt: skip
+    numeric[0] = False  # the day
+    widths = [max([len(h)] + [len(str(row[i])) for row in rows]) for i, h in enumerate(header)]
+
+    def line(cells) -> str:
+        return "  ".join(f"{c!s:>{w}}" if n else f"{c!s:<{w}}" for c, w, n in zip(cells, widths, numeric)).rstrip()
+
+    print("    " + line(header))
+    for row in rows:
+        print("    " + line(row))
 
 
 def print_failed_checks(failed: list[tuple[str, str, str]]) -> None:

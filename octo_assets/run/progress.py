@@ -9,6 +9,7 @@ writes there for the UI ("read 40,000 of 100,000 landing files", "2021-01-02: as
 of 8"): one source for both, read by a thread while the run works in the main thread.
 """
 
+import logging
 import re
 import sys
 import threading
@@ -106,6 +107,9 @@ class RunWatcher(threading.Thread):
 
     def show(self, record) -> None:
         event = record.dagster_event
+        if event is None and record.level >= logging.WARNING:  # a step's own warning (context.log.warning)
+            self.display.line(f"warning: {record.user_message}")
+            return
         if event is not None and event.event_type == dg.DagsterEventType.STEP_START:
             self.display.start(f"step {event.step_key}")
             return

@@ -76,14 +76,45 @@ def read_source(path: Path, busy_timeout_s: float = 10.0) -> SourceSnapshot:
         connection.close()
 
 
-def _check_columns(connection: sqlite3.Connection, path: Path) -> None:
+def schema_problem(path: Path, busy_timeout_s: float = 1.0) -> str | None:
+    """One sentence naming the file, the tables or columns the snapshot reads that it lacks, and the
+    fix; None if it has them all (or cannot be read: the snapshot says why). Opened read-only."""
+    uri = f"file:{path.resolve().as_posix()}?mode=ro"
+    try:
+        connection = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s)
+        try:
+            return _schema_problem(connection, path)
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None
+
+
+def _schema_problem(connection: sqlite3.Connection, path: Path) -> str | None:
+    missing_tables, missing_columns = [], []
     for table, columns in TABLES.items():
         found = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
         if not found:
-            raise SourceError(f"{path}: table {table!r} is missing")
-        missing = sorted(set(columns) - found)
-        if missing:
-            raise SourceError(f"{path}: table {table!r} lacks column(s) {', '.join(missing)}")
+            missing_tables.append(table)
+        elif missing := sorted(set(columns) - found):
+            missing_columns.append(f"table {table!r} lacks column(s) {', '.join(missing)}")
+    if not missing_tables and not missing_columns:
+        return None
+    if len(missing_tables) == 1:
+        missing_columns.insert(0, f"table {missing_tables[0]!r} is missing")
+    elif missing_tables:
+        missing_columns.insert(0, f"tables {', '.join(repr(t) for t in missing_tables)} are missing")
+    wanted = "; ".join(f"{table} ({', '.join(columns)})" for table, columns in TABLES.items())
+    return (
+        f"OCTO_SOURCE_DB: {path}: {', and '.join(missing_columns)}; point OCTO_SOURCE_DB at the business's "
+        f"SQLite database, which has the tables {wanted}."
+    )
+
+
+def _check_columns(connection: sqlite3.Connection, path: Path) -> None:
+    problem = _schema_problem(connection, path)
+    if problem:
+        raise SourceError(problem)
 
 
 def _check_values(connection: sqlite3.Connection, path: Path, table: str) -> None:

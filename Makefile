@@ -29,7 +29,10 @@ test: $(BIN)/activate  ## run the test suite
 	$(BIN)/python -m pytest
 
 ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev -h 127.0.0.1 -p $(PORT)
+	@# started in the background from a script, SIGINT is ignored, and dg dev would then ignore SIGTERM
+	@# too (it handles SIGTERM as SIGINT): give it SIGINT's default back, so that `kill` stops it
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) exec $(BIN)/python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+	  $(BIN)/dg dev -h 127.0.0.1 -p $(PORT)
 
 sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only); ARGS='--max-rows all' etc.
 	$(BIN)/python -m octo_assets.sql $(ARGS)

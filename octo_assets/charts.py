@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from octo_assets.domain import LOCAL_TZ
-from octo_assets.readings.clock import half_hours_in_day
+from octo_assets.domain import LOCAL_TZ, half_hours_in_day
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -13,10 +13,10 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from octo_assets.analytics.queries import bind
 from octo_assets.domain import SHOWN
 from octo_assets.metadata import markdown_table
 from octo_assets.partitions import daily_partitions
+from octo_assets.relations import bind
 
 
 def offenders(sql: str, relations: dict[str, str | None], parameters: dict | None = None) -> pl.DataFrame:

@@ -14,14 +14,22 @@ from dagster_duckdb import DuckDBResource
 
 from octo_assets import settings
 from octo_assets.lake import Lake
-from octo_assets.readings.landing import OPEN_DAYS
-from octo_assets.readings.workers import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, WorkerLimits, cores
-from octo_assets.settings import LANDING_OPEN_DAYS, MEMORY_MB, WORKER_TIMEOUT_S, WORKERS
+from octo_assets.settings import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    LANDING_OPEN_DAYS,
+    MEMORY_MB,
+    MIN_MEMORY_MB,
+    OPEN_DAYS,
+    WORKER_TIMEOUT_S,
+    WORKERS,
+    WorkerLimits,
+    cores,
+)
 from octo_assets.staging import folder_problem, staging_problem
 from octo_assets.storage import CREDENTIALS, Storage, StorageError, credentials_problem, is_remote
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-MIN_MEMORY_MB = 16  # below this a worker's share of a day is mostly overhead
 
 
 class LandingFolder(dg.ConfigurableResource):
@@ -64,9 +72,7 @@ class SourceDatabase(dg.ConfigurableResource):
         with path.open("rb") as file:
             if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                 return f"OCTO_SOURCE_DB: {self.path} is not a SQLite database; point OCTO_SOURCE_DB at the right file."
-        from octo_assets.source.snapshot import schema_problem
-
-        return schema_problem(path)
+        return None
 
 
 class LakeStorage(dg.ConfigurableResource):

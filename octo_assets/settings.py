@@ -6,6 +6,7 @@ engine under the assets never reads the environment: it is handed plain values.
 """
 
 import os
+from dataclasses import dataclass
 
 # where things are (resources.py says what each may be)
 READINGS_DIR = "OCTO_READINGS_DIR"
@@ -25,6 +26,32 @@ MEMORY_MB = "OCTO_MEMORY_MB"  # what one worker's share of a day may hold
 LANDING_OPEN_DAYS = "OCTO_LANDING_OPEN_DAYS"  # dated delivery folders still listed every time
 DAYS_PER_RUN = "OCTO_DAYS_PER_RUN"  # the most days one backfill run builds
 STAGING_DIR = "OCTO_STAGING_DIR"  # local scratch space of a run (storage.staging_root)
+
+
+# the defaults of the settings a run works by
+OPEN_DAYS = 2  # the newest dated delivery folder and the one before it are listed every time
+DEFAULT_TIMEOUT_S = 1800.0  # one worker task: a batch of files, or one slice of a day
+DEFAULT_MEMORY_MB = 256  # one worker's share of a day
+MIN_MEMORY_MB = 16  # below this a worker's share of a day is mostly overhead
+
+
+def cores() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """How a readings run may use the machine: plain values for the engine (resources.ReadingsWorkers
+    makes them from OCTO_WORKERS, OCTO_WORKER_TIMEOUT_S and OCTO_MEMORY_MB)."""
+
+    processes: int = 1
+    task_timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_mb: int = DEFAULT_MEMORY_MB  # bounds what one worker's share of a day holds
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mb * 2**20
 
 
 class SettingError(ValueError):

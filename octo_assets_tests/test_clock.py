@@ -3,7 +3,8 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
-from octo_assets.readings.clock import half_hours_in_day, with_utc
+from octo_assets.domain import half_hours_in_day
+from octo_assets.readings.clock import with_utc
 
 
 @pytest.mark.parametrize(

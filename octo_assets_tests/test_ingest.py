@@ -16,7 +16,7 @@ from octo_assets.lake import Lake
 from octo_assets.readings import ingest
 from octo_assets.readings.ingest import build_days, prestage
 from octo_assets.readings.landing import STATE
-from octo_assets.readings.workers import DEFAULT_MEMORY_MB, WorkerLimits
+from octo_assets.settings import DEFAULT_MEMORY_MB, WorkerLimits
 from octo_assets.storage import Storage
 
 DAY = date(2021, 1, 1)

@@ -15,7 +15,7 @@ from octo_assets.automation.landing_sensor import landing_changes
 from octo_assets.lake import Lake
 from octo_assets.readings import archive, landing
 from octo_assets.readings.ingest import build_days
-from octo_assets.readings.workers import WorkerLimits
+from octo_assets.settings import OPEN_DAYS, WorkerLimits
 from octo_assets.storage import Storage
 from octo_assets_tests.conftest import BACKENDS
 
@@ -42,13 +42,13 @@ def stores(ws) -> tuple[Storage, Lake]:
     return Storage(ws.readings_url), Lake(Storage(ws.lake_url))
 
 
-def tick(ws, since_ns=None, open_days=landing.OPEN_DAYS):
+def tick(ws, since_ns=None, open_days=OPEN_DAYS):
     """What the landing sensor computes on a tick: the landing state refreshed, the stale days."""
     landing_area, lake = stores(ws)
     return landing_changes(landing_area, lake, since_ns, budget_s=60, open_days=open_days)
 
 
-def look(ws, days=None, open_days=landing.OPEN_DAYS) -> landing.Survey:
+def look(ws, days=None, open_days=OPEN_DAYS) -> landing.Survey:
     landing_area, lake = stores(ws)
     return landing.survey(landing_area, lake, landing.now_ns(), set(days) if days else None, open_days=open_days)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from octo_assets.readings.workers import Pool, WorkerError, WorkerLimits
+from octo_assets.readings.workers import Pool, WorkerError
 from octo_assets.resources import ReadingsWorkers, resources_from_env
+from octo_assets.settings import WorkerLimits
 from octo_assets.staging import staging_area, sweep_staging
 from octo_assets_tests import worker_tasks
 

@@ -11,8 +11,8 @@ import dagster as dg
 import polars as pl
 
 from octo_assets.checks import check_evaluation, daily_check_spec
+from octo_assets.domain import half_hours_in_day
 from octo_assets.keys import ACTIVE_AGREEMENTS, HALF_HOURLY, PRODUCT_DAY, READINGS
-from octo_assets.readings.clock import half_hours_in_day
 
 
 def _spec(asset: dg.AssetKey, name: str, description: str, deps=()) -> dg.AssetCheckSpec:

@@ -9,7 +9,7 @@ from importlib.resources import files
 import duckdb
 import polars as pl
 
-from octo_assets.storage import register_filesystems
+from octo_assets.relations import bind
 
 
 def sql_text(name: str) -> str:
@@ -24,24 +24,3 @@ def run_query(
 ) -> pl.DataFrame:
     bind(connection, relations)
     return connection.sql(sql_text(name), params=parameters).pl()
-
-
-def bind(connection: duckdb.DuckDBPyConnection, relations: dict[str, str | None]) -> None:
-    """Bind each relation name to a Parquet file (or to an empty relation of the right columns)."""
-    connection.execute("SET TimeZone = 'UTC'")
-    register_filesystems(connection, [uri for uri in relations.values() if uri])
-    for relation, path in relations.items():
-        source = f"read_parquet({sql_literal(path)})" if path else f"({EMPTY[relation]})"
-        connection.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT * FROM {source}")
-
-
-def sql_literal(path: str) -> str:
-    """A path as a SQL string literal (DDL cannot take bound parameters)."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-# a day with no readings still gets its (empty) partition
-EMPTY = {
-    "readings": "SELECT NULL::VARCHAR AS meterpoint_id, NULL::TIMESTAMPTZ AS interval_start_utc, "
-    "NULL::TIMESTAMP AS interval_start_local, NULL::DECIMAL(18, 3) AS consumption_kwh LIMIT 0",
-}

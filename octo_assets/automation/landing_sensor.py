@@ -36,6 +36,7 @@ from octo_assets.readings import landing as landing_index
 from octo_assets.readings.assets import LANDING
 from octo_assets.readings.parse import document_days
 from octo_assets.resources import LakeStorage, LandingFolder
+from octo_assets.settings import OPEN_DAYS
 from octo_assets.storage import Storage
 
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
@@ -78,7 +79,7 @@ def landing_changes(
     lake: Lake,
     since_ns: int | None,
     budget_s: float | None = None,
-    open_days: int = landing_index.OPEN_DAYS,
+    open_days: int = OPEN_DAYS,
     unlisted_since_ns: int | None = None,
 ) -> LandingChanges:
     """The days whose published readings lack a landed file version first seen after `since_ns`

@@ -12,7 +12,6 @@ from pathlib import Path
 import duckdb
 
 from octo_assets import descriptions
-from octo_assets.analytics.queries import sql_literal
 from octo_assets.lake import (
     CONFLICTS_TABLE,
     DAY_KEY,
@@ -24,6 +23,7 @@ from octo_assets.lake import (
     analytics_table,
     source_table,
 )
+from octo_assets.relations import sql_literal
 from octo_assets.storage import Storage
 
 

@@ -16,8 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from octo_assets.domain import LOCAL_TZ, SHOWN
-from octo_assets.readings.clock import day_bounds_utc, half_hours_in_day
+from octo_assets.domain import LOCAL_TZ, SHOWN, day_bounds_utc, half_hours_in_day
 
 KEY = ["meterpoint_id", "interval_start_utc"]
 LAKE_COLUMNS = ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]

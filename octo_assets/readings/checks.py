@@ -14,11 +14,10 @@ import dagster as dg
 import polars as pl
 
 from octo_assets.checks import check_evaluation, check_outputs, daily_check_spec, offenders, targeted
-from octo_assets.domain import SHOWN
+from octo_assets.domain import SHOWN, half_hours_in_day
 from octo_assets.keys import AGREEMENT, METERPOINT, READINGS
 from octo_assets.lake import latest_snapshot, readings_partition
 from octo_assets.readings.assemble import MAX_HALF_HOUR_KWH
-from octo_assets.readings.clock import half_hours_in_day
 from octo_assets.readings.ingest import DayBuild
 from octo_assets.resources import LakeStorage
 

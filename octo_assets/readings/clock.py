@@ -7,9 +7,6 @@ A reading's `interval_start` is naive local time. Two days a year need care:
   row at such a time (in file order) is the earlier instant (BST), its second the later (GMT).
 """
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
-
 import polars as pl
 
 from octo_assets.domain import LOCAL_TZ
@@ -43,17 +40,3 @@ def with_utc(frame: pl.DataFrame, local: str, order_keys: list[str], out: str) -
     """
     frame = frame.with_columns(_earlier=to_utc(pl.col(local)), _later=to_utc(pl.col(local), "latest"))
     return resolve_repeated(frame, "_earlier", "_later", [*order_keys, local], out).drop("_earlier", "_later")
-
-
-def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
-    """The UTC instants of a Europe/London day's first and next day's midnight."""
-    tz = ZoneInfo(LOCAL_TZ)
-    start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    end = start + timedelta(days=1)  # aware arithmetic is wall-clock: the next local midnight
-    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
-
-
-def half_hours_in_day(day: date) -> int:
-    """46, 48 or 50: the number of half hours in a Europe/London day."""
-    start, end = day_bounds_utc(day)
-    return int((end - start).total_seconds() // 1800)

@@ -41,7 +41,8 @@ from octo_assets.readings.assemble import (
 )
 from octo_assets.readings.parse import QUARANTINE_SCHEMA
 from octo_assets.readings.stage import FILE_FACTS_SCHEMA, MAX_BUCKETS, Staged, StageTask, stage_files
-from octo_assets.readings.workers import Pool, WorkerLimits
+from octo_assets.readings.workers import Pool
+from octo_assets.settings import OPEN_DAYS, WorkerLimits
 from octo_assets.storage import Storage
 
 MIN_FILES_PER_TASK, MAX_FILES_PER_TASK = 500, 8_000
@@ -156,7 +157,7 @@ def prestage(
     choose_days: Callable[[list[date]], list[date]],
     wanted: list[date] | None = None,
     progress=lambda p: None,
-    open_days: int = index_of_landing.OPEN_DAYS,
+    open_days: int = OPEN_DAYS,
 ) -> Landed:
     """Read every new file of the folders `wanted` needs (every folder when None), once, keeping the
     rows of `wanted` (all rows when None) in `folder` for the run that follows in this process.
@@ -223,7 +224,7 @@ def build_days(
     force: bool = False,
     progress: Callable[[Progress], None] = lambda p: None,
     prestaged: Path | None = None,
-    open_days: int = index_of_landing.OPEN_DAYS,
+    open_days: int = OPEN_DAYS,
 ) -> Iterator[DayBuild]:
     """Stage and assemble `days` from the landing area, one DayBuild a day, in `folder`.
 

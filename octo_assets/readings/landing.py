@@ -47,6 +47,7 @@ import polars as pl
 
 from octo_assets.domain import LOCAL_TZ
 from octo_assets.lake import Lake
+from octo_assets.settings import OPEN_DAYS
 from octo_assets.storage import Storage, Tokens, VersionConflict
 
 STATE = "_state/landing"
@@ -54,7 +55,6 @@ FOLDERS_FILE = f"{STATE}/folders.parquet"
 FILES = f"{STATE}/files"  # a table of file rows per folder
 LEGACY_INDEX = "_state/landing_index.parquet"  # one table of every file, before the state was split
 TOP_LEVEL = ""  # the folder of the landing area's own files
-OPEN_DAYS = 2  # the newest dated folder and the one before it are listed every time
 SUFFIX = ".json"
 
 FILE_SCHEMA = {

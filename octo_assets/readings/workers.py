@@ -21,35 +21,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from octo_assets.settings import WORKER_TIMEOUT_S
-
-DEFAULT_TIMEOUT_S = 1800.0  # one task: a batch of files, or one slice of a day
-DEFAULT_MEMORY_MB = 256  # one worker's share of a day
+from octo_assets.settings import DEFAULT_TIMEOUT_S, WORKER_TIMEOUT_S
 
 
 class WorkerError(Exception):
     """A worker failed, died or hung; the message says which and how."""
-
-
-def cores() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-@dataclass(frozen=True)
-class WorkerLimits:
-    """How a readings run may use the machine (resources.ReadingsWorkers sets them from the settings)."""
-
-    processes: int = 1
-    task_timeout_s: float = DEFAULT_TIMEOUT_S
-    memory_mb: int = DEFAULT_MEMORY_MB  # bounds what one worker's share of a day holds
-
-    @property
-    def memory_bytes(self) -> int:
-        return self.memory_mb * 2**20
 
 
 def _start_worker(parent: int) -> None:

@@ -29,6 +29,7 @@ from octo_assets.partitions import daily_partitions
 from octo_assets.readings.ingest import prestage
 from octo_assets.resources import setting_problems
 from octo_assets.run.progress import Display, RunWatcher
+from octo_assets.source.snapshot import schema_problem
 from octo_assets.staging import staging_area
 
 
@@ -183,7 +184,8 @@ def run_pipeline(
     file holds are reported and left alone, unless `allow_empty` (then they are published empty).
     """
     display = display or Display()
-    problems = setting_problems(resources)
+    # the source's tables and columns too: nothing is listed or written for a database without them
+    problems = setting_problems(resources) or list(filter(None, [schema_problem(resources["source_db"].path)]))
     if problems:
         raise RunError("\n".join(problems))
     landing, lake = resources["landing"].storage(), resources["lake"].lake()

@@ -152,7 +152,14 @@ def finish_days(context, published: dict[str, dict], failures: list[str], evalua
     if failures:
         for day, metadata in published.items():
             yield dg.AssetMaterialization(asset_key=context.asset_key, partition=day, metadata=metadata)
-        yield from targeted(context, evaluations)
+        # a failed blocking check of a day kept aside says so, as a source snapshot's does
+        kept_aside = [
+            e.with_metadata({**e.metadata, "published": False})
+            if e.blocking and not e.passed and e.partition not in published
+            else e
+            for e in evaluations
+        ]
+        yield from targeted(context, kept_aside)
         raise dg.Failure(description="\n".join(failures))
     for day, metadata in published.items():
         context.add_asset_metadata(metadata, partition_key=day)

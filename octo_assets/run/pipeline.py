@@ -184,8 +184,9 @@ def run_pipeline(
     file holds are reported and left alone, unless `allow_empty` (then they are published empty).
     """
     display = display or Display()
-    # the source's tables and columns too: nothing is listed or written for a database without them
-    problems = setting_problems(resources) or list(filter(None, [schema_problem(resources["source_db"].path)]))
+    problems = setting_problems(resources)
+    if not problems:  # the source's tables and columns too: nothing is listed or written without them
+        problems = list(filter(None, [schema_problem(Path(resources["source_db"].path).expanduser())]))
     if problems:
         raise RunError("\n".join(problems))
     landing, lake = resources["landing"].storage(), resources["lake"].lake()
@@ -352,23 +353,22 @@ def print_summary(
             "QUALIFY row_number() OVER (PARTITION BY reading_date ORDER BY consumption_kwh DESC) <= 3 "
             "ORDER BY reading_date, consumption_kwh DESC"
         ).fetchall()
-        print_table(["day", "product", "meterpoints", "kWh"], [(str(d), n, c, f"{k:.3f}") for d, n, c, k in rows])
+        print_table(
+            ["day", "product", "meterpoints", "kWh"], [(str(d), n, c, f"{k:.3f}") for d, n, c, k in rows], {2, 3}
+        )
     print_failed_checks(failed_checks)
 
 
-def print_table(header: list[str], rows: list[tuple]) -> None:
-    """Columns as wide as their longest value; text left-aligned, numbers right-aligned."""
-    numeric = [all(isinstance(row[i], int) or str(row[i]).replace(".", "", 1).isdigit() for row in rows) for i in
-               range(len(header))]  # fmt: skip
-    numeric[0] = False  # the day
+def print_table(header: list[str], rows: list[tuple], numbers: set[int]) -> None:
+    """Columns as wide as their longest value; text left-aligned, the columns `numbers` right-aligned."""
     widths = [max([len(h)] + [len(str(row[i])) for row in rows]) for i, h in enumerate(header)]
 
     def line(cells) -> str:
-        return "  ".join(f"{c!s:>{w}}" if n else f"{c!s:<{w}}" for c, w, n in zip(cells, widths, numeric)).rstrip()
+        cells = [f"{c!s:>{w}}" if i in numbers else f"{c!s:<{w}}" for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(cells)
 
-    print("    " + line(header))
-    for row in rows:
-        print("    " + line(row))
+    for cells in [header, *rows]:
+        print("    " + line(cells).rstrip())
 
 
 def print_failed_checks(failed: list[tuple[str, str, str]]) -> None:

@@ -35,6 +35,8 @@ from octo_assets_tests.conftest import new_workspace
 from octo_assets_tests.postgres import PRODUCTION_YAML
 from octo_assets_tests.seaweedfs import free_ports
 
+pytestmark = pytest.mark.slow  # PostgreSQL, SeaweedFS, the daemon and the webserver
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAYS = [(date(2021, 1, 1) + timedelta(days=n)).isoformat() for n in range(6)]
 DAYS_PER_RUN = 2

@@ -8,7 +8,7 @@ PORT ?= 3000
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: run test ui sql bench clean
+.PHONY: run test test-quick ui sql bench clean
 
 $(BIN)/activate: pyproject.toml
 	@[ -n "$(PYTHON)" ] || { echo "No Python 3.11 or newer among $(PYTHONS): install one or run 'make PYTHON=/path/to/python3 ...'"; exit 1; }
@@ -27,6 +27,9 @@ run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset fo
 
 test: $(BIN)/activate  ## run the test suite
 	$(BIN)/python -m pytest
+
+test-quick: $(BIN)/activate  ## the tests not marked slow (no servers, browser, deployment or benchmarks)
+	$(BIN)/python -m pytest -m "not slow"
 
 ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001)
 	@# started in the background from a script, SIGINT is ignored, and dg dev would then ignore SIGTERM

@@ -178,7 +178,8 @@ def postgres():
 
 
 TEST_BUCKET = "octo-tests"
-BACKENDS = ["local", "s3"]
+# on S3 a test starts the session's SeaweedFS server: slow (`make test-quick` runs the local one)
+BACKENDS = ["local", pytest.param("s3", marks=pytest.mark.slow)]
 
 
 def new_workspace(root: Path, backend: str, request) -> Workspace:

@@ -21,6 +21,8 @@ from octo_assets.automation.jobs import DAILY_JOB, SNAPSHOT_ASSETS
 from octo_assets.catalog.assets import CATALOG_POOL
 from octo_assets.definitions import ASSETS
 
+pytestmark = pytest.mark.slow  # the module takes ~25 s even without S3
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAYS = ["2021-01-01", "2021-01-02"]
 CATALOG_STEP = "warehouse__catalog"

@@ -7,11 +7,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
 from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS
 from octo_assets.automation.policies import refresh_after_readings
 from octo_assets.definitions import ASSET_CHECKS, ASSETS, defs
 from octo_assets.partitions import daily_partitions
+
+pytestmark = pytest.mark.slow  # the module takes ~10 s even without S3
 
 ACTIVE = dg.AssetKey(["analytics", "active_agreements"])
 HALF_HOURLY = dg.AssetKey(["analytics", "half_hourly_consumption"])

@@ -22,6 +22,8 @@ from octo_assets.resources import LakeStorage
 from octo_assets_tests import expected
 from octo_assets_tests.conftest import BACKENDS, materialize, new_workspace
 
+pytestmark = pytest.mark.slow  # the module takes ~140 s even without S3
+
 AGREEMENT = dg.AssetKey(["lake", "agreement"])
 ACTIVE = dg.AssetKey(["analytics", "active_agreements"])
 PRODUCT_DAY = dg.AssetKey(["analytics", "daily_product_consumption"])

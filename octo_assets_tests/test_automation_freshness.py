@@ -21,6 +21,8 @@ from octo_assets.automation.landing_sensor import LandingChanges, landing_event
 from octo_assets.automation.source_sensor import database_files, source_event
 from octo_assets.definitions import ASSET_CHECKS, ASSETS, defs
 
+pytestmark = pytest.mark.slow  # the module takes ~20 s even without S3
+
 LONDON = ZoneInfo("Europe/London")
 PASS, FAIL, UNKNOWN = FreshnessState.PASS, FreshnessState.FAIL, FreshnessState.UNKNOWN
 

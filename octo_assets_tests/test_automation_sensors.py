@@ -19,6 +19,8 @@ from octo_assets.readings.landing import files_table
 from octo_assets.resources import LakeStorage, LandingFolder
 from octo_assets_tests.conftest import BACKENDS, materialize
 
+pytestmark = pytest.mark.slow  # the module takes ~35 s even without S3
+
 READINGS = dg.AssetSelection.assets(["lake", "readings"])
 sensor_module = import_module("octo_assets.automation.landing_sensor")  # the package exports the sensor by that name
 OLD = 1_000_000_000  # an mtime long ago, in seconds

@@ -14,6 +14,8 @@ from bench.generate import day_slots, generate
 from bench.loop import loop
 from bench.run import history_rows
 
+pytestmark = pytest.mark.slow  # the benchmarks
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -31,6 +31,8 @@ from octo_assets_tests.browser import headless_chromium, require_browser, save_s
 from octo_assets_tests.conftest import SAMPLE
 from octo_assets_tests.dagster_dev import REPO_ROOT, DagsterDev, dagster_home, running_dagster_dev
 
+pytestmark = pytest.mark.slow  # `dg dev` and a browser (chromium)
+
 START_S = 90  # dg dev up and its code location loaded
 PAGE_S = 20  # any one wait on a page: navigation, an element, a text
 FRESHNESS_S = 90  # the daemon's first freshness evaluations and the freshness checks' first run

@@ -1,11 +1,13 @@
 """The pipeline run the way a deployment runs it, everything but Kubernetes real and on loopback:
 PostgreSQL for Dagster's storage, `dagster-daemon` and `dagster-webserver` on the production
-instance (config/dagster.production.yaml: queued runs, at most 3 at once), the landing area, the
-lake and the catalog on an S3 server. A backfill of six days is launched through the webserver's
-GraphQL API (what the UI's backfill dialog sends) and spread over runs of two days each; every
-day's tables are then checked against the independent computation, through the catalog. Then the
-source is corrected back-dated and a snapshot launched: the daemon's source_correction_sensor
-rebuilds exactly the days the correction moves, and the tables match again.
+instance (config/dagster.production.yaml: queued runs, at most 3 at once, at most 2 of one
+backfill), the landing area, the lake and the catalog on an S3 server. A backfill of six days is
+launched through the webserver's GraphQL API (what the UI's backfill dialog sends) and spread over
+runs of two days each; while it runs, three more day runs are launched as the UI's "Materialize"
+does, so that more runs wait in the queue than may run: the runs' records show that the limits
+held. Every day's tables are then checked against the independent computation, through the
+catalog. Then the source is corrected back-dated and a snapshot launched: the daemon's
+source_correction_sensor rebuilds exactly the days the correction moves, and the tables match again.
 
 A run here needs nothing on local disk but its staging folder, which it empties: the other
 processes of a cluster (a run's pod) would see only PostgreSQL and the object store.
@@ -33,10 +35,16 @@ from octo_assets_tests.conftest import new_workspace
 from octo_assets_tests.postgres import PRODUCTION_YAML
 from octo_assets_tests.seaweedfs import free_ports
 
+pytestmark = pytest.mark.slow  # PostgreSQL, SeaweedFS, the daemon and the webserver
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAYS = [(date(2021, 1, 1) + timedelta(days=n)).isoformat() for n in range(6)]
 DAYS_PER_RUN = 2
-MAX_CONCURRENT_RUNS = 3  # config/dagster.production.yaml
+MAX_CONCURRENT_RUNS = 3  # config/dagster.production.yaml: runs at once
+MAX_BACKFILL_RUNS = 2  # ... of them, runs of one backfill
+# days outside the backfill, each built alone while it runs (no landing file holds them: each is
+# published empty, with allow_empty_days); the queue's load, beside the backfill's runs
+EXTRA_DAYS = ["2021-01-20", "2021-01-21", "2021-01-22"]
 BUDGET_S = 420
 REPOSITORY = {"repositoryLocationName": "octo_assets", "repositoryName": "__repository__"}
 DAILY_AND_CATALOG = [
@@ -204,7 +212,15 @@ RUN = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status endTime } 
 RUNS = """
 query($filter: RunsFilter!) {
   runsOrError(filter: $filter) {
-    ... on Runs { results { runId status startTime endTime tags { key value } assetSelection { path } } }
+    ... on Runs { results {
+      runId status creationTime startTime endTime tags { key value } assetSelection { path }
+    } }
+  }
+}"""
+RUN_EVENTS = """
+query($id: ID!) {
+  runOrError(runId: $id) {
+    ... on Run { eventConnection { events { __typename ... on MessageEvent { timestamp } } } }
   }
 }"""
 SENSOR_TICKS = """
@@ -245,6 +261,52 @@ def run_snapshot(dev: Deployment) -> float:
     return dev.query(RUN, {"id": snapshot_run})["runOrError"]["endTime"]
 
 
+def launch_day_alone(dev: Deployment, day: str) -> str:
+    """The readings of one day, as the UI's "Materialize" of one partition launches it; the day has
+    no landing file, so it is published empty (allow_empty_days)."""
+    params = {
+        "selector": {**REPOSITORY, "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["lake", "readings"]}]},
+        "runConfigData": {"ops": {"lake__readings": {"config": {"allow_empty_days": True}}}},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+    }
+    launched = dev.query(LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def with_dequeue_time(dev: Deployment, runs: list[dict]) -> list[dict]:
+    """The runs with the moment the daemon took each from the queue: the run's STARTING event, which
+    the queue's daemon writes as it launches the run. From then until it ends, a run holds a place
+    under the queue's limits."""
+    for run in runs:
+        events = dev.query(RUN_EVENTS, {"id": run["runId"]})["runOrError"]["eventConnection"]["events"]
+        dequeued = [int(e["timestamp"]) / 1000 for e in events if e["__typename"] == "RunStartingEvent"]
+        assert len(dequeued) == 1, (run["runId"], [e["__typename"] for e in events])
+        run["dequeueTime"] = dequeued[0]
+    return runs
+
+
+def most_at_once(runs: list[dict], begins: str) -> int:
+    """The most runs at one moment between their `begins` time (creationTime: queued;
+    dequeueTime: taken from the queue) and their end."""
+    return max(sum(r[begins] <= t < r["endTime"] for r in runs) for t in {r[begins] for r in runs})
+
+
+def timeline(runs: list[dict]) -> str:
+    """The runs' queue times, for a failure's message: seconds from the first run's creation."""
+    zero = min(r["creationTime"] for r in runs)
+
+    def kind(run: dict) -> str:
+        return "backfill" if any(t["key"] == "dagster/backfill" for t in run["tags"]) else "alone"
+
+    return "\n".join(
+        f"{r['runId'][:8]} {kind(r):8}"
+        f" queued {r['creationTime'] - zero:6.1f} dequeued {r['dequeueTime'] - zero:6.1f}"
+        f" started {r['startTime'] - zero:6.1f} ended {r['endTime'] - zero:6.1f}"
+        for r in sorted(runs, key=lambda r: r["creationTime"])
+    )
+
+
 def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_computation(deployment):
     dev, ws, staging = deployment
     dev.wait_for("the code location", lambda: location_loaded(dev))
@@ -256,6 +318,13 @@ def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_c
     )["launchPartitionBackfill"]
     assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
     backfill_id = backfill["backfillId"]
+    backfill_filter = {"filter": {"tags": [{"key": "dagster/backfill", "value": backfill_id}]}}
+    # once the backfill's runs hold their slots, more runs arrive than the queue lets run
+    dev.wait_for(
+        "the backfill's runs to start",
+        lambda: [r for r in dev.query(RUNS, backfill_filter)["runsOrError"]["results"] if r["startTime"]],
+    )
+    extra_ids = [launch_day_alone(dev, day) for day in EXTRA_DAYS]
     final = dev.wait_for(
         "the backfill",
         lambda: (
@@ -263,13 +332,20 @@ def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_c
             and s
         ),
     )
-    runs = dev.query(RUNS, {"filter": {"tags": [{"key": "dagster/backfill", "value": backfill_id}]}})["runsOrError"]
-    runs = runs["results"]
+    runs = dev.query(RUNS, backfill_filter)["runsOrError"]["results"]
     assert final in {"COMPLETED", "COMPLETED_SUCCESS"}, (final, [r["status"] for r in runs], dev.tail())
     assert {r["status"] for r in runs} == {"SUCCESS"}
+    extra = dev.wait_for(
+        "the day runs launched beside the backfill",
+        lambda: (
+            (found := dev.query(RUNS, {"filter": {"runIds": extra_ids}})["runsOrError"]["results"])
+            and all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for r in found)
+            and found
+        ),
+    )
+    assert {r["status"] for r in extra} == {"SUCCESS"}, (extra, dev.tail())
 
-    # the days went out in runs of at most two days (plus the catalog's own run), never more
-    # than three runs at once
+    # the days went out in runs of at most two days (plus the catalog's own run)
     ranges = []
     for run in runs:
         tags = {t["key"]: t["value"] for t in run["tags"]}
@@ -281,9 +357,20 @@ def test_a_six_day_backfill_runs_on_the_deployment_and_matches_the_independent_c
     assert covered == DAYS  # each day in exactly one run
     assert len(ranges) >= len(DAYS) // DAYS_PER_RUN
     assert all(DAYS.index(last) - DAYS.index(first) < DAYS_PER_RUN for first, last in ranges)
-    moments = sorted({t for r in runs for t in (r["startTime"], r["endTime"])})
-    overlap = max(sum(r["startTime"] <= t < r["endTime"] for r in runs) for t in moments)
-    assert overlap <= MAX_CONCURRENT_RUNS
+    # more runs were queued at once than may run, of all and of the backfill: the limits were
+    # tested; and never more than three ran at once, nor more than two of the backfill
+    everything = with_dequeue_time(dev, runs + extra)
+    at_once = {
+        (which, begins): most_at_once(group, begins)
+        for which, group in (("all", everything), ("backfill", runs))
+        for begins in ("creationTime", "dequeueTime")
+    }
+    why = f"{at_once}\n{timeline(everything)}"
+    print(why)  # shown with -rP
+    assert at_once["all", "creationTime"] > MAX_CONCURRENT_RUNS, why
+    assert at_once["backfill", "creationTime"] > MAX_BACKFILL_RUNS, why
+    assert at_once["all", "dequeueTime"] <= MAX_CONCURRENT_RUNS, why
+    assert at_once["backfill", "dequeueTime"] <= MAX_BACKFILL_RUNS, why
 
     assert_the_catalog_matches_the_independent_computation(ws)
 

@@ -18,7 +18,8 @@ from octo_assets.analytics import checks as analytics_checks
 from octo_assets.resources import SourceDatabase
 from octo_assets_tests.conftest import BACKENDS, check_outcomes, materialize
 
-pytestmark = pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
+# slow: the module takes ~45 s even without S3
+pytestmark = [pytest.mark.parametrize("workspace", BACKENDS, indirect=True), pytest.mark.slow]
 
 DAY = "2021-01-01"
 SOURCE = dg.AssetSelection.groups("source").materializable()

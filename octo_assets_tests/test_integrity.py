@@ -24,6 +24,8 @@ from octo_assets.lake import Lake
 from octo_assets.storage import Storage
 from octo_assets_tests.conftest import BACKENDS, check_outcomes, materialize
 
+pytestmark = pytest.mark.slow  # the module takes ~85 s even without S3
+
 DAY = "2021-01-01"
 SOURCE = dg.AssetSelection.groups("source").materializable()
 READINGS = dg.AssetSelection.assets(["lake", "readings"])

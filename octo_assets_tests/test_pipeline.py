@@ -18,6 +18,8 @@ from octo_assets.run import run_pipeline
 from octo_assets_tests import expected
 from octo_assets_tests.conftest import BACKENDS, SAMPLE, new_workspace
 
+pytestmark = pytest.mark.slow  # the module takes ~10 s even without S3
+
 DAYS = ["2021-01-01", "2021-01-02", "2021-01-03"]
 ANALYTICS = ["analytics/active_agreements", "analytics/half_hourly_consumption", "analytics/daily_product_consumption"]
 UNPARTITIONED = {"lake/agreement", "lake/product", "lake/meterpoint"}

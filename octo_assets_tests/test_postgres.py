@@ -10,6 +10,8 @@ import pytest
 from octo_assets.run import run_pipeline
 from octo_assets_tests.postgres import PRODUCTION_YAML
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server
+
 
 @pytest.fixture
 def production_instance(postgres, tmp_path, monkeypatch) -> Iterator[dg.DagsterInstance]:

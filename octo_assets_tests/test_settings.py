@@ -9,6 +9,8 @@ import termios
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the module takes ~50 s even without S3
+
 
 def run_main(ws, tmp_path, *args: str, **overrides) -> subprocess.CompletedProcess:
     home = tmp_path / "dagster_home"

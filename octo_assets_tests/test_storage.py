@@ -12,7 +12,7 @@ from octo_assets.storage import ABSENT, Storage, VersionConflict
 from octo_assets_tests.conftest import TEST_BUCKET
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
 def storage(request, tmp_path) -> Storage:
     if request.param == "s3":
         request.getfixturevalue("s3_server")
@@ -95,6 +95,7 @@ def test_a_partition_is_never_replaced_by_one_built_from_an_older_listing(storag
     assert lake.read(rel)["kwh"].to_list() == [3]
 
 
+@pytest.mark.slow  # the S3 server
 def test_an_unreachable_or_missing_bucket_is_named_in_one_sentence(s3_server, monkeypatch):
     assert Storage(f"s3://no-such-bucket-{uuid.uuid4().hex[:6]}/x").reachable_problem().startswith("bucket")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")

@@ -12,6 +12,8 @@ from octo_assets import automation, definitions
 from octo_assets_tests.conftest import SAMPLE
 from octo_assets_tests.dagster_dev import LOCATION, REPOSITORY, DagsterDev, running_dagster_dev
 
+pytestmark = pytest.mark.slow  # `dg dev`
+
 ASSET_JOB = "__ASSET_JOB"
 DAY = "2021-01-01"
 BUDGET_S = 90  # the whole module: start, both runs and every query

@@ -11,6 +11,8 @@ from octo_assets.run.pipeline import print_summary, run_pipeline
 from octo_assets_tests.conftest import BACKENDS
 from octo_assets_tests.test_settings import one_sentence, run_main
 
+pytestmark = pytest.mark.slow  # the module takes ~50 s even without S3
+
 SAMPLE_ROWS = 14300  # the case study's readings, 143 a file
 LAST_DAY = "2021-01-03"
 

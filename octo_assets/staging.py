@@ -123,7 +123,11 @@ def sweep_staging(root: Path) -> list[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     for leftover in root.glob(f"{PUBLISH_PREFIX}*"):  # an S3 upload's temporary folder, same idea by age
-        if time.time() - leftover.stat().st_mtime > STALE_TMP_S:
+        try:
+            stale = time.time() - leftover.stat().st_mtime > STALE_TMP_S
+        except FileNotFoundError:  # its upload, in another run, just ended
+            continue
+        if stale:
             shutil.rmtree(leftover, ignore_errors=True)
     return removed
 

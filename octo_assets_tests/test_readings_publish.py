@@ -24,8 +24,8 @@ from datetime import date
 import dagster as dg
 import polars as pl
 import pytest
+from octo_assets.readings.checks import BLOCKING
 
-from octo_assets.checks.readings import BLOCKING
 from octo_assets.readings import assemble
 from octo_assets_tests.conftest import BACKENDS, materialize
 
@@ -240,6 +240,8 @@ def test_a_day_failing_a_blocking_check_is_not_published_and_a_good_day_of_the_r
     assert (failed.passed, failed.blocking, failed.severity) == (False, True, dg.AssetCheckSeverity.ERROR)
     assert failed.metadata["offending_rows"].value == offending
     assert failed.target_materialization_data.run_id == first_run
+    assert failed.metadata["published"].value is False  # as a source snapshot's says
+    assert "published" not in results[(GOOD, check)].metadata
     assert [name for name in sorted(BLOCKING) if not results[(BAD, name)].passed] == [check]
     assert all(results[(GOOD, name)].passed for name in BLOCKING)
     assert results[(GOOD, check)].target_materialization_data.run_id == result.run_id

@@ -16,6 +16,8 @@ import pytest
 
 from bench.generate import generate
 
+pytestmark = pytest.mark.slow  # real runs of 3,000 meterpoints, interrupted and resumed
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SENTENCE = (
     "make run was interrupted ({name}) and stopped; the days it had not finished are left as they were, "

@@ -14,9 +14,13 @@ import pytest
 from octo_assets_tests.dagster_dev import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(
-    not (REPO_ROOT / ".venv" / "bin" / "dg").exists(), reason="make ui runs the repository's .venv (make test makes it)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (REPO_ROOT / ".venv" / "bin" / "dg").exists(),
+        reason="make ui runs the repository's .venv (make test makes it)",
+    ),
+    pytest.mark.slow,  # `dg dev`, twice
+]
 
 
 def descendants(pid: int, depth: int | None = None) -> set[int]:

@@ -24,9 +24,9 @@ from datetime import date
 import dagster as dg
 import polars as pl
 import pytest
-from octo_assets.readings.checks import BLOCKING
 
 from octo_assets.readings import assemble
+from octo_assets.readings.checks import BLOCKING
 from octo_assets_tests.conftest import BACKENDS, materialize
 
 READINGS = dg.AssetSelection.assets(["lake", "readings"])

@@ -10,6 +10,8 @@ from octo_assets import settings
 from octo_assets.resources import build_resources, setting_problems
 from octo_assets_tests.test_settings import one_sentence, run_main
 
+pytestmark = pytest.mark.slow  # a make run per wrong setting (~60 s)
+
 # botocore must find no credentials of this machine's: no files, no instance role
 NO_AWS = {
     "AWS_ACCESS_KEY_ID": None,

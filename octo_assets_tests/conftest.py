@@ -257,6 +257,15 @@ def materialize(
     )
 
 
+def failure_message(result) -> str:
+    """The sentence of a run's one failed step: the user's error, not Dagster's wrapper."""
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    return error.message.removeprefix("dagster._core.definitions.events.Failure: ").strip()
+
+
 def check_outcomes(result) -> dict[str, tuple[bool, str, dict]]:
     """check name -> (passed, severity, metadata values)"""
     return {

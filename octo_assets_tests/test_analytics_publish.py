@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from octo_assets.analytics import assets as analytics_assets
-from octo_assets_tests.conftest import materialize
+from octo_assets_tests.conftest import failure_message, materialize
 from octo_assets_tests.test_faults import sourced  # noqa: F401  (a fixture)
 
 DAYS = ["2021-01-01", "2021-01-02"]
@@ -58,10 +58,7 @@ def test_an_analytics_day_failing_a_blocking_check_is_kept_aside_and_says_so(sou
     result = materialize(ws, instance, dg.AssetSelection.assets(dg.AssetKey(["analytics", table])), DAYS)
 
     assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    while failure.cause is not None:
-        failure = failure.cause
-    assert f"{BAD}: {table} not published, check(s) failed: " in failure.message
+    assert f"{BAD}: {table} not published, check(s) failed: " in failure_message(result)
     assert digest(ws, table, BAD) == served  # the version served stays, byte for byte
     rejected = ws.lake_storage().list_files(f"_rejected/analytics/{table}")
     assert [e.path.rsplit("/", 1)[-1] for e in rejected] == [f"{result.run_id}.parquet"]

@@ -22,7 +22,7 @@ import pytest
 from octo_assets import connect
 from octo_assets.lake import Lake
 from octo_assets.storage import Storage
-from octo_assets_tests.conftest import BACKENDS, check_outcomes, materialize
+from octo_assets_tests.conftest import BACKENDS, check_outcomes, failure_message, materialize
 
 pytestmark = pytest.mark.slow  # the module takes ~85 s even without S3
 
@@ -39,14 +39,6 @@ METERPOINTS = [("Eastern", "m1"), ("Eastern", "m2")]
 def snapshot(ws, instance, snapshot_date: str):
     config = {"ops": {"source_snapshot": {"config": {"snapshot_date": snapshot_date}}}}
     return materialize(ws, instance, SOURCE, run_config=config)
-
-
-def failure_message(result) -> str:
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
-    error = failure.step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
-    return error.message.removeprefix("dagster._core.definitions.events.Failure: ").strip()
 
 
 def snapshot_dates(ws, table: str = "product") -> list[str]:

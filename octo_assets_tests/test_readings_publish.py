@@ -27,7 +27,7 @@ import pytest
 
 from octo_assets.readings import assemble
 from octo_assets.readings.checks import BLOCKING
-from octo_assets_tests.conftest import BACKENDS, materialize
+from octo_assets_tests.conftest import BACKENDS, failure_message, materialize
 
 READINGS = dg.AssetSelection.assets(["lake", "readings"])
 READINGS_KEY = dg.AssetKey(["lake", "readings"])
@@ -106,14 +106,6 @@ def readings_of(ws, day: str) -> list[tuple]:
         "SELECT meterpoint_id, strftime(interval_start_local, '%H:%M'), consumption_kwh::VARCHAR, source_file "
         f"FROM '{{lake}}/readings/date={day}/*.parquet' ORDER BY ALL"
     )
-
-
-def failure_message(result) -> str:
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
-    error = failure.step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
-    return error.message.removeprefix("dagster._core.definitions.events.Failure: ").strip()
 
 
 def evaluations(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:

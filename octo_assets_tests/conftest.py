@@ -16,6 +16,8 @@ from octo_assets.storage import Storage, register_filesystems
 from octo_assets_tests import seaweedfs
 from octo_assets_tests.postgres import running_postgres
 
+SIGNALS_AT_START = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
 
 @pytest.fixture(autouse=True)
 def signal_handlers_restored():
@@ -23,9 +25,10 @@ def signal_handlers_restored():
     Where the suite was started with SIGINT ignored (`make test &` in a script), that is SIGTERM
     ignored for the rest of the session, and inherited by every process a later test starts: a
     SIGTERM sent to one (multiprocessing's Pool.terminate, a test's kill) then does nothing."""
-    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number, handler in SIGNALS_AT_START.items():  # a module's fixture may have run Dagster first
+        signal.signal(number, handler)
     yield
-    for number, handler in saved.items():
+    for number, handler in SIGNALS_AT_START.items():
         signal.signal(number, handler)
 
 

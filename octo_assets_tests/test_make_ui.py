@@ -56,8 +56,9 @@ def alive(pids: set[int]) -> set[int]:
     return pids - gone
 
 
-def ignore_sigint() -> None:  # as a script's `make ui &` starts it
+def ignore_sigint() -> None:  # as a script's `make ui &` starts it: SIGINT ignored, SIGTERM not
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("target", ["make", "dg dev"])

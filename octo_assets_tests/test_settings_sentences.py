@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from octo_assets import settings
+from octo_assets import settings, storage
 from octo_assets.resources import build_resources, setting_problems
 from octo_assets_tests.test_settings import one_sentence, run_main
 
@@ -104,3 +104,17 @@ def test_number_settings_take_their_default_when_unset_or_blank(monkeypatch):
     monkeypatch.setenv("OCTO_WORKER_TIMEOUT_S", "2.5")
     assert settings.seconds("OCTO_WORKER_TIMEOUT_S", 1800.0, "or unset it") == 2.5
     assert os.environ["OCTO_WORKER_TIMEOUT_S"] == "2.5"
+
+
+def test_credentials_from_a_profile_count_as_credentials(tmp_path, monkeypatch):
+    """Not only the two keys: a profile botocore finds is credentials too (no sentence about them)."""
+    for name, value in NO_AWS.items():
+        monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(name, value)
+    profile = tmp_path / "credentials"
+    profile.write_text("[default]\naws_access_key_id = someone\naws_secret_access_key = secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(profile))
+    resources = build_resources(str(tmp_path), str(tmp_path / "missing.db"), "s3://b/lake", str(tmp_path / "w"))
+    assert not any("but no AWS credentials" in problem for problem in setting_problems(resources))
+    assert storage.credentials_problem() is None
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    assert storage.credentials_problem() == "no AWS credentials were found"

@@ -26,7 +26,7 @@ from octo_assets.settings import (
     WorkerLimits,
     cores,
 )
-from octo_assets.staging import folder_problem, staging_problem
+from octo_assets.staging import blocking_file, folder_problem, staging_problem
 from octo_assets.storage import CREDENTIALS, Storage, StorageError, credentials_problem, is_remote
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -106,7 +106,7 @@ class Warehouse(dg.ConfigurableResource):
                 f"OCTO_WAREHOUSE: {self.path} is a folder; "
                 "set OCTO_WAREHOUSE to a file path such as data/warehouse.duckdb."
             )
-        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        blocking = blocking_file(path.parent)
         if blocking is not None:
             return (
                 f"OCTO_WAREHOUSE: {self.path} cannot be created: {blocking} is a file; "

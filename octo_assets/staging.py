@@ -56,10 +56,15 @@ def staging_problem() -> str | None:
     return None
 
 
+def blocking_file(folder: Path) -> Path | None:
+    """The file that is `folder` or one of its parents, so that the folder cannot be made, if any."""
+    return next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+
+
 def folder_problem(setting: str, folder: Path) -> str | None:
     """Why the local folder a setting names cannot be written to (it is created if missing), in
     one sentence without its full stop, or None."""
-    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    blocking = blocking_file(folder)
     if blocking is not None:
         what = "is a file" if blocking == folder else f"cannot be created: {blocking} is a file"
         return f"{setting}: {folder} {what}; point {setting} at a folder (it is created if missing)"

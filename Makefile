@@ -8,7 +8,7 @@ PORT ?= 3000
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: run test test-quick ui sql bench clean
+.PHONY: run test test-quick ui sql bench migrate clean
 
 $(BIN)/activate: pyproject.toml
 	@[ -n "$(PYTHON)" ] || { echo "No Python 3.11 or newer among $(PYTHONS): install one or run 'make PYTHON=/path/to/python3 ...'"; exit 1; }
@@ -39,6 +39,9 @@ ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://12
 
 sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only); ARGS='--max-rows all' etc.
 	$(BIN)/python -m octo_assets.sql $(ARGS)
+
+migrate: $(BIN)/activate  ## convert a Parquet lake from before Delta (OCTO_LAKE_DIR) into Delta tables, in place
+	$(BIN)/python -m octo_assets.migrate
 
 clean:  ## remove everything the pipeline generated (not the venv)
 	rm -rf data/lake data/warehouse.duckdb $(DAGSTER_HOME)

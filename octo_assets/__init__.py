@@ -1,7 +1,8 @@
-"""octo-assets: smart-meter readings and their source data as a Dagster-built Parquet lakehouse.
+"""octo-assets: smart-meter readings and their source data as a Dagster-built Delta lakehouse.
 
 from octo_assets import connect
 con = connect()   # the analysts' catalog, read-only, with the lake's storage registered
+then = connect(as_of="2021-02-03 09:00")   # the catalog as it stood then
 """
 
 import warnings
@@ -17,11 +18,12 @@ warnings.filterwarnings(
 )
 
 
-def connect(warehouse=None, read_only: bool = True):
-    """A DuckDB connection to the catalog (see octo_assets.catalog.connect)."""
+def connect(warehouse=None, read_only: bool = True, as_of=None):
+    """A DuckDB connection to the catalog; with `as_of` ("2021-02-03 09:00"), the catalog as it stood
+    then (see octo_assets.catalog.connect)."""
     from octo_assets.catalog.connect import connect as _connect  # imported here: the workers stay light
 
-    return _connect(warehouse, read_only)
+    return _connect(warehouse, read_only, as_of)
 
 
 __all__ = ["connect"]

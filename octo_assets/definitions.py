@@ -8,6 +8,7 @@ from octo_assets.analytics.assets import (
     half_hourly_consumption,
 )
 from octo_assets.automation import FRESHNESS_CHECKS, SCHEDULES, SENSORS, with_policies
+from octo_assets.automation.housekeeping import lake_housekeeping_job
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.catalog.assets import catalog
 from octo_assets.readings.assets import LANDING, readings
@@ -35,7 +36,7 @@ ASSETS = with_policies(
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[BUILD_JOB],
+    jobs=[BUILD_JOB, lake_housekeeping_job],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=resources_from_env(),

@@ -146,7 +146,15 @@ READINGS_FILES = {
     "a file rejected whole has none, and its reason there.",
 }
 
+LAKE_VERSIONS = {
+    "table_name": "The lake table (its folder under the lake root).",
+    "table_uri": "Where the Delta table is: a folder or an s3:// URL; any Delta reader opens it.",
+    "version": "The Delta table version the views over this table read.",
+    "committed_at": "When that version was committed (UTC): the catalog shows every table as of its build.",
+}
+
 VIEWS = {
+    "lake.versions": LAKE_VERSIONS,
     "lake.readings": READINGS,
     "lake.readings_quarantine": READINGS_QUARANTINE,
     "lake.readings_conflicts": READINGS_CONFLICTS,

@@ -1,21 +1,38 @@
-"""The Parquet lake: where each table's partitions live, and how a partition is replaced.
+"""The lake: Delta tables (delta-rs, the `deltalake` package) under one root, on disk or on S3.
 
-Layout (hive style, one file per partition, so that a re-run replaces, never appends):
-    <root>/<table>/<key>=<value>/part-0.parquet
-The root is a local folder or an S3 prefix (storage.Storage). A partition is written whole in
-local staging and then published in one step (a rename, or a single PUT): readers see the old
-partition or the new one, never a part of one, and a crash leaves the old one whole.
+Layout: one Delta table per folder, partitioned by day.
+    <root>/readings/_delta_log/...             the table's transaction log
+    <root>/readings/date=2021-01-01/part-*.parquet
+A day is replaced in one commit: an overwrite whose predicate is that day, so a reader sees the
+table before the commit or after it, never a part of a day, and a day may be many files. Old
+files stay (time travel, readers holding an older version) until housekeeping vacuums them.
+
+Each commit carries the Dagster run id and the partition it published. Where two runs may build
+one day from different deliveries (the readings), the commit also records, as a Delta application
+transaction (app id `<key>=<day>`), the newest delivery it was built from: the check "is the
+published day newer?" and the commit are one optimistic transaction, since a concurrent commit of
+the same day changes that transaction and makes ours fail and look again.
+
+Only the landing state (`_state/`) and the audits' rejects (`_rejected/`) stay plain Parquet files.
 """
 
+import os
+import random
+import time
+import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from octo_assets.storage import ANY, Storage, VersionConflict
+from octo_assets.settings import DEFAULT_RETENTION_DAYS
+from octo_assets.storage import ANY, Storage
 
-PART_FILE = "part-0.parquet"
 # the tables (folders under the root) and the keys they are partitioned by: one home for the layout
 READINGS_TABLE = "readings"
 QUARANTINE_TABLE = "readings_quarantine"
@@ -24,15 +41,20 @@ FILES_TABLE = "readings_files"  # each day's rows, file by file
 DAY_KEY = "date"  # a readings or analytics day
 SNAPSHOT_KEY = "snapshot_date"  # a source snapshot's day
 REJECTED = "_rejected"  # what failed its audit, kept for inspection
-# Parquet key-value metadata: the newest delivery (first sight of a landing file) the data of
-# this file was built from
-LISTED_AT = "octo.deliveries_seen_ns"
-# ... and of a source snapshot table: the SHA-256 of its content (its data version in Dagster)
-CONTENT_SHA256 = "octo.content_sha256"
+DELTA_LOG = "_delta_log"
+# commit metadata (Delta commitInfo): who published what
+RUN_ID = "dagster_run_id"
+PARTITION = "partition"
+COMMIT_ID = "octo.commit"
+CONTENT_SHA256 = "octo.content_sha256"  # a source snapshot's content (its data version in Dagster)
+WATERMARK = "octo.deliveries_seen_ns"  # the newest delivery a readings day was built from
+MAX_ATTEMPTS = 50  # commits lost to concurrent writers of the same table before giving up
+SOURCE_TABLES = ("agreement", "product", "meterpoint")
+WRITER = WriterProperties(compression="ZSTD")
 
 
 def source_table(table: str) -> str:
-    """The folder of a source table's daily snapshots (agreement, product, meterpoint)."""
+    """The Delta table of a source table's daily snapshots (agreement, product, meterpoint)."""
     return f"source/{table}"
 
 
@@ -40,120 +62,274 @@ def analytics_table(name: str) -> str:
     return f"analytics/{name}"
 
 
+def lake_tables(analytics: tuple[str, ...] = ()) -> list[str]:
+    """Every Delta table of the lake, given the analytics tables' names."""
+    return [
+        READINGS_TABLE,
+        QUARANTINE_TABLE,
+        CONFLICTS_TABLE,
+        FILES_TABLE,
+        *(source_table(t) for t in SOURCE_TABLES),
+        *(analytics_table(t) for t in analytics),
+    ]
+
+
+class CommitLost(Exception):
+    """A day's commit kept losing to concurrent commits of the same table."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publishing a day did: the table version that holds it, or None if a newer run's stands."""
+
+    version: int | None
+    uri: str
+
+    @property
+    def replaced(self) -> bool:
+        return self.version is not None
+
+
+@dataclass(frozen=True)
+class TableVersion:
+    """One version of a table as a reader pins it: its files and when it was committed."""
+
+    table: str
+    version: int
+    committed_at: datetime
+    files: list[str]
+    schema: pa.Schema
+
+
 class Lake:
-    def __init__(self, storage: Storage | str):
+    def __init__(self, storage: Storage | str, retention_days: int = DEFAULT_RETENTION_DAYS):
         self.storage = storage if isinstance(storage, Storage) else Storage(storage)
+        self.retention_days = retention_days
 
     @property
     def root(self) -> str:
         return self.storage.url
 
-    def partition_path(self, table: str, key: str, value: str) -> str:
-        """A partition's file, relative to the lake root."""
-        return f"{table}/{key}={value}/{PART_FILE}"
+    def uri(self, rel: str) -> str:
+        return self.storage.uri(rel)
+
+    # -- Delta tables ----------------------------------------------------------------------------
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """delta-rs reads the standard AWS_* variables itself; an http:// endpoint (a local S3
+        server) must be allowed explicitly."""
+        if self.storage.is_local:
+            return None
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        return {"AWS_ALLOW_HTTP": "true"} if endpoint.startswith("http://") else {}
+
+    def table_uri(self, table: str) -> str:
+        return self.storage.uri(table)
+
+    def delta(self, table: str, version: int | None = None) -> DeltaTable | None:
+        """The table (latest, or at a version number), or None if it does not exist."""
+        try:
+            return DeltaTable(self.table_uri(table), version=version, storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def publish(
+        self,
+        table: str,
+        key: str,
+        value: str,
+        data: pl.DataFrame | Path,
+        run_id: str,
+        watermark_ns: int | None = None,
+        force: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> Published:
+        """Replace the day `key = value` of `table` with `data` (a frame, or a staged Parquet file
+        streamed in batches) in one commit, creating the table on first use.
+
+        With `watermark_ns` (the newest delivery the day was built from), a day published from
+        newer deliveries is kept (returns version None) unless `force` (an operator's rebuild).
+        """
+        app_id = f"{key}={value}"
+        commit = uuid.uuid4().hex
+        info = {RUN_ID: run_id, PARTITION: value, COMMIT_ID: commit, **(metadata or {})}
+        transactions = []
+        if watermark_ns is not None:
+            info[WATERMARK] = str(watermark_ns)
+            transactions = [Transaction(app_id, watermark_ns)]
+        for attempt in range(MAX_ATTEMPTS):
+            current = self.delta(table)
+            if current is not None and watermark_ns is not None and not force:
+                published = current.transaction_version(app_id)
+                if published is not None and published > watermark_ns:
+                    return Published(None, self.table_uri(table))
+            try:
+                write_deltalake(
+                    current if current is not None else self.table_uri(table),
+                    _with_key(data, key, value),
+                    mode="overwrite",
+                    predicate=f"{key} = '{value}'",
+                    partition_by=[key],
+                    storage_options=None if current is not None else self.storage_options,
+                    configuration=None if current is not None else self.table_configuration(),
+                    commit_properties=CommitProperties(custom_metadata=info, app_transactions=transactions),
+                    writer_properties=WRITER,
+                )
+                return Published(self._version_of(table, commit), self.table_uri(table))
+            except CommitFailedError:
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # a concurrent commit won: look again
+            except Exception as exc:
+                if current is None and "already exists" in str(exc).lower():
+                    continue  # another writer created the table first
+                raise
+        raise CommitLost(f"{self.table_uri(table)}: the commit of {app_id} lost to {MAX_ATTEMPTS} concurrent commits")
+
+    def table_configuration(self) -> dict[str, str]:
+        """Time travel reaches back `retention_days`: neither the log nor replaced files go sooner."""
+        interval = f"interval {self.retention_days} days"
+        return {"delta.logRetentionDuration": interval, "delta.deletedFileRetentionDuration": interval}
+
+    def _version_of(self, table: str, commit: str) -> int | None:
+        """The version our commit became (a concurrent writer may have committed after it)."""
+        for entry in self.delta(table).history(limit=MAX_ATTEMPTS):
+            if entry.get(COMMIT_ID) == commit:
+                return int(entry["version"])
+        return None
+
+    def commit_info(self, table: str, value: str, limit: int = 200) -> dict | None:
+        """The newest commit (within the last `limit`) that published the partition `value`."""
+        found = self.delta(table)
+        if found is None:
+            return None
+        for entry in found.history(limit=limit):
+            if entry.get(PARTITION) == value:
+                return entry
+        return None
+
+    def day_files(self, table: str, key: str, value: str, current: DeltaTable | None = None) -> list[str]:
+        """The files of the day `key = value` in the table's latest version ([]: none, or no table)."""
+        current = current or self.delta(table)
+        if current is None:
+            return []
+        return current.file_uris(file_pruning_predicate=[(key, "=", value)])
+
+    def read_day(self, table: str, key: str, value: str) -> pl.DataFrame | None:
+        """The day's rows (without the partition column), or None if the table does not exist."""
+        current = self.delta(table)
+        if current is None:
+            return None
+        dataset = current.to_pyarrow_dataset()
+        files = self.day_files(table, key, value, current)
+        schema = pa.schema([f for f in dataset.schema if f.name != key])
+        if not files:
+            return pl.from_arrow(schema.empty_table())
+        frames = [pl.read_parquet(self._local_or_stream(uri)) for uri in files]
+        return pl.concat(frames, how="vertical_relaxed").select(schema.names)
+
+    def _local_or_stream(self, uri: str):
+        return uri if self.storage.is_local else self.storage.fs.open(uri)
+
+    def partition_values(self, table: str, key: str) -> list[str]:
+        """The partition values that hold at least one file in the latest version, sorted."""
+        current = self.delta(table)
+        if current is None:
+            return []
+        values = {str(p[key]) for p in current.partitions() if p.get(key) is not None}
+        return sorted(values)
+
+    def pin(self, table: str, at: datetime | None = None) -> TableVersion | None:
+        """The table's latest version, or the version it had at the moment `at` (None: the table
+        did not exist then), as a reader reads it."""
+        latest = self.delta(table)
+        if latest is None:
+            return None
+        commits = latest.history(limit=None if at is not None else 1)
+        if at is not None:
+            moment = at.timestamp() * 1000
+            commits = [c for c in commits if c["timestamp"] <= moment]
+            if not commits:
+                return None
+        commit = max(commits, key=lambda c: int(c["version"]))
+        found = latest if at is None else self.delta(table, int(commit["version"]))
+        return TableVersion(
+            table=table,
+            version=found.version(),
+            committed_at=datetime.fromtimestamp(commit["timestamp"] / 1000, timezone.utc),
+            files=found.file_uris(),
+            schema=pa.schema(found.schema().to_arrow()),
+        )
+
+    # -- plain files: the landing state and the audits' rejects ------------------------------------
 
     def rejected_path(self, table: str, key: str, value: str, run_id: str) -> str:
         """Where a run keeps a partition that failed its audit, for inspection."""
         return f"{REJECTED}/{table}/{key}={value}/{run_id}.parquet"
 
-    def uri(self, rel: str) -> str:
-        return self.storage.uri(rel)
-
-    def table_glob(self, table: str) -> str:
-        """The glob DuckDB reads a table through; temporary files never match it."""
-        return self.storage.uri(f"{table}/*/*.parquet")
-
-    def partition_values(self, table: str, key: str) -> list[str]:
-        """The partition values that hold a complete file, sorted."""
-        prefix = f"{key}="
-        values = []
-        for entry in self.storage.list_files(table, suffix=PART_FILE):
-            folder, _, name = entry.path[len(table) + 1 :].partition("/")
-            if name == PART_FILE and folder.startswith(prefix):
-                values.append(folder[len(prefix) :])
-        return sorted(values)
-
-    def existing_partition(self, table: str, key: str, value: str) -> str | None:
-        """The URI of a partition's file, or None if it was never written."""
-        rel = self.partition_path(table, key, value)
-        return self.storage.uri(rel) if self.storage.exists(rel) else None
-
-    def write(self, frame: pl.DataFrame, rel: str, expect: str | None = ANY, metadata: dict | None = None) -> str:
-        """Replace the file `rel` with `frame` as Parquet (with key-value `metadata`); returns its URI."""
+    def write(self, frame: pl.DataFrame, rel: str, expect: str | None = ANY) -> str:
+        """Replace the plain Parquet file `rel` with `frame`; returns its URI."""
         with self.storage.publish(rel, expect) as path:
-            frame.write_parquet(path, compression="zstd", statistics=True, metadata=metadata)
+            frame.write_parquet(path, compression="zstd", statistics=True)
         return self.storage.uri(rel)
-
-    def write_unless_newer(self, frame: pl.DataFrame, rel: str, watermark_ns: int, force: bool = False) -> bool:
-        """Replace `rel` with `frame`, built from deliveries up to `watermark_ns`, unless the published
-        file was built from newer deliveries (see `publish_unless_newer`)."""
-
-        def write(path: Path) -> None:
-            frame.write_parquet(path, compression="zstd", metadata={LISTED_AT: str(watermark_ns)})
-
-        return self._replace_unless_newer(rel, watermark_ns, write, force)
-
-    def put_file_unless_newer(self, source: Path, rel: str, watermark_ns: int, force: bool = False) -> bool:
-        """Publish the Parquet file `source` (its metadata holds `watermark_ns`) as `rel`, unless
-        the published file was built from newer deliveries."""
-        return self._replace_unless_newer(
-            rel, watermark_ns, lambda expect: self.storage.put_file(rel, source, expect), force, whole=True
-        )
-
-    def _replace_unless_newer(self, rel: str, watermark_ns: int, write, force: bool, whole: bool = False) -> bool:
-        """Two runs of one day (the sensor's and the 08:00 one, or a re-run) may overlap. Whichever
-        finishes last, the partition ends up built from the newer deliveries (the watermark: the
-        latest first sight of the files it was built from), so a correction only the later run saw
-        is never overwritten. The check and the replacement are one compare-and-swap on the file's
-        version; a concurrent publish makes it look again. `force` (an operator's rebuild) skips
-        the comparison. Returns False when the published file was newer and was kept.
-        """
-        while True:
-            version = self.storage.version(rel)
-            if not force and version is not None and self.listed_at(rel) > watermark_ns:
-                return False
-            try:
-                if whole:
-                    write(version)
-                else:
-                    with self.storage.publish(rel, expect=version) as path:
-                        write(path)
-                return True
-            except VersionConflict:
-                continue
-
-    def listed_at(self, rel: str) -> int:
-        """The newest delivery the data in `rel` was built from (-1: not recorded)."""
-        return int(self.file_metadata(rel).get(LISTED_AT, "-1"))
-
-    def file_metadata(self, rel: str) -> dict[str, str]:
-        """The key-value metadata of the Parquet file `rel` (its footer only is read)."""
-        with self.storage.open(rel) as file:
-            metadata = pq.read_metadata(file).metadata or {}
-        return {key.decode(): value.decode() for key, value in metadata.items()}
 
     def read(self, rel: str) -> pl.DataFrame:
         with self.storage.open(rel) as file:
             return pl.read_parquet(file)
 
 
+# Delta has no unsigned integers, dictionaries or nanosecond timestamps: what a table stores
+_DELTA_TYPES = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64(), pa.uint64(): pa.int64()}
+
+
+def delta_schema(schema: pa.Schema) -> pa.Schema:
+    fields = []
+    for field in schema:
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if pa.types.is_large_string(kind) or kind == pa.string_view():
+            kind = pa.string()
+        if pa.types.is_timestamp(kind) and kind.unit == "ns":
+            kind = pa.timestamp("us", kind.tz)
+        fields.append(pa.field(field.name, _DELTA_TYPES.get(kind, kind)))
+    return pa.schema(fields)
+
+
+def _with_key(data: pl.DataFrame | Path, key: str, value: str) -> pa.RecordBatchReader:
+    """The rows with the partition column added, in Delta's types, as a stream of batches."""
+    day = pa.scalar(datetime.strptime(value, "%Y-%m-%d").date(), pa.date32())
+    if isinstance(data, pl.DataFrame):
+        source = data.drop(key, strict=False).to_arrow()
+        schema, batches = source.schema, source.to_batches()
+    else:
+        parquet = pq.ParquetFile(data)
+        schema, batches = parquet.schema_arrow, parquet.iter_batches(batch_size=256_000)
+    target = delta_schema(schema).append(pa.field(key, pa.date32()))
+
+    def converted():
+        for batch in batches:
+            columns = [batch.column(i).cast(target.field(i).type) for i in range(batch.num_columns)]
+            yield pa.RecordBatch.from_arrays([*columns, pa.array([day] * batch.num_rows, pa.date32())], schema=target)
+
+    return pa.RecordBatchReader.from_batches(target, converted())
+
+
 class MissingSnapshot(Exception):
     """No source snapshot yet; the message says what to materialise."""
 
 
-def latest_snapshot(lake: Lake, table: str) -> str:
-    """The URI of the latest snapshot of a source table (agreement, product, meterpoint)."""
-    return lake.uri(latest_snapshot_path(lake, table))
-
-
-def latest_snapshot_path(lake: Lake, table: str) -> str:
-    """The path (in the lake) of the latest snapshot of a source table."""
+def latest_snapshot_date(lake: Lake, table: str) -> str:
     dates = lake.partition_values(source_table(table), SNAPSHOT_KEY)
     if not dates:
         raise MissingSnapshot(
             f"No snapshot of the source `{table}` table in {lake.root}: materialise lake/{table} first."
         )
-    return lake.partition_path(source_table(table), SNAPSHOT_KEY, dates[-1])
+    return dates[-1]
+
+
+def latest_snapshot(lake: Lake, table: str) -> list[str]:
+    """The files of the latest snapshot of a source table (agreement, product, meterpoint)."""
+    return lake.day_files(source_table(table), SNAPSHOT_KEY, latest_snapshot_date(lake, table))
 
 
 def snapshot_version(agreement_sha256: str | None, product_sha256: str | None) -> str:
@@ -165,21 +341,24 @@ def snapshot_version(agreement_sha256: str | None, product_sha256: str | None) -
 class SnapshotInUse:
     """The latest snapshot of agreement and product, as the analytics read it."""
 
-    relations: dict[str, str]  # agreement, product -> URI
+    relations: dict[str, list[str]]  # agreement, product -> the snapshot's files
     snapshot_date: str  # the agreement table's
-    version: str  # snapshot_version of the two files' content hashes
+    version: str  # snapshot_version of the two snapshots' content hashes
 
 
 def snapshot_in_use(lake: Lake) -> SnapshotInUse:
-    paths = {table: latest_snapshot_path(lake, table) for table in ("agreement", "product")}
-    hashes = {table: lake.file_metadata(path).get(CONTENT_SHA256) for table, path in paths.items()}
+    dates = {table: latest_snapshot_date(lake, table) for table in ("agreement", "product")}
+    hashes = {}
+    for table, day in dates.items():
+        info = lake.commit_info(source_table(table), day) or {}
+        hashes[table] = info.get(CONTENT_SHA256)
     return SnapshotInUse(
-        relations={table: lake.uri(path) for table, path in paths.items()},
-        snapshot_date=paths["agreement"].split(f"{SNAPSHOT_KEY}=")[1].split("/")[0],
+        relations={t: lake.day_files(source_table(t), SNAPSHOT_KEY, day) for t, day in dates.items()},
+        snapshot_date=dates["agreement"],
         version=snapshot_version(hashes["agreement"], hashes["product"]),
     )
 
 
-def readings_partition(lake: Lake, day: str) -> str | None:
-    """The URI of a day's published readings, or None if the day was never built."""
-    return lake.existing_partition(READINGS_TABLE, DAY_KEY, day)
+def readings_files(lake: Lake, day: str) -> list[str]:
+    """The files of a day's published readings ([]: never built, or built empty)."""
+    return lake.day_files(READINGS_TABLE, DAY_KEY, day)

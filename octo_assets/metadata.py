@@ -54,3 +54,12 @@ def table_metadata(
     if lineage is not None:
         metadata["dagster/column_lineage"] = lineage
     return metadata
+
+
+def version_metadata(published) -> dict:
+    """Where a published day is: its Delta table and the version its commit made (lake.Published);
+    the commit itself names the run and the partition."""
+    metadata = {"path": location(published.uri)}
+    if published.version is not None:
+        metadata["delta_version"] = published.version
+    return metadata

@@ -1,4 +1,4 @@
-"""Relation names bound to Parquet files in DuckDB, so that SQL reads like what an analyst would
+"""Relation names bound to the Parquet files of a lake version in DuckDB, so that SQL reads like what an analyst would
 write (`FROM readings`), whoever runs it: the analytics, the checks, the catalog."""
 
 import duckdb
@@ -6,18 +6,23 @@ import duckdb
 from octo_assets.storage import register_filesystems
 
 
-def bind(connection: duckdb.DuckDBPyConnection, relations: dict[str, str | None]) -> None:
-    """Bind each relation name to a Parquet file (or to an empty relation of the right columns)."""
+def bind(connection: duckdb.DuckDBPyConnection, relations: dict[str, list[str]]) -> None:
+    """Bind each relation name to Parquet files (none: an empty relation of the right columns)."""
     connection.execute("SET TimeZone = 'UTC'")
-    register_filesystems(connection, [uri for uri in relations.values() if uri])
-    for relation, path in relations.items():
-        source = f"read_parquet({sql_literal(path)})" if path else f"({EMPTY[relation]})"
+    register_filesystems(connection, [uri for files in relations.values() for uri in files])
+    for relation, files in relations.items():
+        source = f"read_parquet({sql_list(files)})" if files else f"({EMPTY[relation]})"
         connection.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT * FROM {source}")
 
 
 def sql_literal(path: str) -> str:
     """A path as a SQL string literal (DDL cannot take bound parameters)."""
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def sql_list(paths: list[str]) -> str:
+    """Paths as a SQL list literal, for read_parquet([...])."""
+    return "[" + ", ".join(sql_literal(p) for p in paths) + "]"
 
 
 # a day with no readings still gets its (empty) partition

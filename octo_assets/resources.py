@@ -16,11 +16,13 @@ from octo_assets import settings
 from octo_assets.lake import Lake
 from octo_assets.settings import (
     DEFAULT_MEMORY_MB,
+    DEFAULT_RETENTION_DAYS,
     DEFAULT_TIMEOUT_S,
     LANDING_OPEN_DAYS,
     MEMORY_MB,
     MIN_MEMORY_MB,
     OPEN_DAYS,
+    RETENTION_DAYS,
     WORKER_TIMEOUT_S,
     WORKERS,
     WorkerLimits,
@@ -79,6 +81,7 @@ class LakeStorage(dg.ConfigurableResource):
     """The root of the Parquet lake: a folder or an S3 prefix."""
 
     root: str
+    retention_days: int = DEFAULT_RETENTION_DAYS  # how far back time travel reaches (housekeeping)
 
     def problem(self) -> str | None:
         if is_remote(self.root):
@@ -88,7 +91,7 @@ class LakeStorage(dg.ConfigurableResource):
 
     def lake(self) -> Lake:
         _fail_on(self.problem())
-        return Lake(Storage(self.root))
+        return Lake(Storage(self.root), self.retention_days)
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -197,12 +200,18 @@ def _locations(resources: dict) -> list[tuple[str, str]]:
 
 
 def build_resources(
-    readings_dir: str, source_db: str, lake_dir: str, warehouse: str, open_days: int = OPEN_DAYS, workers=None
+    readings_dir: str,
+    source_db: str,
+    lake_dir: str,
+    warehouse: str,
+    open_days: int = OPEN_DAYS,
+    workers=None,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
 ) -> dict:
     return {
         "landing": LandingFolder(path=str(readings_dir), open_days=open_days),
         "source_db": SourceDatabase(path=str(source_db)),
-        "lake": LakeStorage(root=str(lake_dir)),
+        "lake": LakeStorage(root=str(lake_dir), retention_days=retention_days),
         "warehouse": Warehouse(path=str(warehouse)),
         "workers": workers or ReadingsWorkers(),
         # analytics SQL runs in a private in-memory database over Parquet, never in the catalog
@@ -229,4 +238,7 @@ def resources_from_env() -> dict:
         location(settings.WAREHOUSE),
         settings.whole_number(LANDING_OPEN_DAYS, OPEN_DAYS, 1, "days", f"or unset it for {OPEN_DAYS}"),
         workers,
+        settings.whole_number(
+            RETENTION_DAYS, DEFAULT_RETENTION_DAYS, 1, "days", f"or unset it for {DEFAULT_RETENTION_DAYS}"
+        ),
     )

@@ -26,6 +26,7 @@ MEMORY_MB = "OCTO_MEMORY_MB"  # what one worker's share of a day may hold
 LANDING_OPEN_DAYS = "OCTO_LANDING_OPEN_DAYS"  # dated delivery folders still listed every time
 DAYS_PER_RUN = "OCTO_DAYS_PER_RUN"  # the most days one backfill run builds
 STAGING_DIR = "OCTO_STAGING_DIR"  # local scratch space of a run (storage.staging_root)
+RETENTION_DAYS = "OCTO_RETENTION_DAYS"  # how far back "as of" reaches: housekeeping keeps that history
 
 
 # the defaults of the settings a run works by
@@ -33,6 +34,8 @@ OPEN_DAYS = 2  # the newest dated delivery folder and the one before it are list
 DEFAULT_TIMEOUT_S = 1800.0  # one worker task: a batch of files, or one slice of a day
 DEFAULT_MEMORY_MB = 256  # one worker's share of a day
 MIN_MEMORY_MB = 16  # below this a worker's share of a day is mostly overhead
+# more than a year of "what did we report then?" (settlement reconciliation runs reach back 14 months)
+DEFAULT_RETENTION_DAYS = 430
 
 
 def cores() -> int:

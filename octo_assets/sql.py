@@ -24,7 +24,7 @@ from typing import TextIO
 import duckdb
 
 from octo_assets import settings
-from octo_assets.catalog.connect import CatalogNotFound, connect
+from octo_assets.catalog.connect import CatalogNotFound, NothingThen, connect
 
 PROMPT, CONTINUATION = "octo> ", "  ..> "
 QUIT = (".quit", ".exit")
@@ -76,12 +76,14 @@ def max_rows_argument(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def open_catalog(location: str) -> duckdb.DuckDBPyConnection:
+def open_catalog(location: str, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
     """The catalog through octo_assets.connect: whatever the lake's storage needs is registered."""
     try:
-        return connect(location)
-    except CatalogNotFound as exc:
+        return connect(location, as_of=as_of)
+    except (CatalogNotFound, NothingThen) as exc:
         raise SystemExit(str(exc)) from None
+    except ValueError as exc:  # a moment that is not one
+        raise SystemExit(f"--as-of {as_of}: {exc}; write it as 2021-02-03 09:00 (Europe/London)") from None
 
 
 def run_sql(connection: duckdb.DuckDBPyConnection, sql: str, display: Display | None = None) -> bool:
@@ -193,19 +195,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_MAX_ROWS,
         help=f"show at most N rows of each result; 0 or all: every row (default {DEFAULT_MAX_ROWS})",
     )
+    parser.add_argument(
+        "--as-of",
+        metavar="MOMENT",
+        help="the catalog as it stood then, e.g. '2021-02-03 09:00' (Europe/London unless a zone is given)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     path = settings.location(settings.WAREHOUSE)
-    with open_catalog(path) as connection:
+    with open_catalog(path, args.as_of) as connection:
         display = Display(args.max_rows)
         if args.command is not None:
             return 0 if run_command(connection, args.command, display) else 1
         interactive = sys.stdin.isatty()
         if interactive:
-            print(f"Catalog {path} (read-only). .tables lists the views, .help for help.")
+            then = f" as of {args.as_of}" if args.as_of else ""
+            print(f"Catalog {path}{then} (read-only). .tables lists the views, .help for help.")
         prompt_loop(connection, line_reader(sys.stdin), display)
         if interactive:
             print()  # leave the shell's prompt on a line of its own after Ctrl-D

@@ -1,4 +1,4 @@
-"""The analytics assets: each table of analytics.tables, one Parquet partition per day, computed
+"""The analytics assets: each table of analytics.tables, a Delta table replaced day by day, computed
 by its DuckDB SQL, checked, then published (write, audit, publish)."""
 
 from datetime import date
@@ -10,8 +10,8 @@ from octo_assets.analytics.checks import CHECKS, evaluate
 from octo_assets.analytics.queries import run_query
 from octo_assets.analytics.tables import TABLES, AnalyticsTable
 from octo_assets.checks import finish_days
-from octo_assets.lake import Lake, MissingSnapshot, SnapshotInUse, analytics_table, readings_partition, snapshot_in_use
-from octo_assets.metadata import column_schema, location, table_metadata
+from octo_assets.lake import Lake, MissingSnapshot, SnapshotInUse, analytics_table, readings_files, snapshot_in_use
+from octo_assets.metadata import column_schema, table_metadata, version_metadata
 from octo_assets.partitions import backfill_policy, daily_partitions
 from octo_assets.resources import LakeStorage
 
@@ -39,6 +39,11 @@ def provenance(context: dg.AssetExecutionContext, snapshot: SnapshotInUse) -> di
     return metadata
 
 
+def snapshot_commit(snapshot: SnapshotInUse | None) -> dict[str, str]:
+    """What a day's commit says it was built from, beside the run and the day."""
+    return {"octo.snapshot_version": snapshot.version} if snapshot else {}
+
+
 def materialise_days(context: dg.AssetExecutionContext, table: AnalyticsTable, lake: Lake, duckdb: DuckDBResource):
     """Run the table's SQL for each day of this run; check each day's table, then publish it, or
     keep it under `_rejected/` if a check fails (and fail the step once every day was tried)."""
@@ -50,7 +55,7 @@ def materialise_days(context: dg.AssetExecutionContext, table: AnalyticsTable, l
         for day in context.partition_keys:
             relations = {**(snapshot.relations if snapshot else {})}
             if table.reads_readings:
-                relations["readings"] = readings_partition(lake, day)
+                relations["readings"] = readings_files(lake, day)
             frame = run_query(connection, table.name, relations, {table.day_parameter: day})
             totals = None
             if table.reads_readings:
@@ -65,11 +70,13 @@ def materialise_days(context: dg.AssetExecutionContext, table: AnalyticsTable, l
                 why = ", ".join(failed)
                 failures.append(f"{day}: {table.name} not published, check(s) failed: {why}; see {rejected}")
                 continue
-            uri = lake.write(frame, lake.partition_path(folder, table.partition_key, day))
+            published_as = lake.publish(
+                folder, table.partition_key, day, frame, context.run.run_id, metadata=snapshot_commit(snapshot)
+            )
             metadata = {
                 **table_metadata(frame, table.column_lineage, table.column_descriptions),
                 **table.chart(frame, date.fromisoformat(day)),
-                "path": location(uri),
+                **version_metadata(published_as),
                 **extra,
             }
             if "consumption_kwh" in frame.columns:

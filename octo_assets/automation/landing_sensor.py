@@ -110,10 +110,10 @@ def landing_changes(
 def _built_from(lake: Lake, day: date) -> pl.DataFrame:
     """The content hashes (sha) of the file versions the day's published readings were built from:
     a version whose content is there, under whatever name, adds nothing to the day."""
-    rel = lake.partition_path(FILES_TABLE, DAY_KEY, day.isoformat())
-    if not lake.storage.exists(rel):
+    published = lake.read_day(FILES_TABLE, DAY_KEY, day.isoformat())
+    if published is None:
         return pl.DataFrame(schema={"sha": pl.String})
-    return lake.read(rel).select("sha")
+    return published.select("sha")
 
 
 def newest_day() -> date:

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from octo_assets.automation.housekeeping import lake_housekeeping_schedule
 from octo_assets.automation.jobs import DAILY_JOB, SNAPSHOT_JOB, snapshot_run_config
 from octo_assets.automation.landing_sensor import landing_changes, requests_for
 from octo_assets.domain import LOCAL_TZ
@@ -63,4 +64,4 @@ def source_snapshot_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
     return dg.RunRequest(run_key=snapshot_date, run_config=snapshot_run_config(snapshot_date))
 
 
-SCHEDULES = [daily_readings_schedule, source_snapshot_schedule]
+SCHEDULES = [daily_readings_schedule, source_snapshot_schedule, lake_housekeeping_schedule]

@@ -1,5 +1,9 @@
 """`connect()`: the analysts' way in. A DuckDB connection to the catalog, ready to query.
 
+`connect(as_of="2021-02-03 09:00")` opens the catalog as it stood at that moment instead: the
+same views, each over its table's Delta version of that moment (a time without a zone is
+Europe/London's), in a private in-memory database. It reads the lake the catalog names.
+
 The catalog's views read Parquet by path: absolute paths for a lake on disk, s3:// URLs for a
 lake on object storage. DuckDB reads s3:// itself only with its httpfs extension, which cannot
 be installed at run time on hosts without internet access; so the lake's S3 filesystem (s3fs,
@@ -11,11 +15,16 @@ and opened read-only.
 import hashlib
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 
 from octo_assets import settings
+from octo_assets.catalog.views import create_views
+from octo_assets.domain import LOCAL_TZ
+from octo_assets.lake import Lake
 from octo_assets.storage import Storage, is_remote, register_filesystems
 
 
@@ -23,8 +32,18 @@ class CatalogNotFound(Exception):
     """There is no catalog at the configured place; the message says how to make one."""
 
 
-def connect(warehouse: str | os.PathLike | None = None, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open the catalog (default: OCTO_WAREHOUSE) with the lake's filesystem registered."""
+class NothingThen(Exception):
+    """The lake held no table at the moment asked for; the message gives the first moment it did."""
+
+
+def connect(
+    warehouse: str | os.PathLike | None = None, read_only: bool = True, as_of: str | datetime | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the catalog (default: OCTO_WAREHOUSE) with the lake's filesystem registered; with
+    `as_of`, the catalog as it stood at that moment (read-only)."""
+    if as_of is not None:
+        with connect(warehouse) as catalog:
+            return connect_as_of(catalog, moment(as_of))
     location = str(warehouse or settings.location(settings.WAREHOUSE))
     if is_remote(location):
         if not read_only:
@@ -38,6 +57,25 @@ def connect(warehouse: str | os.PathLike | None = None, read_only: bool = True) 
     [(remote_views,)] = connection.execute("SELECT count(*) FROM duckdb_views() WHERE sql LIKE '%s3://%'").fetchall()
     if remote_views:
         register_filesystems(connection, ["s3://"])
+    return connection
+
+
+def moment(as_of: str | datetime) -> datetime:
+    """A moment to read the lake at; without a zone, Europe/London's wall clock."""
+    when = as_of if isinstance(as_of, datetime) else datetime.fromisoformat(str(as_of).strip())
+    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(LOCAL_TZ))
+
+
+def connect_as_of(catalog: duckdb.DuckDBPyConnection, at: datetime) -> duckdb.DuckDBPyConnection:
+    """The views of `catalog`, over every table's version at the moment `at`, in a new in-memory
+    database."""
+    rows = catalog.execute("SELECT table_name, table_uri FROM lake.versions").fetchall()
+    name, uri = rows[0]
+    lake = Lake(uri[: -len(name) - 1])
+    connection = duckdb.connect()
+    if not create_views(connection, lake, at):
+        connection.close()
+        raise NothingThen(f"{lake.root} held no table at {at.isoformat()}: the first commit came later.")
     return connection
 
 

@@ -1,12 +1,18 @@
-"""Build the DuckDB catalog file: schemas `lake` and `analytics`, views over Parquet.
+"""Build the DuckDB catalog: schemas `lake` and `analytics`, views over one version of every table.
 
-The catalog holds no data, only views with absolute paths or s3:// URLs, so it opens from any
-working directory and new partitions show up without rebuilding it. It is written whole and
-then published in one step: an analyst holding the old file open read-only keeps reading it,
-and the pipeline never waits on, or fails for, DuckDB's single-writer lock.
+Each view reads the Parquet files of the Delta table version the catalog pinned when it was
+built (absolute paths, or s3:// URLs): every view of one catalog reads the versions that were
+latest together, so an analyst never joins one run's readings to another run's analytics, and a
+run publishing meanwhile changes nothing they see (the files of a replaced version stay until
+housekeeping vacuums them past the retention). `lake.versions` says which version each view reads.
+The same views, pinned at an earlier moment, are what `connect(as_of=...)` opens.
+
+The catalog file is written whole and then published in one step: an analyst holding the old
+file open read-only keeps reading it, and the pipeline never waits on DuckDB's single-writer lock.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -20,10 +26,11 @@ from octo_assets.lake import (
     READINGS_TABLE,
     SNAPSHOT_KEY,
     Lake,
+    TableVersion,
     analytics_table,
     source_table,
 )
-from octo_assets.relations import sql_literal
+from octo_assets.relations import sql_list, sql_literal
 from octo_assets.storage import Storage
 
 
@@ -104,15 +111,66 @@ VIEWS = [
 ]
 
 
-def view_sql(view: View, lake: Lake) -> str | None:
-    """The CREATE VIEW statement, or None while the table has no partition yet."""
-    if not lake.storage.list_files(view.table, suffix=".parquet"):
-        return None
-    source = f"read_parquet({sql_literal(lake.table_glob(view.table))}, hive_partitioning = true)"
+def view_sql(view: View, pinned: TableVersion) -> str:
+    """The CREATE VIEW statement over the files of one table version."""
+    if pinned.files:
+        source = f"read_parquet({sql_list(pinned.files)}, hive_partitioning = true)"
+    else:  # a table whose every day is empty holds no file: its columns, no rows
+        source = f"({empty_relation(pinned.schema)})"
     where = ""
     if view.latest_snapshot:
         where = f" WHERE {SNAPSHOT_KEY} = (SELECT max({SNAPSHOT_KEY}) FROM {source})"
     return f"CREATE OR REPLACE VIEW {view.name} AS SELECT {view.select} FROM {source} AS t{where}"
+
+
+def empty_relation(schema) -> str:
+    """SELECT of no rows with a table's columns in DuckDB's types."""
+    types = duckdb.connect().from_arrow(schema.empty_table()).dtypes
+    columns = ", ".join(f'NULL::{kind} AS "{field.name}"' for field, kind in zip(schema, types))
+    return f"SELECT {columns} LIMIT 0"
+
+
+def pin_tables(lake: Lake, at: datetime | None = None) -> dict[str, TableVersion]:
+    """Every table's latest version (or its version at the moment `at`) that exists."""
+    tables = dict.fromkeys(view.table for view in VIEWS)
+    return {table: pinned for table in tables if (pinned := lake.pin(table, at)) is not None}
+
+
+def create_views(connection: duckdb.DuckDBPyConnection, lake: Lake, at: datetime | None = None) -> list[str]:
+    """Create the schemas and every view over one version of each table; returns the views made.
+
+    `lake.versions` lists what each table view reads: the table, its version and commit time.
+    """
+    pinned = pin_tables(lake, at)
+    lake.storage.register(connection)  # creating a view reads its files' schema
+    connection.execute("CREATE SCHEMA IF NOT EXISTS lake; CREATE SCHEMA IF NOT EXISTS analytics;")
+    created = []
+    for view in VIEWS:
+        if view.table not in pinned:
+            continue
+        connection.execute(view_sql(view, pinned[view.table]))
+        if view.description:
+            connection.execute(f"COMMENT ON VIEW {view.name} IS {sql_literal(view.description)}")
+        comment_columns(connection, view.name)
+        created.append(view.name)
+    rows = [
+        f"({sql_literal(p.table)}, {sql_literal(lake.table_uri(p.table))}, {p.version}, "
+        f"{sql_literal(p.committed_at.isoformat())}::TIMESTAMPTZ)"
+        for p in pinned.values()
+    ]
+    if rows:
+        connection.execute(
+            "CREATE OR REPLACE VIEW lake.versions AS SELECT * FROM (VALUES "
+            + ", ".join(rows)
+            + ") AS v(table_name, table_uri, version, committed_at)"
+        )
+        connection.execute(f"COMMENT ON VIEW lake.versions IS {sql_literal(VERSIONS_DESCRIPTION)}")
+        comment_columns(connection, "lake.versions")
+        created.append("lake.versions")
+    return created
+
+
+VERSIONS_DESCRIPTION = "The Delta table version each view reads: one consistent set, pinned when the catalog was built."
 
 
 def build_catalog(lake: Lake, storage: Storage, name: str) -> list[str]:
@@ -121,23 +179,13 @@ def build_catalog(lake: Lake, storage: Storage, name: str) -> list[str]:
     The file is built whole first and then published (a rename on disk, one PUT on S3), so an
     analyst's open catalog is never changed under them.
     """
-    created = []
     if storage.is_local:
         # a read-write session killed on the old catalog leaves its write-ahead log beside it;
         # beside the new file it would make every reader fail ("WAL does not match")
         Path(storage.uri(f"{name}.wal")).unlink(missing_ok=True)
     with storage.publish(name) as path:
         with duckdb.connect(str(path)) as connection:
-            lake.storage.register(connection)  # creating a view reads its files' schema
-            connection.execute("CREATE SCHEMA lake; CREATE SCHEMA analytics;")
-            for view in VIEWS:
-                statement = view_sql(view, lake)
-                if statement:
-                    connection.execute(statement)
-                    if view.description:
-                        connection.execute(f"COMMENT ON VIEW {view.name} IS {sql_literal(view.description)}")
-                    comment_columns(connection, view.name)
-                    created.append(view.name)
+            created = create_views(connection, lake)
             connection.execute("CHECKPOINT")
         Path(f"{path}.wal").unlink(missing_ok=True)
     return created

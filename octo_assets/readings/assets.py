@@ -1,4 +1,5 @@
-"""The readings asset: each Europe/London day of the landing area as one Parquet partition.
+"""The readings asset: each Europe/London day of the landing area, replaced in the Delta table
+`readings` in one commit.
 
 A thin step over readings.ingest: each day is staged and measured there, then audited here
 (the blocking checks), and only then published, together with its quarantine, conflicts and
@@ -16,8 +17,8 @@ import polars as pl
 from octo_assets import charts, descriptions, keys
 from octo_assets.checks import finish_days
 from octo_assets.keys import READINGS
-from octo_assets.lake import CONFLICTS_TABLE, DAY_KEY, FILES_TABLE, QUARANTINE_TABLE, READINGS_TABLE, Lake
-from octo_assets.metadata import column_lineage, column_schema, location, markdown_table
+from octo_assets.lake import CONFLICTS_TABLE, DAY_KEY, FILES_TABLE, QUARANTINE_TABLE, READINGS_TABLE, Lake, Published
+from octo_assets.metadata import column_lineage, column_schema, markdown_table, version_metadata
 from octo_assets.partitions import backfill_policy, daily_partitions
 from octo_assets.readings.checks import READINGS_CHECKS, evaluate
 from octo_assets.readings.ingest import LAKE_SCHEMA, DayBuild, LandingFilesGone, Progress, build_days
@@ -38,8 +39,8 @@ LANDING = dg.AssetSpec(
 )
 SUPERSEDED = "not replaced: a run that saw newer deliveries already published this day; its partition stands"
 COLUMN_DESCRIPTIONS = descriptions.READINGS
-# the columns as analysts query them: the Parquet file's, and the day the file is partitioned by
-# (a path key, not stored in the file: lake.readings and every read of the lake show it)
+# the columns as analysts query them: the Parquet files', and the day the table is partitioned by
+# (a Delta partition column, in the path: lake.readings and every Delta reader show it)
 TABLE_SCHEMA = {name: LAKE_SCHEMA.get(name, pl.Date) for name in COLUMN_DESCRIPTIONS}
 READINGS_LINEAGE = column_lineage(
     {
@@ -61,21 +62,22 @@ class ReadingsConfig(dg.Config):
     prestaged: str | None = None  # internal to `make run`: files it parsed in this process before the run
 
 
-def publish_day(lake: Lake, build: DayBuild, force: bool) -> bool:
-    """Publish a day's four tables; False when a newer run already published the day.
+def publish_day(lake: Lake, build: DayBuild, force: bool, run_id: str) -> Published:
+    """Publish a day's four tables, each in one commit; the readings' version is None when a newer
+    run already published the day (lake.Lake.publish compares the deliveries each was built from).
 
     The quarantine, conflicts and accounting go first: a crash in between leaves the old readings
     beside fresher side tables, never readings whose rejects are missing.
     """
     key = build.day.isoformat()
-    for table, frame in (
+    for table, data in (
         (QUARANTINE_TABLE, build.quarantine),
         (CONFLICTS_TABLE, build.conflicts),
         (FILES_TABLE, build.accounting),
+        (READINGS_TABLE, build.readings),
     ):
-        lake.write_unless_newer(frame, lake.partition_path(table, DAY_KEY, key), build.watermark_ns, force)
-    rel = lake.partition_path(READINGS_TABLE, DAY_KEY, key)
-    return lake.put_file_unless_newer(build.readings, rel, build.watermark_ns, force)
+        published = lake.publish(table, DAY_KEY, key, data, run_id, build.watermark_ns, force)
+    return published
 
 
 def reject_day(lake: Lake, build: DayBuild, run_id: str) -> str:
@@ -85,7 +87,7 @@ def reject_day(lake: Lake, build: DayBuild, run_id: str) -> str:
     return lake.uri(rel)
 
 
-def day_metadata(build: DayBuild, uri: str) -> dict:
+def day_metadata(build: DayBuild, published: Published) -> dict:
     return {
         "dagster/column_schema": column_schema(TABLE_SCHEMA, COLUMN_DESCRIPTIONS),
         "dagster/column_lineage": READINGS_LINEAGE,
@@ -103,7 +105,7 @@ def day_metadata(build: DayBuild, uri: str) -> dict:
         "conflicting_deliveries": build.conflicts.height,
         "meterpoints": build.meterpoints,
         "consumption_kwh": float(build.kwh),
-        "path": location(uri),
+        **version_metadata(published),
     }
 
 
@@ -172,10 +174,9 @@ def _audit_and_publish(
         where = reject_day(store, build, context.run.run_id)
         why = f"{key}: not published, blocking check(s) failed: {', '.join(failed)}; the failed version is at {where}"
         return why, {}
-    published = publish_day(store, build, config.force)
-    rel = store.partition_path(READINGS_TABLE, DAY_KEY, key)
-    metadata = day_metadata(build, store.uri(rel))
-    if not published:
+    published = publish_day(store, build, config.force, context.run.run_id)
+    metadata = day_metadata(build, published)
+    if not published.replaced:
         context.log.warning(f"{key}: {SUPERSEDED}")
         metadata = {"superseded": SUPERSEDED, "path": metadata["path"]}
     return None, metadata

@@ -16,7 +16,7 @@ import polars as pl
 from octo_assets.checks import check_evaluation, check_outputs, daily_check_spec, offenders, targeted
 from octo_assets.domain import SHOWN, half_hours_in_day
 from octo_assets.keys import AGREEMENT, METERPOINT, READINGS
-from octo_assets.lake import latest_snapshot, readings_partition
+from octo_assets.lake import latest_snapshot, readings_files
 from octo_assets.readings.assemble import MAX_HALF_HOUR_KWH
 from octo_assets.readings.ingest import DayBuild
 from octo_assets.resources import LakeStorage
@@ -128,7 +128,7 @@ def readings_against_the_source(context: dg.AssetCheckExecutionContext, lake: La
     store = lake.lake()
     meterpoint, agreement = latest_snapshot(store, "meterpoint"), latest_snapshot(store, "agreement")
     for day in context.partition_keys:
-        relations = {"readings": readings_partition(store, day), "meterpoint": meterpoint, "agreement": agreement}
+        relations = {"readings": readings_files(store, day), "meterpoint": meterpoint, "agreement": agreement}
         per_meterpoint = offenders(
             """
             SELECT r.meterpoint_id, count(*) AS readings, sum(r.consumption_kwh) AS consumption_kwh,

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from octo_assets.lake import DAY_KEY, FILES_TABLE, LISTED_AT, Lake
+from octo_assets.lake import DAY_KEY, FILES_TABLE, Lake
 from octo_assets.readings import landing as index_of_landing
 from octo_assets.readings.assemble import (
     CONFLICTS_SCHEMA,
@@ -306,10 +306,10 @@ def _refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) -
     listed = current.select("path", "sha")
     problems = []
     for day in days:
-        rel = lake.partition_path(FILES_TABLE, DAY_KEY, day.isoformat())
-        if not lake.storage.exists(rel):
+        published = lake.read_day(FILES_TABLE, DAY_KEY, day.isoformat())
+        if published is None:
             continue
-        published = lake.read(rel).filter(pl.col("rows_loaded") > 0)
+        published = published.filter(pl.col("rows_loaded") > 0)
         gone = published.join(listed, left_on="source_file", right_on="path", how="anti").join(
             listed.drop_nulls("sha"), on="sha", how="anti"
         )
@@ -415,9 +415,8 @@ def _assemble_tasks(staged: list[Staged], day: date, budget: int, folder: Path, 
 def _assemble(build: DayBuild, results: Iterator[Assembled], order: pl.DataFrame, progress, parts: int) -> None:
     """Append each assembled group to the day's Parquet file, and add up what it measured."""
     arrow_schema = pl.DataFrame(schema=LAKE_SCHEMA).to_arrow().schema
-    schema = arrow_schema.with_metadata({LISTED_AT: str(build.watermark_ns)})
     conflicts, accounting, half_hours, findings = [], [], [], {}
-    with pq.ParquetWriter(build.readings, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(build.readings, arrow_schema, compression="zstd") as writer:
         for done, part in enumerate(results, start=1):
             if part.output:
                 with pa.memory_map(part.output) as source:

@@ -1,4 +1,4 @@
-"""The source snapshot: agreement, product and meterpoint, one Parquet snapshot a day."""
+"""The source snapshot: agreement, product and meterpoint, each a Delta table with one snapshot a day."""
 
 import hashlib
 from datetime import date, datetime
@@ -13,7 +13,7 @@ from octo_assets.checks import check_outputs, targeted
 from octo_assets.descriptions import SOURCE_TABLES
 from octo_assets.domain import FIRST_DAY, LOCAL_TZ
 from octo_assets.lake import CONTENT_SHA256, REJECTED, SNAPSHOT_KEY, Lake, snapshot_version, source_table
-from octo_assets.metadata import column_lineage, column_schema, location, table_metadata
+from octo_assets.metadata import column_lineage, column_schema, location, table_metadata, version_metadata
 from octo_assets.partitions import daily_partitions
 from octo_assets.resources import LakeStorage, SourceDatabase
 from octo_assets.source.changes import TABLES as ANALYTICS_TABLES
@@ -101,16 +101,19 @@ def source_snapshot(
     # read before publishing: a snapshot of the same day replaces the one the analytics use now
     changes, compared = changes_from_published(store, snapshot.tables, snapshot_date)
     for table, frame in snapshot.tables.items():
-        uri = store.write(
+        published = store.publish(
+            source_table(table),
+            SNAPSHOT_KEY,
+            snapshot_date,
             frame,
-            store.partition_path(source_table(table), SNAPSHOT_KEY, snapshot_date),
+            context.run.run_id,
             metadata={CONTENT_SHA256: hashes[table]},
         )
         lineage = column_lineage({column: [(SOURCE_DB.key, f"{table}.{column}")] for column in frame.columns})
         metadata = {
             **table_metadata(frame, lineage, SOURCE_TABLES[table]),
             "snapshot_date": snapshot_date,
-            "path": location(uri),
+            **version_metadata(published),
         }
         if table == "agreement":  # every snapshot run materialises it: the sensor reads the changes here
             version = snapshot_version(hashes["agreement"], hashes["product"])
@@ -146,7 +149,7 @@ def changes_from_published(
         return None, f"Dated before the {latest} snapshot, which the analytics keep using: no day moves"
     previous = {
         table: (
-            lake.read(lake.partition_path(source_table(table), SNAPSHOT_KEY, dates[-1])).select(list(schema))
+            lake.read_day(source_table(table), SNAPSHOT_KEY, dates[-1]).select(list(schema))
             if dates
             else pl.DataFrame(schema=schema)
         ).cast(schema)

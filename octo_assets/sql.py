@@ -83,7 +83,7 @@ def open_catalog(location: str, as_of: str | None = None) -> duckdb.DuckDBPyConn
     except (CatalogNotFound, NothingThen) as exc:
         raise SystemExit(str(exc)) from None
     except ValueError as exc:  # a moment that is not one
-        raise SystemExit(f"--as-of {as_of}: {exc}; write it as 2021-02-03 09:00 (Europe/London)") from None
+        raise SystemExit(f"--as-of: {exc}; write it as 2021-02-03 09:00 (Europe/London), or with a zone") from None
 
 
 def run_sql(connection: duckdb.DuckDBPyConnection, sql: str, display: Display | None = None) -> bool:

@@ -62,7 +62,10 @@ def connect(
 
 def moment(as_of: str | datetime) -> datetime:
     """A moment to read the lake at; without a zone, Europe/London's wall clock."""
-    when = as_of if isinstance(as_of, datetime) else datetime.fromisoformat(str(as_of).strip())
+    try:
+        when = as_of if isinstance(as_of, datetime) else datetime.fromisoformat(str(as_of).strip())
+    except ValueError:
+        raise ValueError(f"{as_of!r} is not a date and time") from None
     return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(LOCAL_TZ))
 
 
@@ -75,7 +78,7 @@ def connect_as_of(catalog: duckdb.DuckDBPyConnection, at: datetime) -> duckdb.Du
     connection = duckdb.connect()
     if not create_views(connection, lake, at):
         connection.close()
-        raise NothingThen(f"{lake.root} held no table at {at.isoformat()}: the first commit came later.")
+        raise NothingThen(f"{lake.root} held no table at {at:%Y-%m-%d %H:%M:%S %Z}: its first commit came later.")
     return connection
 
 

@@ -176,7 +176,9 @@ class Lake:
                     commit_properties=CommitProperties(custom_metadata=info, app_transactions=transactions),
                     writer_properties=WRITER,
                 )
-                return Published(self._version_of(table, commit), self.table_uri(table))
+                # a table object is moved to the version its write committed (whatever came since)
+                version = current.version() if current is not None else self._version_of(table, commit)
+                return Published(version, self.table_uri(table))
             except CommitFailedError:
                 time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # a concurrent commit won: look again
             except Exception as exc:
@@ -191,7 +193,8 @@ class Lake:
         return {"delta.logRetentionDuration": interval, "delta.deletedFileRetentionDuration": interval}
 
     def _version_of(self, table: str, commit: str) -> int | None:
-        """The version our commit became (a concurrent writer may have committed after it)."""
+        """The version the commit that created a table became (a concurrent writer may have
+        committed after it)."""
         for entry in self.delta(table).history(limit=MAX_ATTEMPTS):
             if entry.get(COMMIT_ID) == commit:
                 return int(entry["version"])

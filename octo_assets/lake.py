@@ -205,9 +205,10 @@ class Lake:
         found = self.delta(table)
         if found is None:
             return None
-        for entry in found.history(limit=limit):
-            if entry.get(PARTITION) == value:
-                return entry
+        for depth in (5, limit):  # usually the latest commits: each one is a read on S3
+            for entry in found.history(limit=depth):
+                if entry.get(PARTITION) == value:
+                    return entry
         return None
 
     def day_files(self, table: str, key: str, value: str, current: DeltaTable | None = None) -> list[str]:

@@ -19,7 +19,6 @@ Only the landing state (`_state/`) and the audits' rejects (`_rejected/`) stay p
 import os
 import random
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,7 +44,6 @@ DELTA_LOG = "_delta_log"
 # commit metadata (Delta commitInfo): who published what
 RUN_ID = "dagster_run_id"
 PARTITION = "partition"
-COMMIT_ID = "octo.commit"
 CONTENT_SHA256 = "octo.content_sha256"  # a source snapshot's content (its data version in Dagster)
 WATERMARK = "octo.deliveries_seen_ns"  # the newest delivery a readings day was built from
 MAX_ATTEMPTS = 50  # commits lost to concurrent writers of the same table before giving up
@@ -152,53 +150,55 @@ class Lake:
         newer deliveries is kept (returns version None) unless `force` (an operator's rebuild).
         """
         app_id = f"{key}={value}"
-        commit = uuid.uuid4().hex
-        info = {RUN_ID: run_id, PARTITION: value, COMMIT_ID: commit, **(metadata or {})}
+        info = {RUN_ID: run_id, PARTITION: value, **(metadata or {})}
         transactions = []
         if watermark_ns is not None:
             info[WATERMARK] = str(watermark_ns)
             transactions = [Transaction(app_id, watermark_ns)]
         for attempt in range(MAX_ATTEMPTS):
-            current = self.delta(table)
-            if current is not None and watermark_ns is not None and not force:
+            # always write through a table read before the comparison: a commit of the same day
+            # since then changed its application transaction, and makes ours fail
+            current = self.delta(table) or self._create(table, key, _with_key(data, key, value).schema)
+            if watermark_ns is not None and not force:
                 published = current.transaction_version(app_id)
                 if published is not None and published > watermark_ns:
                     return Published(None, self.table_uri(table))
             try:
                 write_deltalake(
-                    current if current is not None else self.table_uri(table),
+                    current,
                     _with_key(data, key, value),
                     mode="overwrite",
                     predicate=f"{key} = '{value}'",
                     partition_by=[key],
-                    storage_options=None if current is not None else self.storage_options,
-                    configuration=None if current is not None else self.table_configuration(),
                     commit_properties=CommitProperties(custom_metadata=info, app_transactions=transactions),
                     writer_properties=WRITER,
                 )
-                # a table object is moved to the version its write committed (whatever came since)
-                version = current.version() if current is not None else self._version_of(table, commit)
-                return Published(version, self.table_uri(table))
+                # the table object is moved to the version its write committed (whatever came since)
+                return Published(current.version(), self.table_uri(table))
             except CommitFailedError:
                 time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # a concurrent commit won: look again
-            except Exception as exc:
-                if current is None and "already exists" in str(exc).lower():
-                    continue  # another writer created the table first
-                raise
         raise CommitLost(f"{self.table_uri(table)}: the commit of {app_id} lost to {MAX_ATTEMPTS} concurrent commits")
+
+    def _create(self, table: str, key: str, schema: pa.Schema) -> DeltaTable:
+        """Create an empty table (its first commit), or open the one a concurrent writer created."""
+        try:
+            DeltaTable.create(
+                self.table_uri(table),
+                schema,
+                mode="error",
+                partition_by=[key],
+                configuration=self.table_configuration(),
+                storage_options=self.storage_options,
+            )
+        except Exception:
+            if self.delta(table) is None:
+                raise  # not a concurrent creation: a real failure
+        return self.delta(table)
 
     def table_configuration(self) -> dict[str, str]:
         """Time travel reaches back `retention_days`: neither the log nor replaced files go sooner."""
         interval = f"interval {self.retention_days} days"
         return {"delta.logRetentionDuration": interval, "delta.deletedFileRetentionDuration": interval}
-
-    def _version_of(self, table: str, commit: str) -> int | None:
-        """The version the commit that created a table became (a concurrent writer may have
-        committed after it)."""
-        for entry in self.delta(table).history(limit=MAX_ATTEMPTS):
-            if entry.get(COMMIT_ID) == commit:
-                return int(entry["version"])
-        return None
 
     def commit_info(self, table: str, value: str, limit: int = 200) -> dict | None:
         """The newest commit (within the last `limit`) that published the partition `value`."""

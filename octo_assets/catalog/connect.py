@@ -25,6 +25,7 @@ from octo_assets import settings
 from octo_assets.catalog.views import create_views
 from octo_assets.domain import LOCAL_TZ
 from octo_assets.lake import Lake
+from octo_assets.relations import sql_literal
 from octo_assets.storage import Storage, is_remote, register_filesystems
 
 
@@ -53,11 +54,22 @@ def connect(
         path = Path(location).expanduser().resolve()
         if not path.is_file():
             raise CatalogNotFound(f"No catalog at {path}: run `make run` first (or set OCTO_WAREHOUSE).")
-    connection = duckdb.connect(str(path), read_only=read_only)
+    if read_only:
+        # attached to a new in-memory database: duckdb.connect(path) would hand back the database an
+        # open session of this process holds, the file as it was before the catalog was rebuilt
+        connection = duckdb.connect()
+        connection.execute(f"ATTACH {sql_literal(str(path))} AS {quoted(path.stem)} (READ_ONLY)")
+        connection.execute(f"USE {quoted(path.stem)}")
+    else:
+        connection = duckdb.connect(str(path))
     [(remote_views,)] = connection.execute("SELECT count(*) FROM duckdb_views() WHERE sql LIKE '%s3://%'").fetchall()
     if remote_views:
         register_filesystems(connection, ["s3://"])
     return connection
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def moment(as_of: str | datetime) -> datetime:

@@ -9,7 +9,7 @@ files of no needed version, and unreferenced files (a failed commit's) older tha
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from octo_assets.lake import Lake
+from octo_assets.lake import Lake, history
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,18 @@ def housekeep(
             current.alter.set_table_properties(wanted)  # the log is kept as long as the files
         current.create_checkpoint()
         catalog = {pinned[table]} if pinned and table in pinned else set()
-        keep = needed_versions(current.history(), now - retention, catalog)
-        deleted = current.vacuum(
+        keep = needed_versions(history(current), now - retention, catalog)
+        options = dict(
             retention_hours=int(retention.total_seconds() // 3600),
-            dry_run=False,
             enforce_retention_duration=False,
             keep_versions=keep,
             full=True,  # also the files of commits that failed
         )
+        # vacuum names every tombstone in the log, deleted last week or not: count what is there
+        present = {e.path for e in lake.storage.list_files(table)}
+        deleted = [f for f in current.vacuum(dry_run=True, **options) if f"{table}/{f}" in present]
+        if deleted:
+            current.vacuum(dry_run=False, **options)
         current.cleanup_metadata()  # log entries past delta.logRetentionDuration, before the checkpoint
         done.append(Housekept(table, current.version(), keep, len(deleted)))
     return done

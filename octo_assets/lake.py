@@ -206,7 +206,7 @@ class Lake:
         if found is None:
             return None
         for depth in (5, limit):  # usually the latest commits: each one is a read on S3
-            for entry in found.history(limit=depth):
+            for entry in history(found, limit=depth):
                 if entry.get(PARTITION) == value:
                     return entry
         return None
@@ -248,7 +248,7 @@ class Lake:
         latest = self.delta(table)
         if latest is None:
             return None
-        commits = latest.history(limit=None if at is not None else 1)
+        commits = history(latest, limit=None if at is not None else 1)
         if at is not None:
             moment = at.timestamp() * 1000
             commits = [c for c in commits if c["timestamp"] <= moment]
@@ -279,6 +279,21 @@ class Lake:
     def read(self, rel: str) -> pl.DataFrame:
         with self.storage.open(rel) as file:
             return pl.read_parquet(file)
+
+
+def history(found: DeltaTable, limit: int | None = None) -> list[dict]:
+    """`found.history(limit)`, numbered right, `found` left at the version it describes.
+
+    delta-rs (1.6.6) lists the commits up to the newest one in storage but numbers them down from
+    the version loaded: a commit landing after the load shifts every number. Look again until none did.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        version = found.version()
+        entries = found.history(limit)
+        found.update_incremental()
+        if found.version() == version:
+            return entries
+    raise CommitLost(f"{found.table_uri}: commits kept landing while its history was read")
 
 
 # Delta has no unsigned integers, dictionaries or nanosecond timestamps: what a table stores

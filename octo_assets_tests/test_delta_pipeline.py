@@ -335,13 +335,11 @@ def test_views_are_pinned_to_the_versions_the_catalog_was_built_over(corrected):
     }
 
 
-def test_connect_after_a_rebuild_opens_the_rebuilt_catalog_while_an_old_session_is_open(corrected, request):
-    """Product bug (local catalogs): DuckDB hands a second connect() to the same path the database
-    instance an open session already holds, so an analyst who keeps one session open and calls
-    connect() again after `make run` keeps reading the old catalog file. On S3 the cached copy's
-    name carries the object's ETag, so a rebuilt catalog is a new file there."""
-    if corrected.ws.backend == "local":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="DuckDB's instance cache: see the report"))
+def test_connect_after_a_rebuild_opens_the_rebuilt_catalog_while_an_old_session_is_open(corrected):
+    """DuckDB hands a second duckdb.connect() to the same path the database instance an open session
+    already holds: connect() attaches the file to a new database instead, so an analyst who keeps
+    one session open and calls connect() again after `make run` reads the rebuilt catalog. (On S3
+    the cached copy's name carries the object's ETag, so a rebuilt catalog is a new file there.)"""
     with connect(corrected.ws.warehouse) as rebuilt:
         want = versions_of(rebuilt)  # nothing else is open now
     assert want["readings"] == 2

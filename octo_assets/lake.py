@@ -156,14 +156,17 @@ class Lake:
             info[WATERMARK] = str(watermark_ns)
             transactions = [Transaction(app_id, watermark_ns)]
         for attempt in range(MAX_ATTEMPTS):
-            # always write through a table read before the comparison: a commit of the same day
-            # since then changed its application transaction, and makes ours fail
-            current = self.delta(table) or self._create(table, key, _with_key(data, key, value).schema)
-            if watermark_ns is not None and not force:
+            # the comparison and the commit go through one table object: a commit of the same day
+            # since it was read changed the day's application transaction, and makes ours fail
+            current = self.delta(table)
+            if current is not None and watermark_ns is not None and not force:
                 published = current.transaction_version(app_id)
                 if published is not None and published > watermark_ns:
                     return Published(None, self.table_uri(table))
             try:
+                if current is None:
+                    self._create(table, key, _with_key(data, key, value), info, transactions)
+                    return Published(0, self.table_uri(table))
                 write_deltalake(
                     current,
                     _with_key(data, key, value),
@@ -177,23 +180,27 @@ class Lake:
                 return Published(current.version(), self.table_uri(table))
             except CommitFailedError:
                 time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # a concurrent commit won: look again
+            except Exception:
+                if current is not None or self.delta(table) is None:
+                    raise
+                # another writer created the table first: compare with what it committed
         raise CommitLost(f"{self.table_uri(table)}: the commit of {app_id} lost to {MAX_ATTEMPTS} concurrent commits")
 
-    def _create(self, table: str, key: str, schema: pa.Schema) -> DeltaTable:
-        """Create an empty table (its first commit), or open the one a concurrent writer created."""
-        try:
-            DeltaTable.create(
-                self.table_uri(table),
-                schema,
-                mode="error",
-                partition_by=[key],
-                configuration=self.table_configuration(),
-                storage_options=self.storage_options,
-            )
-        except Exception:
-            if self.delta(table) is None:
-                raise  # not a concurrent creation: a real failure
-        return self.delta(table)
+    def _create(self, table: str, key: str, rows: pa.RecordBatchReader, info: dict, transactions: list) -> None:
+        """The table's first commit, holding the day: fails if another writer created it first
+        (delta-rs would otherwise retry it as a second creation over the winner's commit)."""
+        write_deltalake(
+            self.table_uri(table),
+            rows,
+            mode="error",
+            partition_by=[key],
+            storage_options=self.storage_options,
+            configuration=self.table_configuration(),
+            commit_properties=CommitProperties(
+                custom_metadata=info, app_transactions=transactions, max_commit_retries=0
+            ),
+            writer_properties=WRITER,
+        )
 
     def table_configuration(self) -> dict[str, str]:
         """Time travel reaches back `retention_days`: neither the log nor replaced files go sooner."""

@@ -481,7 +481,7 @@ def test_the_sql_prompt_answers_as_of_a_moment(corrected):
 
     malformed = run_sql_prompt(c.ws, "--as-of", "yesterday", "-c", TOTAL)
     assert malformed.returncode != 0 and malformed.stdout == ""
-    assert one_sentence(malformed.stderr).startswith("--as-of yesterday")
+    assert one_sentence(malformed.stderr).startswith("--as-of: 'yesterday' is not a date and time")
 
     too_early = run_sql_prompt(c.ws, "--as-of", "2001-01-01 09:00", "-c", TOTAL)
     assert too_early.returncode != 0 and too_early.stdout == ""

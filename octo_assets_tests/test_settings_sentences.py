@@ -88,7 +88,11 @@ def test_a_folder_setting_that_names_a_file_says_so(sample_workspace, tmp_path, 
         ("OCTO_WORKER_TIMEOUT_S", "nan", "OCTO_WORKER_TIMEOUT_S: 'nan' is not a number of seconds above 0"),
         ("OCTO_LANDING_OPEN_DAYS", "-1", "OCTO_LANDING_OPEN_DAYS: '-1' is not a whole number of days"),
         ("OCTO_DAYS_PER_RUN", "two", "OCTO_DAYS_PER_RUN: 'two' is not a whole number of days"),
-        ("OCTO_RETENTION_DAYS", "0", "OCTO_RETENTION_DAYS: 0 is below the minimum (1); set it to 1 or more, or unset it for 430"),  # noqa: E501
+        (
+            "OCTO_RETENTION_DAYS",
+            "0",
+            "OCTO_RETENTION_DAYS: 0 is below the minimum (1); set it to 1 or more, or unset it for 430",
+        ),  # noqa: E501
         ("OCTO_RETENTION_DAYS", "a year", "OCTO_RETENTION_DAYS: 'a year' is not a whole number of days"),
         ("OCTO_RETENTION_DAYS", "7.5", "OCTO_RETENTION_DAYS: '7.5' is not a whole number of days"),
     ],

@@ -57,6 +57,8 @@ import duckdb
 
 from bench.generate import generate
 from bench.measure import warm
+from octo_assets.lake import DAY_KEY, READINGS_TABLE, Lake
+from octo_assets.relations import sql_list
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -140,24 +142,34 @@ def run_pipeline(label: str, inp: Path, run_dir: Path, args) -> dict:
     env = pipeline_env(inp, fresh(run_dir))
     report = measured(label, [PY, "-m", "octo_assets.run"], run_dir, args, env, inp)
     report["phases"] = phases(report, Path(env["DAGSTER_HOME"])) if report["exit_code"] == 0 else []
-    return totals(report, run_dir / "lake" / "readings" / "*" / "*.parquet")
+    return totals(report, readings_files(run_dir))
 
 
 def run_loop(label: str, inp: Path, run_dir: Path, args) -> dict:
     out = fresh(run_dir) / "out.parquet"
     return totals(
-        measured(label, [PY, "-m", "bench.loop", str(inp / "readings"), str(out)], run_dir, args, inp=inp), out
+        measured(label, [PY, "-m", "bench.loop", str(inp / "readings"), str(out)], run_dir, args, inp=inp), [str(out)]
     )
 
 
-def totals(report: dict, parquet: Path) -> dict:
+def readings_files(run_dir: Path, day: date | None = None) -> list[str]:
+    """The files of the lake's readings table (of one day) in its current Delta version."""
+    lake = Lake(run_dir / "lake")
+    if day is not None:
+        return lake.day_files(READINGS_TABLE, DAY_KEY, day.isoformat())
+    pinned = lake.pin(READINGS_TABLE)
+    return pinned.files if pinned else []
+
+
+def totals(report: dict, files: list[str]) -> dict:
     """Rows and kWh in what the run wrote (consumption_kwh, else consumption_delta)."""
     report["rows"] = report["kwh"] = None
-    if report["exit_code"] == 0:
+    if report["exit_code"] == 0 and files:
+        source = f"read_parquet({sql_list(files)})"
         with duckdb.connect() as con:
-            columns = [d[0] for d in con.execute(f"SELECT * FROM '{parquet}' LIMIT 0").description]
+            columns = [d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0").description]
             kwh = "consumption_kwh" if "consumption_kwh" in columns else "consumption_delta"
-            report["rows"], report["kwh"] = con.execute(f"SELECT count(*), sum({kwh}) FROM '{parquet}'").fetchone()
+            report["rows"], report["kwh"] = con.execute(f"SELECT count(*), sum({kwh}) FROM {source}").fetchone()
     return report
 
 
@@ -332,7 +344,7 @@ def checkpoint(n: int, day: date, run_dir: Path, env: dict, args) -> dict:
     """The day landed after n days of history: its run, then an idle sensor tick, each timed in its own process."""
     run = measured(f"run-after-{n}", day_run(day), run_dir, args, env, run_dir)
     run["phases"] = phases(run, Path(env["DAGSTER_HOME"])) if run["exit_code"] == 0 else []
-    totals(run, run_dir / "lake" / "readings" / f"date={day}" / "*.parquet")
+    totals(run, readings_files(run_dir, day))
     ticks_path = run_dir / f"tick-after-{n}-ticks.json"
     argv = [PY, "-m", "bench.sensor", str(ticks_path), "--idle", str(run_dir / "sensor-cursor.json")]
     tick = measured(f"tick-after-{n}", argv, run_dir, args, env, run_dir)

@@ -1,3 +1,4 @@
+import re
 import shutil
 import signal
 import sqlite3
@@ -9,8 +10,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import orjson
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
 
+from octo_assets.lake import Lake
 from octo_assets.resources import build_resources
 from octo_assets.storage import Storage, register_filesystems
 from octo_assets_tests import seaweedfs
@@ -91,9 +95,54 @@ class Workspace:
         return connection
 
     def query_lake(self, sql: str) -> list[tuple]:
-        """`sql` with {lake} replaced by the lake's root."""
+        """`sql` with {lake} replaced by the lake's root, and {<table>} ({readings},
+        {source/agreement}, {analytics/half_hourly_consumption}, ...) by the table's current
+        version (table_sql)."""
+        sql = _TABLE.sub(lambda m: self.table_sql(m.group(1)), sql.replace("{lake}", self.lake_url))
         with self.duckdb() as connection:
-            return connection.execute(sql.replace("{lake}", self.lake_url)).fetchall()
+            return connection.execute(sql).fetchall()
+
+    # -- the lake's Delta tables, as a reader sees them now ----------------------------------------
+
+    def delta(self, table: str) -> DeltaTable:
+        """A lake table's latest version (the test fails if the table does not exist)."""
+        found = Lake(self.lake_url).delta(table)
+        assert found is not None, f"no Delta table {table} under {self.lake_url}"
+        return found
+
+    def table_sql(self, table: str) -> str:
+        """DuckDB's source for a table's current version: the Parquet files its Delta log lists
+        now, the partition key read from their paths. (A glob of the table's folder would also read
+        the files of versions replaced since, which stay until housekeeping vacuums them.)"""
+        current = self.delta(table)
+        files = current.file_uris()
+        if files:
+            return "read_parquet([" + ", ".join(_sql_literal(f) for f in files) + "], hive_partitioning = true)"
+        schema = pa.schema(current.schema().to_arrow())  # no file: every day of the table is empty
+        types = duckdb.connect().from_arrow(schema.empty_table()).dtypes
+        columns = ", ".join(f'NULL::{kind} AS "{name}"' for name, kind in zip(schema.names, types))
+        return f"(SELECT {columns} LIMIT 0)"
+
+    def days(self, table: str, key: str = "date") -> list[str]:
+        """The days (partition values) holding files in a table's current version, sorted."""
+        return sorted({str(p[key]) for p in self.delta(table).partitions()})
+
+    def published_day(self, table: str, key: str, day: str) -> "PublishedDay | None":
+        """What a table serves now for one day, and the commit that published it; None if no
+        commit of the table ever published that day (or there is no table)."""
+        current = Lake(self.lake_url).delta(table)
+        if current is None:
+            return None
+        commits = [c for c in current.history() if c.get("partition") == day]
+        if not commits:
+            return None
+        commit = max(commits, key=lambda c: int(c["version"]))
+        files = tuple(sorted(current.file_uris(file_pruning_predicate=[(key, "=", day)])))
+        rows = []
+        if files:
+            source = "[" + ", ".join(_sql_literal(f) for f in files) + "]"
+            rows = self.query_lake(f"SELECT * FROM read_parquet({source}) ORDER BY ALL")
+        return PublishedDay(int(commit["version"]), commit.get("dagster_run_id"), files, rows)
 
     def sync(self) -> None:
         """Mirror the local landing folder to the S3 landing prefix (nothing to do on disk).
@@ -148,6 +197,24 @@ class Workspace:
             con.executemany("INSERT INTO product VALUES (?, ?, ?, ?)", products)
             con.executemany("INSERT INTO meterpoint VALUES (?, ?)", meterpoints)
         con.close()
+
+
+@dataclass(frozen=True)
+class PublishedDay:
+    """One day of a Delta table as its current version serves it. Equal before and after a run:
+    the run did not publish the day (no new commit of it, the same files, the same rows)."""
+
+    version: int  # the table version whose commit last published the day
+    run_id: str | None  # the Dagster run of that commit
+    files: tuple[str, ...]  # the day's files in the current version (none: the day is empty)
+    rows: list[tuple]  # the day's rows, sorted
+
+
+_TABLE = re.compile(r"\{([a-z_]+(?:/[a-z_]+)?)\}")  # {readings}, {analytics/active_agreements}
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 SOURCE_DDL = """

@@ -1,13 +1,11 @@
 """Write, audit, publish for the analytics: a day whose table fails a blocking check is not
-published (the version served stays, byte for byte), is kept under `_rejected/`, and its check
-says `published: false`; the run's other days are published.
+published (the day served stays: no new commit of it, the same files and rows), is kept under
+`_rejected/`, and its check says `published: false`; the run's other days are published.
 
 Real SQL output cannot disagree with the readings it was computed from, so a fault is injected
 into the query's result for one day of one table (a half hour counted twice, a product-day that
 loses a reading); the checks and the publish decision are the real ones.
 """
-
-import hashlib
 
 import dagster as dg
 import polars as pl
@@ -32,9 +30,10 @@ FAULTS = {
 }
 
 
-def digest(ws, table: str, day: str) -> str:
+def served(ws, table: str, day: str):
+    """The day as the table's current version serves it (conftest.PublishedDay)."""
     key = "as_of_date" if table == "active_agreements" else "date"
-    return hashlib.sha256(ws.lake_storage().read_bytes(f"analytics/{table}/{key}={day}/part-0.parquet")).hexdigest()
+    return ws.published_day(f"analytics/{table}", key, day)
 
 
 @pytest.mark.parametrize("table", list(FAULTS))
@@ -44,7 +43,8 @@ def test_an_analytics_day_failing_a_blocking_check_is_kept_aside_and_says_so(sou
         ws.write_readings(f"m1-{day}.json", [[f"{day} 00:00:00", 1.0, "m1"], [f"{day} 00:30:00", 2.0, "m1"]])
     daily = dg.AssetSelection.groups("readings", "analytics").materializable()
     assert materialize(ws, instance, daily, DAYS).success
-    served = digest(ws, table, BAD)
+    before = served(ws, table, BAD)
+    assert before is not None and before.rows, "the day must be published, with rows, before the fault"
 
     fault, failing = FAULTS[table]
     real = analytics_assets.run_query
@@ -59,7 +59,8 @@ def test_an_analytics_day_failing_a_blocking_check_is_kept_aside_and_says_so(sou
 
     assert not result.success
     assert f"{BAD}: {table} not published, check(s) failed: " in failure_message(result)
-    assert digest(ws, table, BAD) == served  # the version served stays, byte for byte
+    assert served(ws, table, BAD) == before  # the day served stays: no commit of it, same files, same rows
+    assert served(ws, table, GOOD).run_id == result.run_id  # ... while the good day was replaced
     rejected = ws.lake_storage().list_files(f"_rejected/analytics/{table}")
     assert [e.path.rsplit("/", 1)[-1] for e in rejected] == [f"{result.run_id}.parquet"]
     assert [m.partition for m in result.asset_materializations_for_node(f"analytics__{table}")] == [GOOD]

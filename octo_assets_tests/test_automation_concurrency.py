@@ -94,12 +94,28 @@ def test_concurrent_day_runs_and_a_reader_never_fail(sample_workspace, tmp_path)
 # -- two runs of one day around a corrected delivery -----------------------------------------------
 
 ONE_DAY_RUN = """
+import fcntl
 import sys
 import dagster as dg
+import octo_assets.lake as lake_module
 from octo_assets.definitions import ASSETS
 from octo_assets.resources import build_resources
 
-readings, db, lake, warehouse, home = sys.argv[1:]
+readings, db, lake, warehouse, home, gate = sys.argv[1:]
+real_write = lake_module.write_deltalake
+
+
+def gated_write(target, *args, **kwargs):
+    # the readings commit passes the test's gate first: it waits while the test holds the gate
+    uri = target if isinstance(target, str) else target.table_uri
+    if uri.rstrip("/").endswith("/readings"):
+        with open(gate, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return real_write(target, *args, **kwargs)
+
+
+lake_module.write_deltalake = gated_write
 with dg.instance_for_test(temp_dir=home) as instance:
     result = dg.materialize(ASSETS, selection=dg.AssetSelection.assets(["lake", "readings"]), instance=instance,
                             resources=build_resources(readings, db, lake, warehouse), partition_key="2021-01-02",
@@ -109,26 +125,27 @@ sys.exit(0 if result.success else 1)
 RACE_DAY = "2021-01-02"
 
 
-def start_day_run(ws, home: Path) -> subprocess.Popen:
+def start_day_run(ws, home: Path, gate: "PublishGate") -> subprocess.Popen:
     home.mkdir()
-    arguments = [ws.readings_url, str(ws.source_db), ws.lake_url, ws.warehouse, str(home)]
+    arguments = [ws.readings_url, str(ws.source_db), ws.lake_url, ws.warehouse, str(home), str(gate.path)]
     return subprocess.Popen(
         [sys.executable, "-c", ONE_DAY_RUN, *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
 
 
-class PartitionLock:
-    """The lock the lake takes to swap a partition on disk (storage._lock), held by the test.
+class PublishGate:
+    """A lock the day runs take just before they commit the readings day (the run's script wraps
+    the lake's call of deltalake's write_deltalake, after the lake has compared the deliveries
+    the published day was built from with its own), held by the test.
 
-    A run that reaches its swap waits for it; the kernel lists it as a waiter in /proc/locks.
-    That pins runs between their listing and their publishing, in an order the test chooses,
-    without a hook in the pipeline.
+    A run that reaches its commit waits for it; the kernel lists it as a waiter in /proc/locks.
+    That pins runs between their check and their commit, in an order the test chooses, with no
+    hook in the pipeline's code.
     """
 
-    def __init__(self, lake: Path, rel: str):
-        target = lake / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(target.with_name(f".{target.name}.lock"), "a")
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = open(path, "a")
         fcntl.flock(self.handle, fcntl.LOCK_EX)
         self.inode = os.fstat(self.handle.fileno()).st_ino
 
@@ -145,7 +162,8 @@ class PartitionLock:
             if self.waiting(run):
                 return
             time.sleep(0.02)
-        raise AssertionError(f"run {run.pid} never reached the partition swap: {run.communicate()[0].decode()[-3000:]}")
+        output = run.communicate()[0].decode()[-3000:]
+        raise AssertionError(f"run {run.pid} never reached the readings commit: {output}")
 
     def stop_waiter(self, run: subprocess.Popen) -> None:
         """SIGSTOP a waiting run: a stopped process leaves the lock's queue (it asks again once
@@ -165,13 +183,23 @@ def finished(run: subprocess.Popen) -> None:
 
 
 def day_kwh(ws) -> list:
-    return ws.query_lake(f"SELECT consumption_kwh::VARCHAR FROM '{{lake}}/readings/date={RACE_DAY}/*.parquet'")
+    return ws.query_lake(f"SELECT consumption_kwh::VARCHAR FROM {{readings}} WHERE date = DATE '{RACE_DAY}'")
 
 
-@pytest.fixture
-def racing(workspace, tmp_path):
+@pytest.fixture(params=["new table", "table exists"])
+def racing(workspace, instance, request):
+    """The race day's first delivery; the readings table is either made by the racing runs'
+    first commit, or already holds another day."""
     ws = workspace
     ws.write_source([(1, "2020-06-01", None, "P1", "mp1", "A1")], [("Fixed", 0, 1, "P1")], [("south", "mp1")])
+    if request.param == "table exists":
+        ws.write_readings("mp1-before.json", [["2021-01-01 00:00:00", 0.5, "mp1"]])
+        readings = dg.AssetSelection.assets(["lake", "readings"])  # as the racing runs build it: no checks
+        ws.sync()
+        before = dg.materialize(
+            ASSETS, selection=readings, instance=instance, resources=ws.resources(), partition_key="2021-01-01"
+        )
+        assert before.success
     ws.write_readings("mp1.json", [[f"{RACE_DAY} 00:00:00", 1.0, "mp1"]])
     return ws
 
@@ -180,36 +208,33 @@ def correct(ws) -> None:
     ws.write_readings("mp1.json", [[f"{RACE_DAY} 00:00:00", 7.5, "mp1"]])
 
 
-PARTITION = f"readings/date={RACE_DAY}/part-0.parquet"
-
-
 def test_an_older_run_that_finishes_last_does_not_overwrite_the_correction(racing, tmp_path):
     ws = racing
-    lock = PartitionLock(ws.lake, PARTITION)
-    older = start_day_run(ws, tmp_path / "older")
-    lock.wait_for(older)  # it listed the first delivery and is about to publish it
-    lock.stop_waiter(older)  # and it stays there until the newer run has finished
-    lock.release()
+    gate = PublishGate(tmp_path / "gate.lock")
+    older = start_day_run(ws, tmp_path / "older", gate)
+    gate.wait_for(older)  # it built the first delivery, found no newer day published, and is about to commit
+    gate.stop_waiter(older)  # and it stays there until the newer run has finished
+    gate.release()
     correct(ws)
-    newer = start_day_run(ws, tmp_path / "newer")
+    newer = start_day_run(ws, tmp_path / "newer", gate)
     finished(newer)
     assert day_kwh(ws) == [("7.500",)]
 
     os.kill(older.pid, signal.SIGCONT)
-    finished(older)  # it ends well: it saw that a later listing was published, and kept it
+    finished(older)  # it ends well: its commit lost to the newer one, it looked again, and kept it
     assert day_kwh(ws) == [("7.500",)]
 
 
 def test_a_newer_run_that_finishes_last_replaces_the_older_one(racing, tmp_path):
     ws = racing
-    lock = PartitionLock(ws.lake, PARTITION)
-    older = start_day_run(ws, tmp_path / "older")
-    lock.wait_for(older)
+    gate = PublishGate(tmp_path / "gate.lock")
+    older = start_day_run(ws, tmp_path / "older", gate)
+    gate.wait_for(older)
     correct(ws)
-    newer = start_day_run(ws, tmp_path / "newer")
-    lock.wait_for(newer)  # both runs wait to publish, the older one first in line
-    lock.stop_waiter(newer)
-    lock.release()
+    newer = start_day_run(ws, tmp_path / "newer", gate)
+    gate.wait_for(newer)  # both runs wait to commit, the older one first in line
+    gate.stop_waiter(newer)
+    gate.release()
     finished(older)
     assert day_kwh(ws) == [("1.000",)]
     os.kill(newer.pid, signal.SIGCONT)

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from octo_assets.analytics import checks as analytics_checks
+from octo_assets.lake import Lake
 from octo_assets.resources import SourceDatabase
 from octo_assets_tests.conftest import BACKENDS, check_outcomes, materialize
 
@@ -87,12 +88,11 @@ def test_bad_files_and_rows_are_quarantined_and_the_good_ones_load(sourced, inst
     result = materialize(ws, instance, READINGS, [DAY])
     assert result.success  # bad input never fails the run: it is quarantined and reported
 
-    loaded = query(ws, "SELECT source_file, consumption_kwh FROM '{lake}/readings/*/*.parquet' ORDER BY ALL")
+    loaded = query(ws, "SELECT source_file, consumption_kwh FROM {readings} ORDER BY ALL")
     assert loaded == [("good.json", 1.0), ("good.json", 2.0), ("rows.json", 1.0)]
     quarantined = query(
         ws,
-        "SELECT source_file, row_number, reason FROM '{lake}/readings_quarantine/*/*.parquet' "
-        "ORDER BY source_file, row_number",
+        "SELECT source_file, row_number, reason FROM {readings_quarantine} ORDER BY source_file, row_number",
     )
     assert quarantined == [
         ("empty.json", None, "file is empty"),  # no day in it: the run that read it reports it
@@ -126,10 +126,10 @@ def test_a_clocks_forward_time_that_does_not_exist_is_quarantined(sourced, insta
         [["2021-03-28 00:30:00", 1.0, "m1"], ["2021-03-28 01:30:00", 1.0, "m1"], ["2021-03-28 02:00:00", 1.0, "m1"]],
     )
     assert materialize(ws, instance, READINGS, ["2021-03-28"]).success
-    assert query(ws, "SELECT row_number, reason FROM '{lake}/readings_quarantine/*/*.parquet'") == [
+    assert query(ws, "SELECT row_number, reason FROM {readings_quarantine}") == [
         (2, "interval_start does not exist in Europe/London (clocks go forward)")
     ]
-    assert query(ws, "SELECT count(*) FROM '{lake}/readings/*/*.parquet'") == [(2,)]
+    assert query(ws, "SELECT count(*) FROM {readings}") == [(2,)]
 
 
 def test_a_corrected_redelivery_wins_and_the_conflict_check_names_it(sourced, instance):
@@ -138,7 +138,7 @@ def test_a_corrected_redelivery_wins_and_the_conflict_check_names_it(sourced, in
     os.utime(first, (1_000, 1_000))
     ws.write_readings("2021-01-02/m1.json", [["2021-01-01 00:30:00", 7.5, "m1"]])
     result = materialize(ws, instance, READINGS, [DAY])
-    assert query(ws, "SELECT consumption_kwh FROM '{lake}/readings/*/*.parquet' ORDER BY interval_start_utc") == [
+    assert query(ws, "SELECT consumption_kwh FROM {readings} ORDER BY interval_start_utc") == [
         (1.0,),
         (7.5,),
     ]
@@ -173,8 +173,7 @@ def test_gaps_in_a_day_are_reported_with_the_missing_half_hours(sourced, instanc
 def latest_agreements(ws):
     return query(
         ws,
-        "SELECT snapshot_date::VARCHAR, count(*) FROM read_parquet('{lake}/source/agreement/*/*.parquet',"
-        " hive_partitioning = true) GROUP BY ALL ORDER BY ALL",
+        "SELECT snapshot_date::VARCHAR, count(*) FROM {source/agreement} GROUP BY ALL ORDER BY ALL",
     )
 
 
@@ -271,7 +270,7 @@ KILLED_RUN = textwrap.dedent(
                        resources=build_resources(readings, db, lake, warehouse), partition_key="2021-01-01")
     """
 )
-PARTITION = "readings/date=2021-01-01/part-0.parquet"
+DAY_FOLDER = f"readings/date={DAY}"  # the readings table's folder of the day
 
 
 def killed_run(ws, home) -> subprocess.Popen:
@@ -279,11 +278,19 @@ def killed_run(ws, home) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", KILLED_RUN, *arguments], start_new_session=True)
 
 
-def publishing(ws, staging) -> bool:
-    """A partition is being written: a temporary file beside it (disk) or in staging (S3)."""
+def day_folder(ws) -> set[str]:
+    """Every file in the day's folder of the readings table, those of no version yet included
+    (on disk also the writer's temporary files, whose names start with a dot)."""
     if ws.s3:
-        return any(staging.glob("publish-*/*"))
-    return any((ws.lake / PARTITION).parent.glob(".*.tmp"))
+        return {e.path for e in ws.lake_storage().list_files(DAY_FOLDER)}
+    folder = ws.lake / DAY_FOLDER
+    return set(os.listdir(folder)) if folder.is_dir() else set()
+
+
+def publishing(ws, before: set[str]) -> bool:
+    """The day is being published: a file the day's folder did not hold before the run (Delta
+    writes a day's new files into the table, then commits them)."""
+    return bool(day_folder(ws) - before)
 
 
 def staging_runs(staging) -> bool:
@@ -308,8 +315,7 @@ def test_a_run_killed_at_any_moment_leaves_the_old_or_the_new_partition_whole_an
 
     deliver(0.25)
     assert materialize(ws, instance, READINGS, [DAY]).success
-    lake = ws.lake_storage()
-    old = lake.read_bytes(PARTITION)
+    old = ws.published_day("readings", "date", DAY)
     deliver(0.5)  # corrected: the new partition will differ
     ws.sync()
     new_total = [(files * rows_per_file, Decimal("0.5") * files * rows_per_file)]
@@ -317,10 +323,11 @@ def test_a_run_killed_at_any_moment_leaves_the_old_or_the_new_partition_whole_an
     for attempt, moment in enumerate(["staging", "publishing", 1.0, 2.0, 3.0]):
         home = tmp_path / f"home{attempt}"
         home.mkdir()
+        before = day_folder(ws)
         child = killed_run(ws, home)
         deadline = time.monotonic() + (60 if isinstance(moment, str) else moment)
         while child.poll() is None and time.monotonic() < deadline:
-            if (moment == "publishing" and publishing(ws, staging)) or (moment == "staging" and staging_runs(staging)):
+            if (moment == "publishing" and publishing(ws, before)) or (moment == "staging" and staging_runs(staging)):
                 break
             time.sleep(0.001)
         try:
@@ -328,16 +335,16 @@ def test_a_run_killed_at_any_moment_leaves_the_old_or_the_new_partition_whole_an
         except ProcessLookupError:  # the run (and every process it started) had already ended
             pass
         child.wait()
-        # whatever the moment, the partition is the old one or the new one, whole
-        now = lake.read_bytes(PARTITION)
-        totals = query(ws, f"SELECT count(*), sum(consumption_kwh) FROM '{lake.uri(PARTITION)}'")
+        # whatever the moment, the day served is the old one (no commit of it since) or the new
+        # one, whole; files a killed run wrote but never committed are in no version
+        now = ws.published_day("readings", "date", DAY)
+        totals = query(ws, f"SELECT count(*), sum(consumption_kwh) FROM {{readings}} WHERE date = DATE '{DAY}'")
         assert now == old or totals == new_total, moment
 
     assert materialize(ws, instance, READINGS, [DAY]).success
     assert query(
         ws,
-        "SELECT count(*), count(DISTINCT (meterpoint_id, interval_start_utc)), sum(consumption_kwh) "
-        "FROM '{lake}/readings/*/*.parquet'",
+        "SELECT count(*), count(DISTINCT (meterpoint_id, interval_start_utc)), sum(consumption_kwh) FROM {readings}",
     ) == [(files * rows_per_file, files * rows_per_file, new_total[0][1])]
     assert [p.name for p in staging.glob("run-*")] == []  # the killed runs' staging was swept
 
@@ -355,7 +362,7 @@ def test_analytics_checks_pass_on_a_true_day_and_catch_tables_that_disagree(sour
     assert {name: outcomes[name][0] for name in names} == dict.fromkeys(names, True)
 
     lake = ws.lake_storage()
-    half_hourly = pl.read_parquet(lake.read_bytes("analytics/half_hourly_consumption/date=2021-01-01/part-0.parquet"))
+    half_hourly = Lake(lake).read_day("analytics/half_hourly_consumption", "date", DAY)
     readings = (Decimal("3.000"), 2)  # the day's kWh and rows
     evaluate = analytics_checks.evaluate
     doubled = pl.concat([half_hourly, half_hourly.head(1)])  # a half hour twice: kWh too high
@@ -366,7 +373,7 @@ def test_analytics_checks_pass_on_a_true_day_and_catch_tables_that_disagree(sour
     short = half_hourly.with_columns(consumption_kwh=pl.col("consumption_kwh") - Decimal("0.001"))
     found = {e.check_name: e.passed for e in evaluate("half_hourly_consumption", short, DAY, readings)}
     assert found == {"half_hourly_matches_readings": False, "half_hourly_one_row_per_half_hour": True}
-    product_day = pl.read_parquet(lake.read_bytes("analytics/daily_product_consumption/date=2021-01-01/part-0.parquet"))
+    product_day = Lake(lake).read_day("analytics/daily_product_consumption", "date", DAY)
     lost = product_day.with_columns(reading_count=pl.col("reading_count") - 1)
     found = {
         e.check_name: e.passed for e in analytics_checks.evaluate("daily_product_consumption", lost, DAY, readings)

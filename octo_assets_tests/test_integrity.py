@@ -64,12 +64,7 @@ def sourced(workspace, instance):
 
 
 def product_names(ws) -> set:
-    return {
-        name
-        for (name,) in ws.query_lake(
-            "SELECT product_display_name FROM '{lake}/analytics/daily_product_consumption/*/*.parquet'"
-        )
-    }
+    return {name for (name,) in ws.query_lake("SELECT product_display_name FROM {analytics/daily_product_consumption}")}
 
 
 @pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
@@ -151,7 +146,7 @@ def test_a_value_that_does_not_fit_its_column_fails_the_snapshot_naming_it(
 
 def day_rows(ws) -> list:
     return ws.query_lake(
-        f"SELECT meterpoint_id, count(*) FROM '{{lake}}/readings/date={DAY}/*.parquet' GROUP BY 1 ORDER BY 1"
+        f"SELECT meterpoint_id, count(*) FROM {{readings}} WHERE date = DATE '{DAY}' GROUP BY 1 ORDER BY 1"
     )
 
 
@@ -192,10 +187,14 @@ def test_a_day_no_landing_file_holds_is_not_published_unless_asked(sourced, inst
     result = materialize(ws, instance, READINGS, ["2021-01-05"])
     assert not result.success
     assert failure_message(result).startswith("2021-01-05: no landing file holds a reading of this day")
-    assert Lake(ws.lake_storage()).partition_values("readings", "date") == [DAY]
+    assert ws.published_day("readings", "date", "2021-01-05") is None  # no commit of the day
     allowed = {"ops": {"lake__readings": {"config": {"allow_empty_days": True}}}}
-    assert materialize(ws, instance, READINGS, ["2021-01-05"], run_config=allowed).success
-    assert Lake(ws.lake_storage()).partition_values("readings", "date") == [DAY, "2021-01-05"]
+    allowed_run = materialize(ws, instance, READINGS, ["2021-01-05"], run_config=allowed)
+    assert allowed_run.success
+    # published empty: a commit of the day that adds no file (Delta writes none for no rows)
+    empty = ws.published_day("readings", "date", "2021-01-05")
+    assert (empty.run_id, empty.files, empty.rows) == (allowed_run.run_id, (), [])
+    assert ws.days("readings") == [DAY]
 
 
 # -- the catalog survives analysts --------------------------------------------------------------------
@@ -237,7 +236,8 @@ def test_a_stale_write_ahead_log_never_breaks_the_next_catalog(sourced, instance
 def test_a_local_publish_syncs_the_file_before_its_rename_and_the_folder_after(tmp_path, monkeypatch):
     """Atomic against a killed process is not durable against a power cut: the bytes must reach
     the disk before the name points at them, and the name after. The calls are recorded as they
-    happen (the real calls still run)."""
+    happen (the real calls still run). The plain files the lake still writes itself (an audit's
+    rejects, the landing state) go this way; the Delta tables are delta-rs's to write."""
     calls = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -252,15 +252,15 @@ def test_a_local_publish_syncs_the_file_before_its_rename_and_the_folder_after(t
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     storage = Storage(tmp_path / "lake")
-    storage.write_bytes("readings/date=2021-01-01/part-0.parquet", b"data")
-    target = str(tmp_path / "lake" / "readings" / "date=2021-01-01" / "part-0.parquet")
+    storage.write_bytes("_rejected/readings/date=2021-01-01/run-1.parquet", b"data")
+    target = str(tmp_path / "lake" / "_rejected" / "readings" / "date=2021-01-01" / "run-1.parquet")
     folder = os.path.dirname(target)
     synced_file = [path for kind, path in calls if kind == "fsync" and path.endswith(".tmp")]
     assert len(synced_file) == 1
     order = [(kind, path) for kind, path in calls if path in (synced_file[0], target, folder)]
     assert order == [("fsync", synced_file[0]), ("rename", target), ("fsync", folder)]
     # the new folders themselves were made durable in their parents
-    assert ("fsync", str(tmp_path / "lake" / "readings")) in calls
+    assert ("fsync", str(tmp_path / "lake" / "_rejected" / "readings")) in calls
 
 
 # -- one timestamp grammar, every row accounted for -----------------------------------------------------
@@ -281,15 +281,12 @@ def test_one_timestamp_grammar_the_day_scan_and_the_parser_agree(workspace, inst
     )
     for day in (DAY, "2021-01-02", DAY, "2021-01-02"):  # each day, and each again
         assert materialize(ws, instance, READINGS, [day]).success
-    loaded = ws.query_lake("SELECT date::VARCHAR, count(*) FROM '{lake}/readings/*/*.parquet' GROUP BY 1 ORDER BY 1")
+    loaded = ws.query_lake("SELECT date::VARCHAR, count(*) FROM {readings} GROUP BY 1 ORDER BY 1")
     assert loaded == [(DAY, 2), ("2021-01-02", 2)]
-    quarantined = ws.query_lake(
-        "SELECT date::VARCHAR, row_number, reason FROM '{lake}/readings_quarantine/*/*.parquet'"
-    )
+    quarantined = ws.query_lake("SELECT date::VARCHAR, row_number, reason FROM {readings_quarantine}")
     assert quarantined == [(DAY, 3, "interval_start is not a YYYY-MM-DD HH:MM:SS time")]
     accounted = ws.query_lake(
-        "SELECT source_file, sum(rows_loaded + duplicates + rows_quarantined) FROM '{lake}/readings_files/*/*.parquet' "
-        "GROUP BY 1"
+        "SELECT source_file, sum(rows_loaded + duplicates + rows_quarantined) FROM {readings_files} GROUP BY 1"
     )
     assert accounted == [("m1.json", 5)]  # every row of the file, once, across its days
     days = ws.query_lake("SELECT days FROM '{lake}/_state/landing/files/*.parquet'")

@@ -334,4 +334,4 @@ def _once(record):
 def _publish_accounting(ws, built) -> None:
     """What publishing a day tells the sensor: the versions it was built from (lake.readings_files)."""
     lake = Lake(Storage(ws.lake_url))
-    lake.write(built.accounting, lake.partition_path("readings_files", "date", built.day.isoformat()))
+    lake.publish("readings_files", "date", built.day.isoformat(), built.accounting, "test", built.watermark_ns)

@@ -1,10 +1,10 @@
 """Write, audit, publish for readings days: a day failing a blocking check is never published.
 
 A re-run of a day that was built once (good data) is staged and audited; when one of its blocking
-checks fails, the lake keeps the version analysts read now (the same file, byte for byte, and its
-side tables), the failed version goes under `_rejected/`, the step fails naming the day and the
-checks, and the failed check result is recorded against the version still served. Another day of
-the same run that passes its checks is published all the same.
+checks fails, the lake keeps the version analysts read now (no new commit of the day: the same
+files and rows, and the same for its side tables), the failed version goes under `_rejected/`, the
+step fails naming the day and the checks, and the failed check result is recorded against the
+version still served. Another day of the same run that passes its checks is published all the same.
 
 Real input cannot trip these checks: parsing quarantines rows without a key or kWh, and
 de-duplication removes repeated readings. What they guard against is a fault in the code that
@@ -16,7 +16,6 @@ run by Dagster on a real instance, with the lake and landing area as real files.
 the test's process: one worker (OCTO_WORKERS=1), as a small input does anyway.
 """
 
-import hashlib
 import os
 from collections.abc import Callable
 from datetime import date
@@ -90,21 +89,21 @@ def fault_on(monkeypatch):
 # -- what the lake and the instance hold ---------------------------------------------------------------
 
 
-def partition_files(ws, day: str) -> dict[str, str]:
-    """table -> SHA-256 of the day's partition file (the version served)."""
-    storage = ws.lake_storage()
+def served_days(ws, day: str) -> dict:
+    """table -> the day as the table's current version serves it (the commit that published it,
+    its files, its rows: conftest.PublishedDay), for each table that ever published the day."""
     found = {}
     for table in TABLES:
-        rel = f"{table}/date={day}/part-0.parquet"
-        if storage.exists(rel):
-            found[table] = hashlib.sha256(storage.read_bytes(rel)).hexdigest()
+        published = ws.published_day(table, "date", day)
+        if published is not None:
+            found[table] = published
     return found
 
 
 def readings_of(ws, day: str) -> list[tuple]:
     return ws.query_lake(
         "SELECT meterpoint_id, strftime(interval_start_local, '%H:%M'), consumption_kwh::VARCHAR, source_file "
-        f"FROM '{{lake}}/readings/date={day}/*.parquet' ORDER BY ALL"
+        f"FROM {{readings}} WHERE date = DATE '{day}' ORDER BY ALL"
     )
 
 
@@ -194,16 +193,16 @@ def test_a_day_failing_a_blocking_check_is_not_published_and_a_good_day_of_the_r
 ):
     ws, first_run = built_once
     assert readings_of(ws, BAD) == SERVED
-    served = partition_files(ws, BAD)
+    served = served_days(ws, BAD)
     assert set(served) == set(TABLES)
-    assert partition_files(ws, GOOD) == {}
+    assert served_days(ws, GOOD) == {}
 
     altered = fault_on(BAD, fault)
     result = materialize(ws, instance, READINGS, [BAD, GOOD])
     assert altered, "the fault was never applied: the test proves nothing"
 
     # the lake still serves the version built first, file for file (and its side tables)
-    assert partition_files(ws, BAD) == served
+    assert served_days(ws, BAD) == served
     assert readings_of(ws, BAD) == SERVED
     assert latest_materialization_run(instance, BAD) == first_run
 
@@ -219,7 +218,7 @@ def test_a_day_failing_a_blocking_check_is_not_published_and_a_good_day_of_the_r
 
     # the good day of the same run is published and recorded
     assert readings_of(ws, GOOD) == GOOD_ROWS
-    assert set(partition_files(ws, GOOD)) == set(TABLES)
+    assert set(served_days(ws, GOOD)) == set(TABLES)
     recorded = result.asset_materializations_for_node("lake__readings")
     assert [m.partition for m in recorded] == [GOOD]
     assert recorded[0].metadata["rows_loaded"].value == 8
@@ -248,5 +247,5 @@ def test_a_day_failing_a_blocking_check_is_not_published_and_a_good_day_of_the_r
     again = materialize(ws, instance, READINGS, [BAD])
     assert again.success
     assert readings_of(ws, BAD) == REBUILT
-    assert partition_files(ws, BAD)["readings"] != served["readings"]
+    assert served_days(ws, BAD)["readings"] != served["readings"]
     assert latest_materialization_run(instance, BAD) == again.run_id

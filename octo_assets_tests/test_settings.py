@@ -95,8 +95,9 @@ def test_make_run_works_without_dagster_home_and_reports_the_days_it_did_not_bui
     assert "active agreements on 2021-01-02" in summary and "active agreements on 2021-01-01" not in summary
     assert "kWh reconciled                     yes" in summary
     assert "step lake__readings" in done.stdout  # progress, as plain lines when not on a terminal
-    built = sorted(p.name for p in (sample_workspace.lake / "readings").iterdir())
-    assert built == ["date=2021-01-02", "date=2021-01-03"]
+    assert sample_workspace.days("readings") == ["2021-01-02", "2021-01-03"]  # the days the table holds now
+    for day in ("2021-01-04", "2021-01-05"):  # not even published empty: no commit of the day
+        assert sample_workspace.published_day("readings", "date", day) is None
 
 
 def test_on_a_terminal_make_run_shows_live_bars_with_elapsed_and_remaining_time(sample_workspace, tmp_path):

@@ -3,6 +3,7 @@
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 import pytest
@@ -83,16 +84,50 @@ def test_on_disk_a_copy_keeping_the_old_mtime_is_still_a_new_version(tmp_path):
 
 
 def test_a_partition_is_never_replaced_by_one_built_from_an_older_listing(storage):
+    """A day's commit carries the newest delivery it was built from (watermark_ns): a day built
+    from older deliveries never replaces it, one built from the same or newer deliveries does, and
+    an operator's forced rebuild does. The watermark is the day's own (other days are not held)."""
     lake = Lake(storage)
-    rel = lake.partition_path("readings", "date", "2021-01-02")
-    frame = pl.DataFrame({"kwh": [1]})
-    assert lake.write_unless_newer(frame, rel, watermark_ns=100)
-    assert lake.write_unless_newer(frame.with_columns(kwh=pl.lit(2)), rel, watermark_ns=300)
-    assert not lake.write_unless_newer(frame.with_columns(kwh=pl.lit(9)), rel, watermark_ns=200)  # older: kept
-    assert lake.read(rel)["kwh"].to_list() == [2]
-    assert lake.listed_at(rel) == 300
-    assert lake.write_unless_newer(frame.with_columns(kwh=pl.lit(3)), rel, watermark_ns=300)  # a re-run: replaced
-    assert lake.read(rel)["kwh"].to_list() == [3]
+    day = "2021-01-02"
+
+    def publish(kwh: int, watermark_ns: int, force: bool = False, on: str = day):
+        return lake.publish("readings", "date", on, pl.DataFrame({"kwh": [kwh]}), f"run-{kwh}", watermark_ns, force)
+
+    def served(on: str = day) -> list[int]:
+        return lake.read_day("readings", "date", on)["kwh"].to_list()
+
+    assert publish(1, watermark_ns=100).replaced
+    assert publish(2, watermark_ns=300).replaced
+    kept = publish(9, watermark_ns=200)  # older: kept
+    assert not kept.replaced and kept.version is None
+    assert served() == [2]
+    assert lake.delta("readings").transaction_version(f"date={day}") == 300
+    assert publish(3, watermark_ns=300).replaced  # a re-run from the same deliveries: replaced
+    assert served() == [3]
+    assert publish(4, watermark_ns=50, on="2021-01-03").replaced  # another day: its own watermark
+    assert served("2021-01-03") == [4] and served() == [3]
+    assert publish(5, watermark_ns=200, force=True).replaced  # an operator's rebuild: replaced
+    assert served() == [5]
+    newest = lake.delta("readings").history(limit=1)[0]
+    assert (newest["dagster_run_id"], newest["partition"]) == ("run-5", day)
+
+
+def test_concurrent_publishers_of_a_day_leave_the_one_built_from_the_newest_deliveries(storage):
+    """Runs publishing one day at once, in any order: the check of the published watermark and
+    the commit are one transaction, so the day ends as the newest deliveries built it."""
+    lake = Lake(storage)
+    lake.publish("readings", "date", "2021-01-02", pl.DataFrame({"kwh": [0]}), "first", 1)
+    watermarks = [7, 3, 8, 1, 5, 2, 6, 4]
+    with ThreadPoolExecutor(len(watermarks)) as pool:
+        done = list(
+            pool.map(
+                lambda w: lake.publish("readings", "date", "2021-01-02", pl.DataFrame({"kwh": [w]}), f"run-{w}", w),
+                watermarks,
+            )
+        )
+    assert done[watermarks.index(8)].replaced  # the newest is never the one kept out
+    assert lake.read_day("readings", "date", "2021-01-02")["kwh"].to_list() == [8]
+    assert lake.delta("readings").transaction_version("date=2021-01-02") == 8
 
 
 @pytest.mark.slow  # the S3 server

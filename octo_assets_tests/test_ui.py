@@ -228,4 +228,7 @@ def test_an_operator_materialises_the_snapshot_then_one_day(dev):
     assert readings["rows_loaded"] > 0
     # the server wrote into the test's workspace, not the repository's data/
     assert Path(readings["path"]).is_relative_to(dev.workspace.lake)
-    assert Path(readings["path"]).is_file()
+    # the path is the readings Delta table; its version in the metadata is the commit of this run's day
+    assert Path(readings["path"]) == dev.workspace.lake / "readings"
+    [commit] = [c for c in dev.workspace.delta("readings").history() if c["version"] == readings["delta_version"]]
+    assert (commit["dagster_run_id"], commit["partition"]) == (day_run, DAY)

@@ -27,7 +27,7 @@ import dagster as dg
 from octo_assets.analytics.assets import CHANGE_TAG, SNAPSHOT_TAG, SOURCE_CORRECTION, TRIGGER_TAG
 from octo_assets.analytics.checks import CHECKS
 from octo_assets.automation.jobs import CORRECTED_ASSETS, CORRECTION_JOB, SOURCE_CHECK_KEYS
-from octo_assets.keys import AGREEMENT
+from octo_assets.keys import AGREEMENT, CATALOG
 from octo_assets.partitions import days_per_run
 from octo_assets.source.assets import CHANGE_SUMMARY, DAYS_TO_REFRESH, SNAPSHOT_VERSION
 
@@ -154,7 +154,7 @@ def correction_run(why: Rebuild, first: str, last: str, tables: list[str]) -> dg
     one_day = first == last
     return dg.RunRequest(
         run_key=f"{why.cause}:{'+'.join(tables)}:{first}:{last}",
-        asset_selection=[CORRECTED_ASSETS[table] for table in tables],
+        asset_selection=[*(CORRECTED_ASSETS[table] for table in tables), CATALOG],  # the views show them
         asset_check_keys=checks,
         partition_key=first if one_day else None,
         tags=tags if one_day else {**tags, RANGE_START: first, RANGE_END: last},

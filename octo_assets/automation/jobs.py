@@ -33,10 +33,11 @@ BUILD_JOB = dg.define_asset_job(
     "catalog (what `make run` runs).",
 )
 
+# each job that publishes what the catalog shows rebuilds it too: its views read pinned versions
 SNAPSHOT_JOB = dg.define_asset_job(
     "source_snapshot_job",
-    selection=SNAPSHOT_ASSETS,
-    description="Snapshot agreement, product and meterpoint from the source SQLite database.",
+    selection=SNAPSHOT_ASSETS | dg.AssetSelection.assets(CATALOG),
+    description="Snapshot agreement, product and meterpoint from the source SQLite database; rebuild the catalog.",
 )
 
 # the analytics a source snapshot moves (source.changes), and the checks of readings against the
@@ -49,10 +50,12 @@ SOURCE_CHECK_KEYS = [spec.key for spec in SOURCE_SPECS]
 
 CORRECTION_JOB = dg.define_asset_job(
     "source_correction_job",
-    selection=(dg.AssetSelection.assets(*CORRECTED_ASSETS.values()) | dg.AssetSelection.checks(*SOURCE_CHECK_KEYS))
+    selection=(
+        dg.AssetSelection.assets(*CORRECTED_ASSETS.values(), CATALOG) | dg.AssetSelection.checks(*SOURCE_CHECK_KEYS)
+    )
     - FRESHNESS,
     description="The analytics days a source correction moves, rebuilt from the latest snapshot "
-    "(source_correction_sensor).",
+    "(source_correction_sensor), and the catalog.",
 )
 
 SNAPSHOT_OP = "source_snapshot"

@@ -96,7 +96,16 @@ def install() -> None:
             continue
         signal.signal(signum, _interrupt)
         _installed[signum] = _interrupt
+    sys.unraisablehook = _quiet_interrupts
     received()  # forget what came before
+
+
+def _quiet_interrupts(unraisable) -> None:
+    """An Interrupted raised inside a finaliser (a garbage-collector callback of SQLAlchemy's, say)
+    cannot propagate, and Python would print its traceback; the run still learns of the signal
+    through the wakeup socket (`received`), so say nothing."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
 
 
 def restore() -> None:

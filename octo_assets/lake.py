@@ -49,6 +49,8 @@ WATERMARK = "octo.deliveries_seen_ns"  # the newest delivery a readings day was 
 MAX_ATTEMPTS = 50  # commits lost to concurrent writers of the same table before giving up
 SOURCE_TABLES = ("agreement", "product", "meterpoint")
 WRITER = WriterProperties(compression="ZSTD")
+# delta-rs holds a file's rows until it reaches this size: a big day is several files, in less memory
+TARGET_FILE_BYTES = 32 * 2**20
 
 
 def source_table(table: str) -> str:
@@ -175,6 +177,7 @@ class Lake:
                     partition_by=[key],
                     commit_properties=CommitProperties(custom_metadata=info, app_transactions=transactions),
                     writer_properties=WRITER,
+                    target_file_size=TARGET_FILE_BYTES,
                 )
                 # the table object is moved to the version its write committed (whatever came since)
                 return Published(current.version(), self.table_uri(table))
@@ -200,6 +203,7 @@ class Lake:
                 custom_metadata=info, app_transactions=transactions, max_commit_retries=0
             ),
             writer_properties=WRITER,
+            target_file_size=TARGET_FILE_BYTES,
         )
 
     def table_configuration(self) -> dict[str, str]:
@@ -335,7 +339,7 @@ def _with_key(data: pl.DataFrame | Path, key: str, value: str) -> pa.RecordBatch
     def converted():
         for batch in batches:
             columns = [batch.column(i).cast(target.field(i).type) for i in range(batch.num_columns)]
-            yield pa.RecordBatch.from_arrays([*columns, pa.array([day] * batch.num_rows, pa.date32())], schema=target)
+            yield pa.RecordBatch.from_arrays([*columns, pa.repeat(day, batch.num_rows)], schema=target)
 
     return pa.RecordBatchReader.from_batches(target, converted())
 

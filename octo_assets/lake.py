@@ -49,8 +49,6 @@ WATERMARK = "octo.deliveries_seen_ns"  # the newest delivery a readings day was 
 MAX_ATTEMPTS = 50  # commits lost to concurrent writers of the same table before giving up
 SOURCE_TABLES = ("agreement", "product", "meterpoint")
 WRITER = WriterProperties(compression="ZSTD")
-# delta-rs holds a file's rows until it reaches this size: a big day is several files, in less memory
-TARGET_FILE_BYTES = 32 * 2**20
 
 
 def source_table(table: str) -> str:
@@ -177,8 +175,7 @@ class Lake:
                     partition_by=[key],
                     commit_properties=CommitProperties(custom_metadata=info, app_transactions=transactions),
                     writer_properties=WRITER,
-                    target_file_size=TARGET_FILE_BYTES,
-                )
+                        )
                 # the table object is moved to the version its write committed (whatever came since)
                 return Published(current.version(), self.table_uri(table))
             except CommitFailedError:
@@ -203,7 +200,6 @@ class Lake:
                 custom_metadata=info, app_transactions=transactions, max_commit_retries=0
             ),
             writer_properties=WRITER,
-            target_file_size=TARGET_FILE_BYTES,
         )
 
     def table_configuration(self) -> dict[str, str]:

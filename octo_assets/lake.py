@@ -230,9 +230,8 @@ class Lake:
         current = self.delta(table)
         if current is None:
             return None
-        dataset = current.to_pyarrow_dataset()
         files = self.day_files(table, key, value, current)
-        schema = pa.schema([f for f in dataset.schema if f.name != key])
+        schema = pa.schema([f for f in pa.schema(current.schema().to_arrow()) if f.name != key])
         if not files:
             return pl.from_arrow(schema.empty_table())
         frames = [pl.read_parquet(self._local_or_stream(uri)) for uri in files]

@@ -16,18 +16,21 @@ the same day changes that transaction and makes ours fail and look again.
 Only the landing state (`_state/`) and the audits' rejects (`_rejected/`) stay plain Parquet files.
 """
 
+import json
 import os
 import random
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from octo_assets.settings import DEFAULT_RETENTION_DAYS
 from octo_assets.storage import ANY, Storage
@@ -46,6 +49,7 @@ RUN_ID = "dagster_run_id"
 PARTITION = "partition"
 CONTENT_SHA256 = "octo.content_sha256"  # a source snapshot's content (its data version in Dagster)
 WATERMARK = "octo.deliveries_seen_ns"  # the newest delivery a readings day was built from
+COMMIT = "octo.commit"  # a commit's own id: how a writer finds the version it committed
 MAX_ATTEMPTS = 50  # commits lost to concurrent writers of the same table before giving up
 SOURCE_TABLES = ("agreement", "product", "meterpoint")
 WRITER = WriterProperties(compression="ZSTD")
@@ -86,6 +90,17 @@ class Published:
     @property
     def replaced(self) -> bool:
         return self.version is not None
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A Parquet file already written in a table's layout (Delta's types, no partition column),
+    committed as it is: a day of readings is encoded once, by the workers that assembled it."""
+
+    path: Path
+    rows: int
+    schema: pa.Schema  # the file's columns as the table stores them (delta_schema)
+    stats: str  # Delta file statistics, JSON (file_stats)
 
 
 @dataclass(frozen=True)
@@ -137,14 +152,15 @@ class Lake:
         table: str,
         key: str,
         value: str,
-        data: pl.DataFrame | Path,
+        data: pl.DataFrame | Path | list[DataFile],
         run_id: str,
         watermark_ns: int | None = None,
         force: bool = False,
         metadata: dict[str, str] | None = None,
     ) -> Published:
-        """Replace the day `key = value` of `table` with `data` (a frame, or a staged Parquet file
-        streamed in batches) in one commit, creating the table on first use.
+        """Replace the day `key = value` of `table` with `data` in one commit, creating the table on
+        first use. `data` is a frame or a staged Parquet file, which delta-rs encodes, or DataFiles,
+        which are copied into the table as they are (a large day: no second encoding).
 
         With `watermark_ns` (the newest delivery the day was built from), a day published from
         newer deliveries is kept (returns version None) unless `force` (an operator's rebuild).
@@ -155,6 +171,7 @@ class Lake:
         if watermark_ns is not None:
             info[WATERMARK] = str(watermark_ns)
             transactions = [Transaction(app_id, watermark_ns)]
+        added: list[AddAction] | None = None  # DataFiles uploaded (once, whatever the retries)
         for attempt in range(MAX_ATTEMPTS):
             # the comparison and the commit go through one table object: a commit of the same day
             # since it was read changed the day's application transaction, and makes ours fail
@@ -164,6 +181,11 @@ class Lake:
                 if published is not None and published > watermark_ns:
                     return Published(None, self.table_uri(table))
             try:
+                if isinstance(data, list):
+                    added = added or self._upload(table, key, value, data)
+                    schema = _table_schema(data, key)
+                    version = self._commit(current, table, key, value, schema, added, info, transactions)
+                    return Published(version, self.table_uri(table))
                 if current is None:
                     self._create(table, key, _with_key(data, key, value), info, transactions)
                     return Published(0, self.table_uri(table))
@@ -175,7 +197,7 @@ class Lake:
                     partition_by=[key],
                     commit_properties=CommitProperties(custom_metadata=info, app_transactions=transactions),
                     writer_properties=WRITER,
-                        )
+                )
                 # the table object is moved to the version its write committed (whatever came since)
                 return Published(current.version(), self.table_uri(table))
             except CommitFailedError:
@@ -201,6 +223,60 @@ class Lake:
             ),
             writer_properties=WRITER,
         )
+
+    def _upload(self, table: str, key: str, value: str, files: list[DataFile]) -> list[AddAction]:
+        """Put each file in the day's folder of the table, under a name of its own; nothing reads
+        it until the commit names it (a commit that never comes leaves it to housekeeping)."""
+        actions = []
+        for file in files:
+            rel = f"{key}={value}/part-{uuid.uuid4()}.zstd.parquet"
+            self.storage.put_file(f"{table}/{rel}", file.path)
+            size = file.path.stat().st_size
+            now = int(time.time() * 1000)
+            actions.append(AddAction(rel, size, {key: value}, now, True, file.stats))
+        return actions
+
+    def _commit(
+        self,
+        current: DeltaTable | None,
+        table: str,
+        key: str,
+        value: str,
+        schema: pa.Schema,
+        added: list[AddAction],
+        info: dict,
+        transactions: list,
+    ) -> int:
+        """Commit `added` as the whole day `key = value` (the files it had are removed); returns
+        the version committed."""
+        if current is None:
+            create_table_with_add_actions(
+                self.table_uri(table),
+                Schema.from_arrow(schema),
+                added,
+                mode="error",
+                partition_by=[key],
+                configuration=self.table_configuration(),
+                storage_options=self.storage_options,
+                commit_properties=CommitProperties(
+                    custom_metadata=info, app_transactions=transactions, max_commit_retries=0
+                ),
+            )
+            return 0
+        before, commit = current.version(), str(uuid.uuid4())
+        current.create_write_transaction(
+            added,
+            mode="overwrite",
+            schema=schema,
+            partition_by=[key],
+            partition_filters=[(key, "=", value)],
+            commit_properties=CommitProperties(custom_metadata={**info, COMMIT: commit}, app_transactions=transactions),
+        )
+        # the binding does not say which version it committed (concurrent commits may precede it)
+        current.update_incremental()
+        if current.version() == before + 1:
+            return current.version()
+        return next(int(c["version"]) for c in history(current, current.version() - before) if c.get(COMMIT) == commit)
 
     def table_configuration(self) -> dict[str, str]:
         """Time travel reaches back `retention_days`: neither the log nor replaced files go sooner."""
@@ -318,6 +394,58 @@ def delta_schema(schema: pa.Schema) -> pa.Schema:
             kind = pa.timestamp("us", kind.tz)
         fields.append(pa.field(field.name, _DELTA_TYPES.get(kind, kind)))
     return pa.schema(fields)
+
+
+def _table_schema(files: list[DataFile], key: str) -> pa.Schema:
+    """The table's schema for a day of `files`: theirs, and the partition column."""
+    schemas = {file.schema for file in files}
+    if len(schemas) > 1:
+        raise ValueError(f"the files of one day have different schemas: {schemas}")
+    return delta_schema(files[0].schema).append(pa.field(key, pa.date32()))
+
+
+# A Delta reader may skip a file on its statistics, so each bound must be exact and spelt as Delta
+# spells it (test_delta_lake compares with what delta-rs writes). Longer strings get no bounds:
+# delta-rs truncates them, a reader then only knows a prefix.
+STATS_STRING_CHARS = 32
+
+
+def data_file(path: Path) -> DataFile:
+    """A Parquet file as a table commits it: its schema and statistics, from its footer alone."""
+    footer = pq.read_metadata(path)
+    schema = footer.schema.to_arrow_schema()
+    low, high, nulls = {}, {}, {}
+    for column, field in enumerate(schema):
+        chunks = [footer.row_group(g).column(column).statistics for g in range(footer.num_row_groups)]
+        if any(stats is None for stats in chunks):
+            continue
+        nulls[field.name] = sum(stats.null_count for stats in chunks)
+        bounded = [stats for stats in chunks if stats.has_min_max]
+        if not bounded:
+            continue
+        least, most = min(s.min for s in bounded), max(s.max for s in bounded)
+        if pa.types.is_string(field.type) and max(len(least), len(most)) > STATS_STRING_CHARS:
+            continue
+        low[field.name], high[field.name] = _stat(least, field.type), _stat(most, field.type, upper=True)
+    stats = {"numRecords": footer.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls}
+    return DataFile(path, footer.num_rows, delta_schema(schema), json.dumps(stats))
+
+
+def _stat(value, kind: pa.DataType, upper: bool = False):
+    """One bound as Delta's statistics spell it (times to the millisecond: rounded outwards)."""
+    if pa.types.is_timestamp(kind):
+        utc = kind.tz is not None
+        spare = value.microsecond % 1000
+        if spare:
+            value -= timedelta(microseconds=spare - (1000 if upper else 0))
+        text = value.strftime("%Y-%m-%dT%H:%M:%S" if utc else "%Y-%m-%d %H:%M:%S")
+        text += f".{value.microsecond // 1000:03d}" if value.microsecond else ""
+        return text + ("Z" if utc else "")
+    if pa.types.is_decimal(kind):
+        return float(value)
+    if pa.types.is_date(kind):
+        return value.isoformat()
+    return value
 
 
 def _with_key(data: pl.DataFrame | Path, key: str, value: str) -> pa.RecordBatchReader:

@@ -5,7 +5,8 @@
 SPEC: {"root": lake root, "table": ..., "ready": file to create once imported (optional),
 "go": file to wait for before the first publish (optional), "publishes": [{"day", "k", "n",
 "watermark" (optional), "delay" (seconds slept before, optional), "parquet" (bool: hand the
-rows over as a staged Parquet file instead of a frame)}]}.
+rows over as a staged Parquet file instead of a frame), "files" (bool: as Parquet files in the
+table's layout, committed as they are: lake.DataFile)}]}.
 
 Publishing {"k": k, "n": n} replaces the day with n rows (k, i) for i in 0..n-1. One JSON line
 per publish goes to stdout: {"day", "k", "watermark", "version"} (version None: refused).
@@ -18,12 +19,24 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
-from octo_assets.lake import DAY_KEY, Lake
+from octo_assets.lake import DAY_KEY, DataFile, Lake, data_file
 
 
 def rows(k: int, n: int) -> pl.DataFrame:
     return pl.DataFrame({"k": [k] * n, "i": list(range(n))}, schema={"k": pl.Int64, "i": pl.Int64})
+
+
+def as_files(frame: pl.DataFrame, folder: Path, parts: int = 2) -> list[DataFile]:
+    """The rows as up to `parts` Parquet files in the table's layout, as the readings' workers write them."""
+    size = max(1, -(-frame.height // parts))
+    files = []
+    for number, start in enumerate(range(0, max(frame.height, 1), size)):
+        path = folder / f"{time.monotonic_ns()}-{number}.parquet"
+        pq.write_table(frame.slice(start, size).to_arrow(), path, store_schema=False, compression="zstd")
+        files.append(data_file(path))
+    return files
 
 
 def main(spec_path: str) -> None:
@@ -41,7 +54,9 @@ def main(spec_path: str) -> None:
     for number, step in enumerate(spec["publishes"]):
         time.sleep(step.get("delay", 0))
         data = rows(step["k"], step["n"])
-        if step.get("parquet"):
+        if step.get("files"):
+            data = as_files(data, staging)
+        elif step.get("parquet"):
             path = staging / f"{number}.parquet"
             data.write_parquet(path, row_group_size=max(1, step["n"] // 2))
             data = path

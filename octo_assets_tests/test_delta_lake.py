@@ -15,16 +15,18 @@ import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from octo_assets.housekeeping import Housekept, housekeep, needed_versions
-from octo_assets.lake import DAY_KEY, PARTITION, WATERMARK, Lake
+from octo_assets.lake import DAY_KEY, PARTITION, STATS_STRING_CHARS, WATERMARK, Lake, data_file
 from octo_assets_tests.conftest import BACKENDS, new_workspace
-from octo_assets_tests.delta_writer import rows
+from octo_assets_tests.delta_writer import as_files, rows
 
 TABLE = "readings"
 D, E = "2024-03-01", "2024-03-02"
@@ -164,7 +166,9 @@ def test_readers_see_only_whole_versions_while_a_day_is_republished_100_times(la
     spec = {
         "root": lake.root,
         "table": TABLE,
-        "publishes": [{"day": D, "k": k, "n": n_rows(k), "parquet": k % 2 == 0} for k in range(1, 101)],
+        "publishes": [
+            {"day": D, "k": k, "n": n_rows(k), "parquet": k % 3 == 1, "files": k % 3 == 2} for k in range(1, 101)
+        ],
     }
     writer = start_writer(tmp_path, "republish", spec)
     con = connection(lake)
@@ -250,7 +254,7 @@ def test_four_writers_of_different_days_lose_no_commit(lake, tmp_path):
             "root": lake.root,
             "table": TABLE,
             "publishes": [
-                {"day": day, "k": 10 * w + j, "n": n_rows(10 * w + j), "parquet": j % 2 == 0}
+                {"day": day, "k": 10 * w + j, "n": n_rows(10 * w + j), "parquet": j % 3 == 0, "files": j % 3 == 1}
                 for j in range(1, per_writer + 1)
             ],
         }
@@ -287,7 +291,8 @@ def test_concurrent_writers_of_one_day_leave_the_newest_deliveries(lake, tmp_pat
             "root": lake.root,
             "table": TABLE,
             "publishes": [
-                {"day": day, "k": w, "n": n_rows(w), "watermark": w, "delay": rng.uniform(0, 0.25)} for day in days
+                {"day": day, "k": w, "n": n_rows(w), "watermark": w, "delay": rng.uniform(0, 0.25), "files": w % 2 == 0}
+                for day in days
             ],
         }
         for w in rng.sample([1, 2, 3, 4], 4)
@@ -349,11 +354,13 @@ HISTORY_NUMBERING = (
 )
 
 
-def test_publish_reports_the_version_it_committed_though_another_commit_came_between(lake):
+@pytest.mark.parametrize("how", ["frame", "files"])
+def test_publish_reports_the_version_it_committed_though_another_commit_came_between(lake, tmp_path, how):
     assert lake.publish(TABLE, DAY_KEY, E, rows(0, 5), run_id="first").version == 0
     # publish reads the table, then writes: between the two, another writer commits
     racing = Interleaved(lake.root, 1, lambda: lake.publish(TABLE, DAY_KEY, E, rows(9, 1), run_id="other"))
-    published = racing.publish(TABLE, DAY_KEY, D, rows(1, 3), run_id="ours")
+    ours = rows(1, 3) if how == "frame" else as_files(rows(1, 3), tmp_path)
+    published = racing.publish(TABLE, DAY_KEY, D, ours, run_id="ours")
     assert [(c["version"], c["dagster_run_id"]) for c in commits(lake)] == [(0, "first"), (1, "other"), (2, "ours")]
     assert published.version == 2
     # and one that follows ours does not change what ours reported
@@ -377,16 +384,116 @@ def test_as_of_reads_while_another_commit_lands(lake):
     assert latest.committed_at == moment(commits(lake)[latest.version]["timestamp"])
 
 
-def test_a_first_publish_racing_another_creator_keeps_the_newest_deliveries(lake):
+@pytest.mark.parametrize("how", ["frame", "files"])
+def test_a_first_publish_racing_another_creator_keeps_the_newest_deliveries(lake, tmp_path, how):
     def newer():  # another run, from newer deliveries, creates the table first
-        Lake(lake.root).publish(TABLE, DAY_KEY, D, rows(4, n_rows(4)), run_id="newer", watermark_ns=4)
+        data = rows(4, n_rows(4)) if how == "frame" else as_files(rows(4, n_rows(4)), tmp_path)
+        Lake(lake.root).publish(TABLE, DAY_KEY, D, data, run_id="newer", watermark_ns=4)
 
-    older = Interleaved(lake.root, 1, newer).publish(
-        TABLE, DAY_KEY, D, rows(2, n_rows(2)), run_id="older", watermark_ns=2
-    )
+    data = rows(2, n_rows(2)) if how == "frame" else as_files(rows(2, n_rows(2)), tmp_path)
+    older = Interleaved(lake.root, 1, newer).publish(TABLE, DAY_KEY, D, data, run_id="older", watermark_ns=2)
     assert lake.read_day(TABLE, DAY_KEY, D).rows() == [(4, i) for i in range(n_rows(4))]
     assert lake.delta(TABLE).transaction_version(f"{DAY_KEY}={D}") == 4
     assert older.version is None
+
+
+# -- 3b. a day committed as its files were written ---------------------------------------------------
+
+
+def test_a_day_of_files_is_committed_as_written_and_replaces_the_day_whole(lake, tmp_path):
+    lake.publish(TABLE, DAY_KEY, E, rows(0, 5), run_id="first")
+    first = as_files(rows(1, 7), tmp_path, parts=3)
+    assert lake.publish(TABLE, DAY_KEY, D, first, run_id="one", watermark_ns=10).version == 1
+    served = lake.day_files(TABLE, DAY_KEY, D)
+    # the files served are the files written, byte for byte: nothing was encoded again
+    assert sorted(lake.storage.read_bytes(lake_rel(lake, uri)) for uri in served) == sorted(
+        f.path.read_bytes() for f in first
+    )
+    assert table_rows(connection(lake), lake.delta(TABLE).file_uris()) == expected_rows({D: (1, 7), E: (0, 5)})
+    assert polars_rows(lake) == expected_rows({D: (1, 7), E: (0, 5)})
+    # replaced by two files: the day is those only (the three before stay for older versions)
+    second = as_files(rows(2, 4), tmp_path, parts=2)
+    assert lake.publish(TABLE, DAY_KEY, D, second, run_id="two", watermark_ns=20).version == 2
+    assert polars_rows(lake) == expected_rows({D: (2, 4), E: (0, 5)})
+    assert len(lake.day_files(TABLE, DAY_KEY, D)) == 2
+    assert polars_rows(lake, version=1) == expected_rows({D: (1, 7), E: (0, 5)})
+    # a run from older deliveries is refused before it puts a single file in the table
+    before = {e.path for e in lake.storage.list_files(TABLE)}
+    assert (
+        lake.publish(TABLE, DAY_KEY, D, as_files(rows(3, 2), tmp_path), run_id="old", watermark_ns=15).version is None
+    )
+    assert {e.path for e in lake.storage.list_files(TABLE)} == before
+    assert commits(lake)[-1]["dagster_run_id"] == "two"
+
+
+def lake_rel(lake: Lake, uri: str) -> str:
+    return uri.removeprefix(lake.root.rstrip("/") + "/")
+
+
+def delta_rs_stats(frame: pl.DataFrame, folder: Path) -> dict:
+    """The statistics delta-rs itself writes for a file of `frame` (the reference)."""
+    from deltalake import DeltaTable, write_deltalake
+
+    target = folder / f"reference-{uuid.uuid4()}"
+    write_deltalake(str(target), frame.to_arrow())
+    assert len(DeltaTable(str(target)).file_uris()) == 1
+    log = sorted((target / "_delta_log").glob("*.json"))[-1].read_text().splitlines()
+    (stats,) = [json.loads(json.loads(line)["add"]["stats"]) for line in log if '"add"' in line]
+    return stats
+
+
+def random_frame(rng: random.Random, n: int, long_strings: bool = False) -> pl.DataFrame:
+    def maybe(value):
+        return None if rng.random() < 0.1 else value
+
+    start = datetime(2021, 3, 27, 23, 0)
+    length = STATS_STRING_CHARS + 5 if long_strings else rng.randrange(1, STATS_STRING_CHARS + 1)
+    return pl.DataFrame(
+        {
+            "meterpoint_id": [maybe("".join(rng.choices("0123456789abcdef", k=length))) for _ in range(n)],
+            "interval_start_utc": [maybe(start + timedelta(minutes=30 * rng.randrange(96))) for _ in range(n)],
+            "interval_start_local": [maybe(start + timedelta(minutes=30 * rng.randrange(96))) for _ in range(n)],
+            "consumption_kwh": [maybe(Decimal(rng.randrange(-2000, 200_000)) / 1000) for _ in range(n)],
+            "source_file": [maybe(f"2021-03-28/{rng.randrange(100):03d}.json") for _ in range(n)],
+            "n": [maybe(rng.randrange(-5, 5)) for _ in range(n)],
+        },
+        schema={
+            "meterpoint_id": pl.String,
+            "interval_start_utc": pl.Datetime("us", "UTC"),
+            "interval_start_local": pl.Datetime("us"),
+            "consumption_kwh": pl.Decimal(18, 3),
+            "source_file": pl.Categorical,
+            "n": pl.Int64,
+        },
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_files_statistics_are_those_delta_rs_writes(tmp_path, seed):
+    """A reader skips files on their statistics: ours must say what delta-rs's own would."""
+    rng = random.Random(seed)
+    frame = random_frame(rng, rng.choice([1, 3, 50, 2_000]))
+    if seed == 0:
+        frame = frame.with_columns(n=pl.lit(None, pl.Int64))  # a column with no value at all
+    path = tmp_path / "part.parquet"
+    # the workers' way: pyarrow, no Arrow schema in the footer
+    pq.write_table(frame.to_arrow(), path, store_schema=False, row_group_size=rng.choice([7, 1_000_000]))
+    ours = json.loads(data_file(path).stats)
+    assert ours == delta_rs_stats(frame.with_columns(pl.col("source_file").cast(pl.String)), tmp_path)
+
+
+def test_long_strings_and_sub_millisecond_times_get_safe_bounds(tmp_path):
+    frame = random_frame(random.Random(1), 50, long_strings=True).with_columns(
+        pl.col("interval_start_utc") + pl.duration(microseconds=1_500)
+    )
+    path = tmp_path / "part.parquet"
+    pq.write_table(frame.to_arrow(), path, store_schema=False)
+    stats = json.loads(data_file(path).stats)
+    assert "meterpoint_id" not in stats["minValues"] and "meterpoint_id" not in stats["maxValues"]
+    times = frame["interval_start_utc"].drop_nulls()
+    low, high = (datetime.fromisoformat(stats[k]["interval_start_utc"]) for k in ("minValues", "maxValues"))
+    assert low <= times.min() and high >= times.max()  # rounded outwards to the millisecond
+    assert (times.min() - low) < timedelta(milliseconds=1) and (high - times.max()) < timedelta(milliseconds=1)
 
 
 # -- 4. housekeeping ---------------------------------------------------------------------------------

@@ -208,13 +208,15 @@ def test_a_day_failing_a_blocking_check_is_not_published_and_a_good_day_of_the_r
 
     # the step fails, naming the day, the check and where the failed version is
     assert not result.success
-    rejected_rel = f"_rejected/readings/date={BAD}/{result.run_id}.parquet"
+    rejected_rel = f"_rejected/readings/date={BAD}/{result.run_id}"
     assert failure_message(result) == (
         f"{BAD}: not published, blocking check(s) failed: {check}; "
         f"the failed version is at {ws.lake_storage().uri(rejected_rel)}"
     )
     # ... and kept the failed one aside, for inspection
-    assert in_rejected(pl.read_parquet(ws.lake_storage().read_bytes(rejected_rel)))
+    (part,) = ws.lake_storage().list_files(rejected_rel)  # a file per assembled part: one here
+    assert part.path == f"{rejected_rel}/part-0000.parquet"
+    assert in_rejected(pl.read_parquet(ws.lake_storage().read_bytes(part.path)))
 
     # the good day of the same run is published and recorded
     assert readings_of(ws, GOOD) == GOOD_ROWS

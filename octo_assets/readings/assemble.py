@@ -3,7 +3,8 @@
 A task of the worker pool (readings.workers). A meterpoint's rows of a day are all in one bucket
 (readings.stage), so a group is complete for its meterpoints: de-duplicating and checking it alone
 gives exactly what doing the whole day would, while holding a bounded part of it. The result goes
-to an Arrow IPC file that the run appends to the day's Parquet file as one row group.
+to a Parquet file in the lake's layout, which the run commits to the readings table as it is:
+each part of a day is encoded once, here, in parallel, and never passes through the run's process.
 """
 
 import functools
@@ -15,8 +16,10 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
 from octo_assets.domain import LOCAL_TZ, SHOWN, day_bounds_utc, half_hours_in_day
+from octo_assets.lake import DataFile, data_file
 
 KEY = ["meterpoint_id", "interval_start_utc"]
 LAKE_COLUMNS = ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
@@ -61,7 +64,8 @@ class Finding:
 class Assembled:
     day: date
     group: int
-    output: str | None  # IPC file of the kept readings (LAKE_COLUMNS)
+    output: DataFile | None  # Parquet file of the kept readings (LAKE_COLUMNS), in the lake's layout
+    preview: pl.DataFrame  # its first rows
     staged: int
     loaded: int
     duplicates: int
@@ -94,17 +98,20 @@ def assemble_group(task: AssembleTask) -> Assembled:
         ),
         "readings_complete_days": _incomplete(kept, per_meterpoint, task.day, half_hours_in_day(task.day)),
     }
-    output = None
+    output, preview = None, pl.DataFrame()
     if kept.height:
-        output = str(Path(task.folder) / f"assembled-{task.day.isoformat()}-{task.group:04d}.arrow")
+        path = Path(task.folder) / f"part-{task.day.isoformat()}-{task.group:04d}.parquet"
         table = _lake_table(kept, files["path"])
-        # uncompressed: the run maps it into memory and reads it without a copy
-        with pa.OSFile(output, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        # no Arrow schema in the footer: every reader sees the types the Delta table declares
+        # (source_file a string, stored once per page in Parquet's dictionary)
+        pq.write_table(table, path, compression="zstd", store_schema=False)
+        output, preview = data_file(path), pl.from_arrow(table.slice(0, 10))
+        del table
     return Assembled(
         day=task.day,
         group=task.group,
         output=output,
+        preview=preview,
         staged=staged.height,
         loaded=kept.height,
         duplicates=dropped.height,

@@ -81,10 +81,11 @@ def publish_day(lake: Lake, build: DayBuild, force: bool, run_id: str) -> Publis
 
 
 def reject_day(lake: Lake, build: DayBuild, run_id: str) -> str:
-    """Keep a day that failed its audit where an operator can inspect it; returns its URI."""
-    rel = lake.rejected_path(READINGS_TABLE, DAY_KEY, build.day.isoformat(), run_id)
-    lake.storage.put_file(rel, build.readings)
-    return lake.uri(rel)
+    """Keep a day that failed its audit where an operator can inspect it; returns its folder's URI."""
+    folder = lake.rejected_path(READINGS_TABLE, DAY_KEY, build.day.isoformat(), run_id).removesuffix(".parquet")
+    for number, part in enumerate(build.readings):
+        lake.storage.put_file(f"{folder}/part-{number:04d}.parquet", part.path)
+    return lake.uri(folder)
 
 
 def day_metadata(build: DayBuild, published: Published) -> dict:

@@ -9,14 +9,14 @@ Memory is bounded by a setting (OCTO_MEMORY_MB: WorkerLimits.memory_mb), not by 
    the landing index learns every file's days, and first sights are agreed (a compare-and-swap);
 3. assemble each day a group of buckets at a time, in the workers (readings.assemble): a
    meterpoint is never split between groups, so de-duplication (the newest delivery wins) and
-   the checks are exact. This process appends each group to the day's Parquet file as it
-   comes: at no point is a whole day in memory.
+   the checks are exact. Each group becomes one Parquet file of the day, written by its worker
+   in the lake's layout; this process only adds up what they measured: at no point is a whole
+   day in memory, and no row passes through it.
 
 Nothing here publishes: the asset audits each day, then publishes it (readings.assets).
 """
 
 import math
-import os
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -25,11 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
-from octo_assets.lake import DAY_KEY, FILES_TABLE, Lake
+from octo_assets.lake import DAY_KEY, FILES_TABLE, DataFile, Lake
 from octo_assets.readings import landing as index_of_landing
 from octo_assets.readings.assemble import (
     CONFLICTS_SCHEMA,
@@ -80,7 +77,7 @@ class DayBuild:
     """One day, staged and measured, ready for its audit and publication."""
 
     day: date
-    readings: Path  # the day's Parquet file, in staging
+    readings: list[DataFile]  # the day's Parquet files, in staging, committed as they are
     watermark_ns: int  # the newest delivery (first sight) the day was built from
     files: int  # landing files holding the day
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
@@ -266,7 +263,7 @@ def build_days(
             holding = merged.filter(pl.col("days").list.contains(day))
             build = DayBuild(
                 day=day,
-                readings=folder / f"readings-{day.isoformat()}.parquet",
+                readings=[],
                 watermark_ns=int(holding["first_seen_ns"].max() or 0),
                 files=holding.height,
                 quarantine=_day_quarantine(staged, order, day),
@@ -413,32 +410,26 @@ def _assemble_tasks(staged: list[Staged], day: date, budget: int, folder: Path, 
 
 
 def _assemble(build: DayBuild, results: Iterator[Assembled], order: pl.DataFrame, progress, parts: int) -> None:
-    """Append each assembled group to the day's Parquet file, and add up what it measured."""
-    arrow_schema = pl.DataFrame(schema=LAKE_SCHEMA).to_arrow().schema
+    """Collect the day's assembled files, and add up what each group measured."""
     conflicts, accounting, half_hours, findings = [], [], [], {}
-    with pq.ParquetWriter(build.readings, arrow_schema, compression="zstd") as writer:
-        for done, part in enumerate(results, start=1):
-            if part.output:
-                with pa.memory_map(part.output) as source:
-                    table = ipc.open_file(source).read_all()
-                writer.write_table(table.cast(arrow_schema))
-                if build.preview.is_empty():
-                    build.preview = pl.from_arrow(table.slice(0, 10))
-                del table
-                os.unlink(part.output)
-            build.staged += part.staged
-            build.loaded += part.loaded
-            build.duplicates += part.duplicates
-            build.kwh += part.kwh
-            build.meterpoints += part.meterpoints
-            for key, value in part.audit.items():
-                build.audit[key] += value
-            conflicts.append(part.conflicts)
-            accounting.append(part.accounting)
-            half_hours.append(part.half_hours)
-            for name, found in part.findings.items():
-                findings.setdefault(name, []).append(found)
-            progress(Progress("assembling", done, parts, "parts", build.day))
+    for done, part in enumerate(results, start=1):
+        if part.output:
+            build.readings.append(part.output)
+            if build.preview.is_empty():
+                build.preview = part.preview.cast(LAKE_SCHEMA)
+        build.staged += part.staged
+        build.loaded += part.loaded
+        build.duplicates += part.duplicates
+        build.kwh += part.kwh
+        build.meterpoints += part.meterpoints
+        for key, value in part.audit.items():
+            build.audit[key] += value
+        conflicts.append(part.conflicts)
+        accounting.append(part.accounting)
+        half_hours.append(part.half_hours)
+        for name, found in part.findings.items():
+            findings.setdefault(name, []).append(found)
+        progress(Progress("assembling", done, parts, "parts", build.day))
     build.conflicts = pl.concat([pl.DataFrame(schema=CONFLICTS_SCHEMA), *conflicts], how="vertical_relaxed").sort(
         "meterpoint_id", "interval_start_utc"
     )

@@ -12,7 +12,7 @@ import pytest
 
 from bench.generate import day_slots, generate
 from bench.loop import loop
-from bench.run import history_rows
+from bench.run import SENSOR_INTERVAL_S, history_rows, requested_after
 
 pytestmark = pytest.mark.slow  # the benchmarks
 
@@ -26,6 +26,22 @@ def test_the_input_is_the_same_from_one_or_two_processes_and_the_loop_reads_all_
         assert path.read_bytes() == (tmp_path / "2" / "readings" / path.name).read_bytes()
     assert loop(tmp_path / "2" / "readings", tmp_path / "out.parquet") == two["rows"]
     assert pl.read_parquet(tmp_path / "out.parquet")["consumption_delta"].sum() == pytest.approx(two["total_kwh"])
+    # the floor reads every file once, whatever its layout (some are pretty-printed), over every core
+    command = [sys.executable, "-m", "bench.floor", str(tmp_path / "2" / "readings")]
+    floor = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert floor.returncode == 0, floor.stderr
+    assert floor.stdout.startswith(f"files read: 120, rows read: {two['rows']}, processes: ")
+
+
+def test_a_day_is_requested_when_its_tick_ends_counting_ticks_interval_apart():
+    def tick(seconds, requests=0):
+        return {"seconds": seconds, "run requests": requests}
+
+    assert requested_after([tick(4.0, 1)]) == (4.0, 4.0)
+    # ticks start SENSOR_INTERVAL_S apart, or when the one before ended if it ran longer
+    later = SENSOR_INTERVAL_S + 5.0
+    assert requested_after([tick(10.0), tick(later), tick(3.0, 2)]) == (SENSOR_INTERVAL_S + later + 3.0, later)
+    assert requested_after([tick(10.0), tick(12.0)]) == (None, 12.0)
 
 
 def test_measure_sums_the_memory_of_a_process_and_its_child(tmp_path):

@@ -399,6 +399,8 @@ def delta_schema(schema: pa.Schema) -> pa.Schema:
 def _table_schema(files: list[DataFile], key: str) -> pa.Schema:
     """The table's schema for a day of `files`: theirs, and the partition column."""
     schemas = {file.schema for file in files}
+    if not schemas:
+        raise ValueError("no files to commit: publish an empty frame for a day without rows")
     if len(schemas) > 1:
         raise ValueError(f"the files of one day have different schemas: {schemas}")
     return delta_schema(files[0].schema).append(pa.field(key, pa.date32()))

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # the module takes ~50 s even without S3
 def run_main(ws, tmp_path, *args: str, **overrides) -> subprocess.CompletedProcess:
     home = tmp_path / "dagster_home"
     home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").touch()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # as config/dagster.yaml: no banner
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),

@@ -74,7 +74,8 @@ def publish_day(lake: Lake, build: DayBuild, force: bool, run_id: str) -> Publis
         (QUARANTINE_TABLE, build.quarantine),
         (CONFLICTS_TABLE, build.conflicts),
         (FILES_TABLE, build.accounting),
-        (READINGS_TABLE, build.readings),
+        # a day with no readings (allow_empty_days) has no file: an empty frame has the columns
+        (READINGS_TABLE, build.readings or pl.DataFrame(schema=LAKE_SCHEMA)),
     ):
         published = lake.publish(table, DAY_KEY, key, data, run_id, build.watermark_ns, force)
     return published

@@ -133,5 +133,11 @@ def received() -> int | None:
 
 def _interrupt(signum: int, _frame) -> None:
     for number in _installed:  # one sentence, whatever a second Ctrl-C does
-        signal.signal(number, signal.SIG_IGN)
+        signal.signal(number, _ignore)
     raise Interrupted(signum)
+
+
+def _ignore(_signum: int, _frame) -> None:
+    """A second signal, after the first: nothing. Not SIG_IGN, which the processes started from
+    now on (Dagster's log tailers, for the snapshot's run finishing in its thread) would inherit,
+    and then ignore the SIGTERM that stops them."""

@@ -11,6 +11,8 @@ other column order, any value the fast path could misread) is read with orjson r
 """
 
 import functools
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -269,6 +271,8 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise FileRejected(f"invalid JSON: {exc}") from None
+    if _LONG_NUMBER.search(raw):  # the same document (orjson found it valid), numbers as sent
+        document = json.loads(raw, parse_float=Decimal, parse_int=_json_int)
     if not isinstance(document, dict):
         raise FileRejected(f"expected a JSON object, found {type(document).__name__}")
     columns, data = document.get("columns"), document.get("data")
@@ -277,6 +281,16 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
     if not isinstance(data, list):
         raise FileRejected('no "data" array')
     return data, tuple(columns.index(name) for name in COLUMNS)
+
+
+# orjson reads a number as a double, which holds one of up to 15 digits as sent, or none if its
+# exponent has 3 digits (1e-400 reads as 0): a file with a longer number (or digits in a string
+# that look like one, rarely) is read again by the standard library, its numbers as decimals
+_LONG_NUMBER = re.compile(rb"[\[,:\s]-?(?:[0-9]\.?){16}|[\[,:\s]-?[0-9.]+[eE][-+]?[0-9]{3}")
+
+
+def _json_int(text: str) -> int | Decimal:
+    return int(text) if len(text) <= 18 else Decimal(text)  # orjson writes no int past 64 bits
 
 
 def _raw_row(row, order: tuple[int, int, int]) -> tuple:
@@ -292,21 +306,22 @@ def _raw_row(row, order: tuple[int, int, int]) -> tuple:
 
 
 @functools.lru_cache(maxsize=2**16)  # a feed repeats few values; 1 == 1.0 here, rightly
-def _kwh(value: int | float | None) -> tuple[str | None, str | None]:
+def _kwh(value: int | float | Decimal | None) -> tuple[str | None, str | None]:
     """A JSON number as exact kWh text (for a DECIMAL(18, 3) cast), or why it cannot be one.
 
     orjson gives floats; a float's repr is the shortest decimal that reads back as it, so a
     number sent with up to 3 decimals (and at most 15 digits) comes back exactly as sent.
+    Longer numbers come as the decimals sent (see _LONG_NUMBER).
     """
     if value is None:
         return None, None
-    exact = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not exact.is_finite():
         return None, "consumption_delta is not finite"
-    if exact.as_tuple().exponent < -3:
-        return None, MORE_DECIMALS
     if abs(exact) >= KWH_LIMIT:
         return None, "consumption_delta is too large"
+    if exact != round(exact, 3):  # by value: a decimal sent as 0.1000 is 0.1
+        return None, MORE_DECIMALS
     return str(exact), None
 
 
@@ -318,7 +333,7 @@ def _row_shape_problem(row, order) -> str | None:
     ts, kwh, mp = (row[i] for i in order)
     if ts is not None and not isinstance(ts, str):
         return f"interval_start is not text: {ts!r}"
-    if kwh is not None and (isinstance(kwh, bool) or not isinstance(kwh, (int, float))):
+    if kwh is not None and (isinstance(kwh, bool) or not isinstance(kwh, (int, float, Decimal))):
         return f"consumption_delta is not a number: {kwh!r}"
     if mp is not None and not isinstance(mp, str):
         return f"meterpoint_id is not text: {mp!r}"
@@ -326,7 +341,11 @@ def _row_shape_problem(row, order) -> str | None:
 
 
 def _dumps(row) -> str:
-    return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=_as_json).decode()
+
+
+def _as_json(value) -> orjson.Fragment | str:
+    return orjson.Fragment(str(value)) if isinstance(value, Decimal) else str(value)  # a number stays one
 
 
 # -- typing and validation, shared by every file -----------------------------------------------

@@ -251,3 +251,27 @@ def test_a_kwh_past_15_digits_is_the_number_sent_not_the_nearest_double(kwh, loa
     else:
         assert parsed.readings["consumption_kwh"].to_list() == [Decimal(loaded)]
         assert parsed.quarantine.is_empty()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "orjson"])
+def test_a_wall_clock_time_after_2099_keeps_london_summer_time(fast):
+    """Found by test_parse_reference.py: Polars' Europe/London has no summer time after 2099
+    (zoneinfo's rules go on). Such a year comes only from a damaged file, but is read by the
+    design's rule all the same, not an hour off."""
+    rows = [
+        '["2150-07-01 12:00:00",1.0,"m"]',  # BST: 11:00 UTC (was 12:00)
+        '["2150-03-29 01:30:00",1.0,"m"]',  # clocks forward: does not exist (was loaded)
+        '["2150-10-25 01:30:00",1.0,"m"]',  # clocks back: 00:30 UTC, then 01:30 UTC (was 01:30 twice)
+        '["2150-10-25 01:30:00",2.0,"m"]',
+        '["2099-07-01 12:00:00",1.0,"m"]',  # Polars' own rules, as before
+    ]
+    parsed = parse_documents([("f.json", feed_file(*rows))], fast=fast)
+    assert parsed.readings["interval_start_utc"].dt.strftime("%Y-%m-%d %H:%M").to_list() == [
+        "2150-07-01 11:00",
+        "2150-10-25 00:30",
+        "2150-10-25 01:30",
+        "2099-07-01 11:00",
+    ]
+    assert parsed.quarantine.select("row_number", "reason").rows() == [
+        (2, "interval_start does not exist in Europe/London (clocks go forward)")
+    ]

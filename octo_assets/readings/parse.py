@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from octo_assets.readings.clock import resolve_repeated, to_utc
+from octo_assets.readings.clock import after_2099, resolve_repeated, to_utc
 
 COLUMNS = ("interval_start", "consumption_delta", "meterpoint_id")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -372,6 +372,7 @@ def timestamps(texts: pl.Series) -> pl.DataFrame:
             utc_earlier=to_utc(pl.col("interval_start_local")),
             utc_later=to_utc(pl.col("interval_start_local"), "latest"),
         )
+        .pipe(after_2099, "interval_start_local", "utc_earlier", "utc_later")
     )
     t = pl.col("interval_start_local")
     reason = (

@@ -12,7 +12,6 @@ other column order, any value the fast path could misread) is read with orjson r
 
 import functools
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -271,7 +270,7 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise FileRejected(f"invalid JSON: {exc}") from None
-    if _LONG_NUMBER.search(raw):  # the same document (orjson found it valid), numbers as sent
+    if _may_hold_a_long_number(raw):  # the same document (orjson found it valid), numbers as sent
         document = json.loads(raw, parse_float=Decimal, parse_int=_json_int)
     if not isinstance(document, dict):
         raise FileRejected(f"expected a JSON object, found {type(document).__name__}")
@@ -283,10 +282,18 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
     return data, tuple(columns.index(name) for name in COLUMNS)
 
 
-# orjson reads a number as a double, which holds one of up to 15 digits as sent, or none if its
-# exponent has 3 digits (1e-400 reads as 0): a file with a longer number (or digits in a string
-# that look like one, rarely) is read again by the standard library, its numbers as decimals
-_LONG_NUMBER = re.compile(rb"[\[,:\s]-?(?:[0-9]\.?){16}|[\[,:\s]-?[0-9.]+[eE][-+]?[0-9]{3}")
+def _may_hold_a_long_number(raw: bytes) -> bool:
+    """orjson reads a number as a double, which holds one of up to 15 digits as sent, and none
+    below about 1e-324 (1e-400 reads as 0): a file with 16 digits and dots in a row or a 3-digit
+    negative exponent (or a string that looks so, rarely) is read again, its numbers as decimals."""
+    shape = raw.translate(_NUMBER_SHAPE)
+    return b"0" * 16 in shape or b"e-000" in shape
+
+
+# digits and "." as "0", "e" and "E" as "e", "-" as itself, anything else as a space
+_NUMBER_SHAPE = b"".join(
+    b"0" if c in b"0123456789." else b"e" if c in b"eE" else b"-" if c == ord("-") else b" " for c in range(256)
+)
 
 
 def _json_int(text: str) -> int | Decimal:
@@ -311,7 +318,7 @@ def _kwh(value: int | float | Decimal | None) -> tuple[str | None, str | None]:
 
     orjson gives floats; a float's repr is the shortest decimal that reads back as it, so a
     number sent with up to 3 decimals (and at most 15 digits) comes back exactly as sent.
-    Longer numbers come as the decimals sent (see _LONG_NUMBER).
+    Longer numbers come as the decimals sent (see _may_hold_a_long_number).
     """
     if value is None:
         return None, None

@@ -1,5 +1,6 @@
 """Parsing landing files: layouts the feed really sends, and what becomes of bad rows."""
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -220,4 +221,57 @@ def test_a_quarantined_row_shows_the_value_as_sent():
     assert parsed.quarantine["raw"].to_list() == [
         '["2021-01-01 00:00:00",0.1234,"m"]',
         '{"interval_start":"2021-01-01 00:30:00","consumption_delta":-0.5,"meterpoint_id":"m"}',
+    ]
+
+
+def feed_file(*rows: str) -> bytes:
+    """A file in the feed's exact compact layout, its rows written as given."""
+    return parse.HEAD + ",".join(rows).encode() + parse.TAIL
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "orjson"])
+@pytest.mark.parametrize(
+    "kwh, loaded",
+    [
+        ("12345678901234.567", "12345678901234.567"),  # was loaded as 12345678901234.566
+        ("100000000000000.001", "100000000000000.001"),  # was loaded as 100000000000000
+        ("999999999999999.999", "999999999999999.999"),  # was quarantined as too large (10**15)
+        ("0.1000000000000000001", None),  # was loaded as 0.1
+        ("1.0000000000000001", None),  # was loaded as 1
+        ("1e-400", None),  # was loaded as 0
+    ],
+)
+def test_a_kwh_past_15_digits_is_the_number_sent_not_the_nearest_double(kwh, loaded, fast):
+    """Found by test_parse_reference.py: the orjson path read numbers as doubles."""
+    parsed = parse_documents([("f.json", feed_file(f'["2021-01-01 00:30:00",{kwh},"m"]'))], fast=fast)
+    if loaded is None:
+        assert parsed.readings.is_empty()
+        assert parsed.quarantine["reason"].to_list() == [MORE_DECIMALS]
+        assert json.loads(parsed.quarantine["raw"][0], parse_float=Decimal)[1] == Decimal(kwh)  # the number, as sent
+    else:
+        assert parsed.readings["consumption_kwh"].to_list() == [Decimal(loaded)]
+        assert parsed.quarantine.is_empty()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "orjson"])
+def test_a_wall_clock_time_after_2099_keeps_london_summer_time(fast):
+    """Found by test_parse_reference.py: Polars' Europe/London has no summer time after 2099
+    (zoneinfo's rules go on). Such a year comes only from a damaged file, but is read by the
+    design's rule all the same, not an hour off."""
+    rows = [
+        '["2150-07-01 12:00:00",1.0,"m"]',  # BST: 11:00 UTC (was 12:00)
+        '["2150-03-29 01:30:00",1.0,"m"]',  # clocks forward: does not exist (was loaded)
+        '["2150-10-25 01:30:00",1.0,"m"]',  # clocks back: 00:30 UTC, then 01:30 UTC (was 01:30 twice)
+        '["2150-10-25 01:30:00",2.0,"m"]',
+        '["2099-07-01 12:00:00",1.0,"m"]',  # Polars' own rules, as before
+    ]
+    parsed = parse_documents([("f.json", feed_file(*rows))], fast=fast)
+    assert parsed.readings["interval_start_utc"].dt.strftime("%Y-%m-%d %H:%M").to_list() == [
+        "2150-07-01 11:00",
+        "2150-10-25 00:30",
+        "2150-10-25 01:30",
+        "2099-07-01 11:00",
+    ]
+    assert parsed.quarantine.select("row_number", "reason").rows() == [
+        (2, "interval_start does not exist in Europe/London (clocks go forward)")
     ]

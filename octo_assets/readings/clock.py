@@ -5,7 +5,11 @@ A reading's `interval_start` is naive local time. Two days a year need care:
   caller quarantines the row;
 - clocks go back (last Sunday of October): 01:00-01:59 happens twice. A meterpoint's first
   row at such a time (in file order) is the earlier instant (BST), its second the later (GMT).
+Polars' Europe/London has no summer time after 2099; zoneinfo's goes on (see after_2099).
 """
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -15,6 +19,27 @@ from octo_assets.domain import LOCAL_TZ
 def to_utc(local: pl.Expr, ambiguous: str = "earliest") -> pl.Expr:
     """The UTC instant of a naive wall-clock time; null where that time does not exist."""
     return local.dt.replace_time_zone(LOCAL_TZ, ambiguous=ambiguous, non_existent="null").dt.convert_time_zone("UTC")
+
+
+def after_2099(frame: pl.DataFrame, local: str, earlier: str, later: str) -> pl.DataFrame:
+    """`frame` with to_utc's `earlier` ("earliest") and `later` ("latest") instants of wall-clock
+    times after 2099 taken from zoneinfo, one Python call per such row: call it on distinct times."""
+    late = frame.select(pl.arg_where(pl.col(local).dt.year() >= 2100)).to_series()
+    if late.is_empty():
+        return frame
+    tz = ZoneInfo(LOCAL_TZ)
+    earliest, latest = zip(*(_zoneinfo_instants(t, tz) for t in frame[local].gather(late)))
+    return frame.with_columns(
+        frame[earlier].scatter(late, pl.Series(earliest, dtype=frame.schema[earlier])),
+        frame[later].scatter(late, pl.Series(latest, dtype=frame.schema[later])),
+    )
+
+
+def _zoneinfo_instants(local: datetime, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+    first, second = (local.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1))
+    if first.astimezone(tz).replace(tzinfo=None) != local:
+        return None, None  # the clocks went forward over it
+    return first, second
 
 
 def resolve_repeated(frame: pl.DataFrame, earlier: str, later: str, keys: list[str], out: str) -> pl.DataFrame:

@@ -11,6 +11,7 @@ other column order, any value the fast path could misread) is read with orjson r
 """
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,7 +21,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from octo_assets.readings.clock import resolve_repeated, to_utc
+from octo_assets.readings.clock import after_2099, resolve_repeated, to_utc
 
 COLUMNS = ("interval_start", "consumption_delta", "meterpoint_id")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -269,6 +270,8 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise FileRejected(f"invalid JSON: {exc}") from None
+    if _may_hold_a_long_number(raw):  # the same document (orjson found it valid), numbers as sent
+        document = json.loads(raw, parse_float=Decimal, parse_int=_json_int)
     if not isinstance(document, dict):
         raise FileRejected(f"expected a JSON object, found {type(document).__name__}")
     columns, data = document.get("columns"), document.get("data")
@@ -277,6 +280,24 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
     if not isinstance(data, list):
         raise FileRejected('no "data" array')
     return data, tuple(columns.index(name) for name in COLUMNS)
+
+
+def _may_hold_a_long_number(raw: bytes) -> bool:
+    """orjson reads a number as a double, which holds one of up to 15 digits as sent, and none
+    below about 1e-324 (1e-400 reads as 0): a file with 16 digits and dots in a row or a 3-digit
+    negative exponent (or a string that looks so, rarely) is read again, its numbers as decimals."""
+    shape = raw.translate(_NUMBER_SHAPE)
+    return b"0" * 16 in shape or b"e-000" in shape
+
+
+# digits and "." as "0", "e" and "E" as "e", "-" as itself, anything else as a space
+_NUMBER_SHAPE = b"".join(
+    b"0" if c in b"0123456789." else b"e" if c in b"eE" else b"-" if c == ord("-") else b" " for c in range(256)
+)
+
+
+def _json_int(text: str) -> int | Decimal:
+    return int(text) if len(text) <= 18 else Decimal(text)  # orjson writes no int past 64 bits
 
 
 def _raw_row(row, order: tuple[int, int, int]) -> tuple:
@@ -292,21 +313,22 @@ def _raw_row(row, order: tuple[int, int, int]) -> tuple:
 
 
 @functools.lru_cache(maxsize=2**16)  # a feed repeats few values; 1 == 1.0 here, rightly
-def _kwh(value: int | float | None) -> tuple[str | None, str | None]:
+def _kwh(value: int | float | Decimal | None) -> tuple[str | None, str | None]:
     """A JSON number as exact kWh text (for a DECIMAL(18, 3) cast), or why it cannot be one.
 
     orjson gives floats; a float's repr is the shortest decimal that reads back as it, so a
     number sent with up to 3 decimals (and at most 15 digits) comes back exactly as sent.
+    Longer numbers come as the decimals sent (see _may_hold_a_long_number).
     """
     if value is None:
         return None, None
-    exact = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not exact.is_finite():
         return None, "consumption_delta is not finite"
-    if exact.as_tuple().exponent < -3:
-        return None, MORE_DECIMALS
     if abs(exact) >= KWH_LIMIT:
         return None, "consumption_delta is too large"
+    if exact != round(exact, 3):  # by value: a decimal sent as 0.1000 is 0.1
+        return None, MORE_DECIMALS
     return str(exact), None
 
 
@@ -318,7 +340,7 @@ def _row_shape_problem(row, order) -> str | None:
     ts, kwh, mp = (row[i] for i in order)
     if ts is not None and not isinstance(ts, str):
         return f"interval_start is not text: {ts!r}"
-    if kwh is not None and (isinstance(kwh, bool) or not isinstance(kwh, (int, float))):
+    if kwh is not None and (isinstance(kwh, bool) or not isinstance(kwh, (int, float, Decimal))):
         return f"consumption_delta is not a number: {kwh!r}"
     if mp is not None and not isinstance(mp, str):
         return f"meterpoint_id is not text: {mp!r}"
@@ -326,7 +348,11 @@ def _row_shape_problem(row, order) -> str | None:
 
 
 def _dumps(row) -> str:
-    return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS, default=_as_json).decode()
+
+
+def _as_json(value) -> orjson.Fragment | str:
+    return orjson.Fragment(str(value)) if isinstance(value, Decimal) else str(value)  # a number stays one
 
 
 # -- typing and validation, shared by every file -----------------------------------------------
@@ -353,6 +379,7 @@ def timestamps(texts: pl.Series) -> pl.DataFrame:
             utc_earlier=to_utc(pl.col("interval_start_local")),
             utc_later=to_utc(pl.col("interval_start_local"), "latest"),
         )
+        .pipe(after_2099, "interval_start_local", "utc_earlier", "utc_later")
     )
     t = pl.col("interval_start_local")
     reason = (

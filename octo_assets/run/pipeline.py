@@ -1,8 +1,8 @@
 """`make run`: materialise every asset for every day found in the landing area.
 
 Runs of job `build_all` on the instance in $DAGSTER_HOME, so they show in `make ui`:
-1. today's source snapshot, as a run of its own, in a thread, beside the landing scan: the two
-   read nothing of each other, and the scan leaves a core idle while it lists;
+1. today's source snapshot, as a run of its own, in a process of its own, beside the landing
+   scan: the two read nothing of each other, and the scan leaves a core idle while it lists;
 2. the days are learnt while the new landing files are parsed, once (readings.ingest.prestage);
 3. one run over the range of landed days: readings and analytics of every day, their checks,
    then the catalog. Its readings step uses what was staged, so no file is read twice.
@@ -12,6 +12,7 @@ Then a short summary read back through the catalog, as an analyst would.
 import argparse
 import calendar
 import io
+import multiprocessing
 import os
 import re
 import shutil
@@ -56,36 +57,63 @@ def contiguous(days: list[str]) -> list[tuple[str, str]]:
     return ranges
 
 
-class SnapshotBeside(threading.Thread):
-    """The source snapshot's run, in a thread while the landing area is scanned. Its lines are
-    held until `finish`, so that they do not break the scan's progress bar."""
+def take_snapshot(instance_ref, configured: dict, answer) -> None:
+    """In a process of its own: the source snapshot's run; (failed checks, its warning lines, or
+    the failure's sentence, seconds) sent back through `answer`. `configured`: each resource's
+    class and settings (a resource object itself does not cross a process boundary)."""
+    started, held = time.monotonic(), io.StringIO()
+    resources = {key: kind(**settings) for key, (kind, settings) in configured.items()}
+    try:
+        with dg.DagsterInstance.from_ref(instance_ref) as instance:
+            failed = build(instance, resources, "", "", {}, Display(held), SNAPSHOT_ASSETS)
+        answer.send((failed, held.getvalue(), None, time.monotonic() - started))
+    except Exception as exc:  # its sentence, raised in the run's process by `finish`
+        answer.send(([], held.getvalue(), str(exc), time.monotonic() - started))
+
+
+class SnapshotBeside:
+    """The source snapshot's run, in a process of its own while the landing area is scanned: the
+    scan (a listing, then workers) leaves a core idle while it lists, and a thread would share
+    the run's interpreter lock and memory. Its lines are held until `finish`, so that they do
+    not break the scan's progress bar."""
 
     def __init__(self, instance: dg.DagsterInstance, resources: dict):
-        super().__init__(name="octo-source-snapshot", daemon=True)
-        self.instance, self.resources = instance, resources
-        self.held = io.StringIO()
-        self.failed: list[tuple[str, str, str]] = []
-        self.error: BaseException | None = None
-        self.seconds = 0.0
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no Dagster threads forked
+        self.answer, sending = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=take_snapshot,
+            args=(instance.get_ref(), {key: (type(r), r.model_dump()) for key, r in resources.items()}, sending),
+            name="octo-source-snapshot",
+        )
+        self.process.start()
+        sending.close()
+        self.result = None
 
-    def run(self) -> None:
-        started = time.monotonic()
-        try:
-            self.failed = build(self.instance, self.resources, "", "", {}, Display(self.held), SNAPSHOT_ASSETS)
-        except BaseException as exc:  # raised in the main thread by `finish`
-            self.error = exc
-        self.seconds = time.monotonic() - started
+    def join(self) -> None:
+        """Wait for the snapshot's run to end (however the scan ended: the run is never left half way)."""
+        if self.result is None:
+            try:
+                self.result = self.answer.recv()
+            except EOFError:  # it died without a word
+                self.result = (
+                    [],
+                    "",
+                    f"the source snapshot's process ended with exit code {self.process.exitcode}",
+                    0.0,
+                )
+            self.process.join()
 
     def finish(self, display: Display) -> list[tuple[str, str, str]]:
         """Wait for the snapshot; show its lines; its failed checks, or its failure raised here."""
         self.join()
-        for line in self.held.getvalue().splitlines():
+        failed, lines, error, seconds = self.result
+        for line in lines.splitlines():
             if line.startswith("warning:"):
                 display.line(line)
-        if self.error is not None:
-            raise self.error
-        display.line(f"source snapshot taken in {self.seconds:.1f} s, beside the landing scan")
-        return self.failed
+        if error is not None:
+            raise RunError(error)
+        display.line(f"source snapshot taken in {seconds:.1f} s, beside the landing scan")
+        return failed
 
 
 @dataclass(frozen=True)
@@ -248,7 +276,6 @@ def run_pipeline(
         raise RunError("\n".join(problems))
     landing, lake = resources["landing"].storage(), resources["lake"].lake()
     snapshot = SnapshotBeside(instance, resources)
-    snapshot.start()
     try:
         return _build_landed(instance, resources, landing, lake, snapshot, days, allow_empty, display)
     finally:

@@ -237,9 +237,10 @@ def build_days(
             before = pickle.load(file)
     seen = before.seen if before else _survey(landing, lake, set(wanted), open_days)
     current = seen.current
-    needed = index_of_landing.delivery_order(index_of_landing.files_for_days(current, set(wanted)))
-    if before:
+    needed = index_of_landing.files_for_days(current, set(wanted))
+    if before:  # what prestage read is not read again (usually all of it: nothing left to sort)
         needed = needed.join(before.files, on="path", how="anti")
+    needed = index_of_landing.delivery_order(needed)
     to_read = pl.concat([before.files, needed.select("path")]) if before else needed.select("path")
     to_read = to_read.join(current, on="path", how="left", maintain_order="left")
     budget = limits.memory_bytes

@@ -115,7 +115,18 @@ def gated_write(target, *args, **kwargs):
     return real_write(target, *args, **kwargs)
 
 
+def gated_commit(lake, current, table, *args, **kwargs):
+    # a day of files (the readings' usual way) is committed by Lake._commit: the same gate
+    if table == "readings":
+        with open(gate, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return real_commit(lake, current, table, *args, **kwargs)
+
+
+real_commit = lake_module.Lake._commit
 lake_module.write_deltalake = gated_write
+lake_module.Lake._commit = gated_commit
 with dg.instance_for_test(temp_dir=home) as instance:
     result = dg.materialize(ASSETS, selection=dg.AssetSelection.assets(["lake", "readings"]), instance=instance,
                             resources=build_resources(readings, db, lake, warehouse), partition_key="2021-01-02",
@@ -135,8 +146,9 @@ def start_day_run(ws, home: Path, gate: "PublishGate") -> subprocess.Popen:
 
 class PublishGate:
     """A lock the day runs take just before they commit the readings day (the run's script wraps
-    the lake's call of deltalake's write_deltalake, after the lake has compared the deliveries
-    the published day was built from with its own), held by the test.
+    the lake's commit of the day's files, and its call of deltalake's write_deltalake for a day
+    without rows, after the lake has compared the deliveries the published day was built from
+    with its own), held by the test.
 
     A run that reaches its commit waits for it; the kernel lists it as a waiter in /proc/locks.
     That pins runs between their check and their commit, in an order the test chooses, with no

@@ -130,7 +130,7 @@ class Storage:
         files affordable there.
         """
         if self.is_local:
-            return [_read_local(self._path(rel)) for rel in rels]
+            return _read_local_many([self._path(rel) for rel in rels])
         if not rels:
             return []
         paths = [self._path(rel) for rel in rels]
@@ -342,12 +342,46 @@ def register_filesystems(connection, uris: Sequence[str]) -> None:
         connection.register_filesystem(fs)
 
 
-def _read_local(path: str) -> bytes | OSError:
-    """A whole file; os-level calls, as reading a million small files is mostly call overhead."""
+READ_AHEAD_FILES = 256  # files whose reads are queued with the disk at once (a descriptor each)
+
+
+def _read_local_many(paths: Sequence[str]) -> list[bytes | OSError]:
+    """Whole files, in order; os-level calls, as reading a million small files is mostly call
+    overhead. The files of a window are opened and their reads started (POSIX_FADV_WILLNEED does
+    not wait) before the first is read: a file not in the page cache costs the disk's latency
+    once a window instead of once a file, about 3x the files a second on a virtio disk; cached
+    files cost the same either way. Threads, measured, did not raise the rate."""
+    found: list[bytes | OSError] = []
+    for start in range(0, len(paths), READ_AHEAD_FILES):
+        window: list[int | OSError] = []
+        done = 0
+        try:
+            for path in paths[start : start + READ_AHEAD_FILES]:
+                window.append(_open_ahead(path))
+            for item in window:
+                done += 1  # before the read: _read_fd closes its descriptor whatever happens
+                found.append(item if isinstance(item, OSError) else _read_fd(item))
+        finally:
+            for item in window[done:]:
+                if not isinstance(item, OSError):
+                    os.close(item)
+    return found
+
+
+def _open_ahead(path: str) -> int | OSError:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         return exc
+    if hasattr(os, "posix_fadvise"):  # not on macOS: there each read waits its turn
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass  # only advice (a folder, say): the read tells what is wrong
+    return fd
+
+
+def _read_fd(fd: int) -> bytes | OSError:
     try:
         chunks = []
         while chunk := os.read(fd, 1 << 20):

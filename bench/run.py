@@ -294,7 +294,8 @@ def sensor(args) -> None:
     """The landing sensor over --sensor new files: every tick until it learnt them all, then an idle one."""
     inp, summary = ensure_input(args, args.sensor)
     run_dir = fresh(args.work / "runs" / f"sensor-{args.sensor}")
-    argv = [PY, "-m", "bench.sensor", str(run_dir / "ticks.json"), *(["--no-cold"] if args.no_cold else [])]
+    options = [*(["--no-cold"] if args.no_cold else []), *(["--cold-start"] if args.cold_start else [])]
+    argv = [PY, "-m", "bench.sensor", str(run_dir / "ticks.json"), *options]
     report = measured(f"sensor-{args.sensor}", argv, run_dir, args, pipeline_env(inp, run_dir))
     if report["exit_code"] == 0:
         ticks = json.loads((run_dir / "ticks.json").read_text())
@@ -305,6 +306,8 @@ def sensor(args) -> None:
         )
         shown = [{**tick, "skip message": tick["skip message"][:60]} for tick in ticks["ticks"]]
         table(list(shown[0]), [list(tick.values()) for tick in shown])
+        if at := ticks.get("requested_at_s"):
+            print(f"\nthe day requested {at} s after the first tick began (ticks 30 s apart)")
 
 
 def land(inp: Path, landing: Path, day: date) -> None:
@@ -451,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/octo-bench"))
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per timed command")
     parser.add_argument("--no-cold", action="store_true", help="skip the sensor's cold first tick")
+    parser.add_argument("--cold-start", action="store_true", help="the sensor's first tick cold too (every tick)")
     args = parser.parse_args(argv)
     if args.all:
         args.fixed_cost, args.compare, args.sensor = True, [100_000, 1_000_000], args.sensor or 1_000_000

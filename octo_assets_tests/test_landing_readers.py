@@ -49,6 +49,7 @@ def area(tmp_path):
             case _:
                 raw = compact(f"mp{n}", [day, day + timedelta(days=1)] if n % 3 == 0 else [day])
         (root / name).write_bytes(raw)
+    time.sleep(1.1)  # a version read ahead of the listing must be a second old (storage.SETTLED_NS)
     return root
 
 
@@ -122,3 +123,41 @@ def test_a_tick_stops_reading_at_its_budget(area, monkeypatch):
     monkeypatch.setattr(sensor, "FILES_PER_READ", 10)
     found = sensor.content_days(Storage(area), paths, REPORT_ON, time.monotonic() - 1, readers=2)
     assert found["path"].to_list() == paths[:10]  # past the deadline: the first batch only
+
+
+def test_a_file_rewritten_after_it_was_read_ahead_is_learnt_as_it_is_now(area, tmp_path, monkeypatch):
+    """A tick reads the versions earlier ticks left unread while it lists; a file rewritten after
+    that reading (the listing sees its new version) is read again, after the listing."""
+    monkeypatch.setattr(sensor, "READERS", 2)
+    monkeypatch.setattr(sensor, "POOL_FILES", 0)
+    monkeypatch.setattr(sensor, "FILES_PER_READ", 64)
+    landing_area, lake = Storage(area), Lake(Storage(tmp_path / "lake"))
+    first = sensor.landing_changes(landing_area, lake, None, budget_s=0)  # one batch of 64 files
+    assert first.unread == 300 - 64
+    target = area / "mp250.json"  # left unread by the first tick
+    survey = landing.survey
+
+    def rewrite_once_read_ahead(*args, **kwargs):
+        wait_for_readers_to_come_and_go()
+        target.write_bytes(compact("mp250", [date(2021, 2, 14)]))  # read ahead as it was: now another version
+        return survey(*args, **kwargs)
+
+    monkeypatch.setattr(landing, "survey", rewrite_once_read_ahead)
+    second = sensor.landing_changes(landing_area, lake, None, budget_s=60)
+    assert second.unread == 0
+    state = landing.load_files(lake, landing.TOP_LEVEL).frame.filter(pl.col("path") == "mp250.json")
+    assert state["days"].to_list() == [[date(2021, 2, 14)]]
+    assert state["sha"].item() == landing.content_hash(target.read_bytes())
+
+
+def wait_for_readers_to_come_and_go(timeout_s: float = 30) -> None:
+    """Until the tick's reading workers have started and stopped: what they read ahead is read."""
+    import multiprocessing
+
+    deadline = time.monotonic() + timeout_s
+    while not multiprocessing.active_children():
+        assert time.monotonic() < deadline, "no reading worker started"
+        time.sleep(0.01)
+    while multiprocessing.active_children():
+        assert time.monotonic() < deadline, "the reading workers did not stop"
+        time.sleep(0.01)

@@ -19,6 +19,7 @@ class LearnTask:
     landing: str  # the landing area's URL
     paths: list[str]
     report_on: date  # the day given to a file in which no day can be read (its run reports it)
+    tokens: list[str] | None = None  # on disk: read only these versions, settled (Storage.read_many)
 
     def describe(self) -> str:
         return f"{len(self.paths)} landing files from {self.paths[0]}" if self.paths else "no files"
@@ -31,8 +32,9 @@ def content_hash(raw: bytes) -> str:
 
 def learn(task: LearnTask) -> list[tuple[str, str, list[date], None]]:
     """(path, sha, days, rows=None) of each file of the task that could be read, in task order. A
-    file gone or unreadable since the listing is left out: unread, its next version is seen."""
-    raws = Storage(task.landing).read_many(task.paths)
+    file gone, unreadable or another version since the listing is left out: unread, its next
+    version is seen."""
+    raws = Storage(task.landing).read_many(task.paths, task.tokens)
     readable = [(path, raw) for path, raw in zip(task.paths, raws) if not isinstance(raw, OSError)]
     days = document_days(readable)
     return [(path, content_hash(raw), days.get(path) or [task.report_on], None) for path, raw in readable]

@@ -14,7 +14,7 @@ on the cursor of the one before, until the sensor has learnt the days of every f
   idle: one more, nothing changed.
 A tick reads new files for a bounded time (landing_sensor.READ_BUDGET_S) and resumes on the next.
 OUT.json gets, per tick: seconds, bytes read from disk, run requests, the process's RSS before it and
-its peak RSS during it, the largest reading worker's peak RSS so far; and `requested_at_s`: when the
+its peak RSS during it, the reading workers' peak RSS (summed, sampled); and `requested_at_s`: when the
 day was requested, counted from the first tick's start, the ticks 30 s apart as the daemon runs them.
 
 --idle (bench.run --history): on an instance and lake the runs have already built, ticks from the
@@ -28,12 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.measure import disk_read, warm
+from bench.measure import _descendants, _rss_mb, disk_read, warm
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -69,11 +69,31 @@ def evict(folder: Path) -> None:
             os.close(fd)
 
 
+class WorkersPeak:
+    """The largest sum of RSS of this process's children (the sensor's reading workers), sampled
+    every 50 ms while in the block (a spawned child's own ru_maxrss would start at its parent's)."""
+
+    def __enter__(self) -> WorkersPeak:
+        self.mb, self._done = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.05):
+            self.mb = max(self.mb, sum(_rss_mb(pid) for pid in _descendants(os.getpid())))
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def timed_tick(name: str, instance: dg.DagsterInstance, cursor: str | None) -> tuple[dict, str | None]:
     before = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0])
     Path("/proc/self/clear_refs").write_text("5")  # resets this process's peak RSS (VmHWM) to its current RSS
     read, began = disk_read(), time.perf_counter()
-    result = tick(instance, cursor)
+    with WorkersPeak() as workers:
+        result = tick(instance, cursor)
     seconds, status = time.perf_counter() - began, Path("/proc/self/status").read_text()
     print(f"{name}: {seconds:.2f} s, {len(result.run_requests or [])} run requests", flush=True)
     return {
@@ -83,8 +103,7 @@ def timed_tick(name: str, instance: dg.DagsterInstance, cursor: str | None) -> t
         "run requests": len(result.run_requests or []),
         "process RSS before MB": round(before / 1024),
         "peak RSS in the tick MB": round(int(status.split("VmHWM:")[1].split()[0]) / 1024),
-        # of the reading workers (readings.learn) so far: the kernel's high-water mark of a reaped child
-        "largest worker RSS MB": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "workers' peak RSS MB": round(workers.mb),  # summed over the reading workers (readings.learn)
         "skip message": result.skip_message or "",
     }, result.cursor
 

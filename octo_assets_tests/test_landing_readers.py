@@ -104,17 +104,22 @@ def test_content_days_skips_an_unreadable_file_and_keeps_the_order(area, readers
     )
 
 
+def slow_learn(seconds: float):
+    """readings.learn as if each batch took `seconds` (in this process: one reader)."""
+
+    def learn(task: LearnTask) -> list:
+        time.sleep(seconds)
+        return [(path, "sha", [REPORT_ON], None) for path in task.paths]
+
+    return learn
+
+
 def test_a_tick_stops_reading_at_its_budget(area, monkeypatch):
     """In one process the budget is checked between batches; with readers, no batch is handed out
     after it (those handed out, at most two a reader, are finished)."""
     paths = sorted(p.name for p in area.iterdir() if p.is_file())
     monkeypatch.setattr(sensor, "FILES_PER_READ", 10)
-
-    def slow_learn(task: LearnTask) -> list:
-        time.sleep(0.05)
-        return [(path, "sha", [REPORT_ON], None) for path in task.paths]
-
-    monkeypatch.setattr(sensor, "learn", slow_learn)
+    monkeypatch.setattr(sensor, "learn", slow_learn(0.05))
     began = time.monotonic()
     found = sensor.content_days(Storage(area), paths, REPORT_ON, began + 0.3, readers=1)
     assert time.monotonic() - began < 0.3 + 0.05 + 0.5  # one batch past it, and slack
@@ -161,3 +166,16 @@ def wait_for_readers_to_come_and_go(timeout_s: float = 30) -> None:
     while multiprocessing.active_children():
         assert time.monotonic() < deadline, "the reading workers did not stop"
         time.sleep(0.01)
+
+
+def test_a_tick_whose_listing_outlasts_its_budget_still_reads_a_while(area, tmp_path, monkeypatch):
+    """On a loaded machine the listing alone can take longer than the budget: the tick then reads
+    for READ_AT_LEAST_S after it (not a single batch a tick)."""
+    monkeypatch.setattr(sensor, "FILES_PER_READ", 10)
+    monkeypatch.setattr(sensor, "READ_AT_LEAST_S", 0.3)
+    monkeypatch.setattr(sensor, "learn", slow_learn(0.02))
+    survey = landing.survey
+    monkeypatch.setattr(landing, "survey", lambda *args, **kwargs: time.sleep(0.6) or survey(*args, **kwargs))
+    changes = sensor.landing_changes(Storage(area), Lake(Storage(tmp_path / "lake")), None, budget_s=0.5)
+    assert 300 - changes.unread >= 80  # ~0.3 s of 0.02 s batches of 10, not one batch
+    assert changes.unread > 0

@@ -50,14 +50,17 @@ from octo_assets.storage import Storage
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
 SNAPSHOT_TABLES = [AGREEMENT, PRODUCT]
 # a tick reads new files until this long after it began (its listing included; at least one batch),
-# then records what it learnt: at 1M files in a flat folder the listing takes ~5 s and recording
-# ~3 s, so a tick stays under 15 s (Dagster allows 60 s)
-READ_BUDGET_S = 11.0
+# then records what it learnt: at 1M files in a flat folder the survey takes ~8-11 s and recording
+# ~3 s, so a tick stays about 15 s (Dagster allows 60 s)
+READ_BUDGET_S = 10.0
 FILES_PER_READ = 2_000
 # from this many new files a tick reads them in READERS worker processes, the cores parsing
 # together; below it one process does (a worker's start, ~0.5 s, would cost more than it saves)
 POOL_FILES = 20_000
 READERS = cores()
+# a tick that read nothing while it listed reads at least this long (or its budget, if less) after
+# the listing, however long that took (on a loaded machine, more than the budget): else one batch
+READ_AT_LEAST_S = 3.0
 LEARNT_SCHEMA = {"path": pl.String, "sha": pl.String, "days": pl.List(pl.Date), "rows": pl.Int64}
 
 
@@ -87,14 +90,14 @@ def content_days(
     def batches():
         for start in range(0, len(paths), FILES_PER_READ):
             if start and (time.monotonic() > deadline or (stop is not None and stop.is_set())):
-                return  # the batches already handed out are finished: at most two a reader
+                return  # the batches already handed out are finished: at most one a reader
             end = start + FILES_PER_READ
             versions = None if tokens is None else list(tokens[start:end])
             yield LearnTask(landing.url, list(paths[start:end]), report_on, versions)
 
     found = []
     with Pool(readers, what="landing reader") as pool:
-        for rows in pool.run(learn, batches()):
+        for rows in pool.run(learn, batches(), window=readers):
             found.extend(rows)
     return pl.DataFrame(found, schema=LEARNT_SCHEMA, orient="row")
 
@@ -120,8 +123,7 @@ def landing_changes(
     (default READ_BUDGET_S) after it began. Only the folders `landing.plan` chooses are listed; of
     the others, those with a version first seen after `unlisted_since_ns` (default `since_ns`) are
     compared too."""
-    deadline = time.monotonic() + (READ_BUDGET_S if budget_s is None else budget_s)
-    seen, learnt = survey_and_learn(landing, lake, open_days, deadline)
+    seen, learnt = survey_and_learn(landing, lake, open_days, READ_BUDGET_S if budget_s is None else budget_s)
     seen = landing_index.record(lake, seen, learnt)
     unread = seen.current.filter(pl.col("days").is_null()).height
     examined = landing_index.versions_since(
@@ -140,15 +142,15 @@ def landing_changes(
 
 
 def survey_and_learn(
-    landing: Storage, lake: Lake, open_days: int, deadline: float
+    landing: Storage, lake: Lake, open_days: int, budget_s: float
 ) -> tuple[landing_index.Survey, pl.DataFrame | None]:
     """The landing area listed (landing.survey), and what reading its new versions until
-    `deadline` told (path, sha, days, rows; None: nothing read).
+    `budget_s` from now told (path, sha, days, rows; None: nothing read).
 
     On disk, the versions earlier ticks listed and left unread are read while this one lists (at
     1M files in a flat folder the listing takes as long as the reading): a file read so counts
     only if it was still that version when opened (its token) and still is in this listing."""
-    report_on = newest_day()
+    deadline, report_on = time.monotonic() + budget_s, newest_day()
     known = unread_versions(lake) if landing.is_local else pl.DataFrame(schema={"path": pl.String, "token": pl.String})
     with ThreadPoolExecutor(1, thread_name_prefix="octo-landing-read") as thread:
         stop, ahead = threading.Event(), None
@@ -165,7 +167,9 @@ def survey_and_learn(
     unknown = seen.current.filter(pl.col("days").is_null()).select("path", "token")
     learnt = early.join(known, on="path").join(unknown, on=["path", "token"], how="semi").drop("token")
     rest = unknown.join(learnt, on="path", how="anti")["path"]
-    if rest.len() and (ahead is None or time.monotonic() < deadline):  # else: read next tick, ahead
+    if ahead is None:  # nothing read yet: at least one batch, and READ_AT_LEAST_S
+        deadline = max(deadline, time.monotonic() + min(READ_AT_LEAST_S, budget_s))
+    if rest.len() and (ahead is None or time.monotonic() < deadline):  # else: on the next tick
         readers = READERS if rest.len() >= POOL_FILES else 1
         learnt = pl.concat([learnt, content_days(landing, rest, report_on, deadline, readers)])
     return seen, learnt if learnt.height else None

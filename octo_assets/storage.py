@@ -43,6 +43,11 @@ class VersionConflict(Exception):
     """The file changed since its version was read: someone else published it meanwhile."""
 
 
+class VersionUnsure(OSError):
+    """On disk, the file opened is not the version asked for (Storage.read_many's `tokens`), or
+    may not be: it changed less than a second ago, within the clock's granularity of a change."""
+
+
 class StorageError(Exception):
     """The storage cannot be reached or used; the message names the setting and the fix."""
 
@@ -123,14 +128,18 @@ class Storage:
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self._path(rel))
 
-    def read_many(self, rels: Sequence[str]) -> list[bytes | OSError]:
+    def read_many(self, rels: Sequence[str], tokens: Sequence[str] | None = None) -> list[bytes | OSError]:
         """Many files' bytes, in order; a file that cannot be read gives its error instead.
 
         On S3 the GETs run concurrently (fsspec's batched `cat`), which is what makes many small
-        files affordable there.
+        files affordable there. On disk, `tokens` (a listing's Entry.token of each file) reads a
+        file only if it is still that version and changed over a second ago (SETTLED_NS), so that
+        a change from then on changes its token: otherwise it gives VersionUnsure.
         """
         if self.is_local:
-            return [_read_local(self._path(rel)) for rel in rels]
+            return _read_local_many([self._path(rel) for rel in rels], tokens)
+        if tokens is not None:
+            raise ValueError("reading only given versions is done on disk only")
         if not rels:
             return []
         paths = [self._path(rel) for rel in rels]
@@ -342,12 +351,55 @@ def register_filesystems(connection, uris: Sequence[str]) -> None:
         connection.register_filesystem(fs)
 
 
-def _read_local(path: str) -> bytes | OSError:
-    """A whole file; os-level calls, as reading a million small files is mostly call overhead."""
+READ_AHEAD_FILES = 256  # files whose reads are queued with the disk at once (a descriptor each)
+# a ctime this old is a settled version: the kernel stamps a change with a coarse clock (a few ms),
+# so a file changed again within the same tick would keep its token
+SETTLED_NS = 1_000_000_000
+
+
+def _read_local_many(paths: Sequence[str], tokens: Sequence[str] | None = None) -> list[bytes | OSError]:
+    """Whole files, in order; os-level calls, as reading a million small files is mostly call
+    overhead. The files of a window are opened and their reads started (POSIX_FADV_WILLNEED does
+    not wait) before the first is read: a file not in the page cache costs the disk's latency
+    once a window instead of once a file, about 3x the files a second on a virtio disk; cached
+    files cost the same either way. Threads, measured, did not raise the rate."""
+    found: list[bytes | OSError] = []
+    for start in range(0, len(paths), READ_AHEAD_FILES):
+        window: list[int | OSError] = []
+        done = 0
+        try:
+            for n in range(start, min(start + READ_AHEAD_FILES, len(paths))):
+                window.append(_open_ahead(paths[n], None if tokens is None else tokens[n]))
+            for item in window:
+                done += 1  # before the read: _read_fd closes its descriptor whatever happens
+                found.append(item if isinstance(item, OSError) else _read_fd(item))
+        finally:
+            for item in window[done:]:
+                if not isinstance(item, OSError):
+                    os.close(item)
+    return found
+
+
+def _open_ahead(path: str, token: str | None) -> int | OSError:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         return exc
+    if token is not None:
+        # the version of what was opened, whatever the name points at by now (Tokens' format)
+        st = os.fstat(fd)
+        if f"{st.st_ctime_ns}-{st.st_ino}" != token or st.st_ctime_ns > time.time_ns() - SETTLED_NS:
+            os.close(fd)
+            return VersionUnsure(errno.ESTALE, "not, or maybe not, the version asked for", path)
+    if hasattr(os, "posix_fadvise"):  # not on macOS: there each read waits its turn
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass  # only advice (a folder, say): the read tells what is wrong
+    return fd
+
+
+def _read_fd(fd: int) -> bytes | OSError:
     try:
         chunks = []
         while chunk := os.read(fd, 1 << 20):

@@ -12,7 +12,8 @@ import pytest
 
 from bench.generate import day_slots, generate
 from bench.loop import loop
-from bench.run import SENSOR_INTERVAL_S, history_rows, requested_after
+from bench.run import history_rows
+from bench.sensor import INTERVAL_S, requested_at
 
 pytestmark = pytest.mark.slow  # the benchmarks
 
@@ -37,11 +38,12 @@ def test_a_day_is_requested_when_its_tick_ends_counting_ticks_interval_apart():
     def tick(seconds, requests=0):
         return {"seconds": seconds, "run requests": requests}
 
-    assert requested_after([tick(4.0, 1)]) == (4.0, 4.0)
-    # ticks start SENSOR_INTERVAL_S apart, or when the one before ended if it ran longer
-    later = SENSOR_INTERVAL_S + 5.0
-    assert requested_after([tick(10.0), tick(later), tick(3.0, 2)]) == (SENSOR_INTERVAL_S + later + 3.0, later)
-    assert requested_after([tick(10.0), tick(12.0)]) == (None, 12.0)
+    assert requested_at([tick(4.0, 1)]) == 4.0
+    # ticks start INTERVAL_S apart as the daemon starts them, or when the one before ended if later
+    longer = INTERVAL_S + 5.0
+    assert requested_at([tick(10.0), tick(longer), tick(3.0, 2)]) == INTERVAL_S + longer + 3.0
+    assert requested_at([tick(10.0), tick(12.0, 1)]) == INTERVAL_S + 12.0
+    assert requested_at([tick(10.0), tick(12.0)]) is None
 
 
 def test_measure_sums_the_memory_of_a_process_and_its_child(tmp_path):

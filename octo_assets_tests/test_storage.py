@@ -1,7 +1,9 @@
 """The storage layer on both backends: a folder on disk and a real S3 server (SeaweedFS)."""
 
+import errno
 import os
 import shutil
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,7 +11,7 @@ import polars as pl
 import pytest
 
 from octo_assets.lake import Lake
-from octo_assets.storage import ABSENT, Storage, VersionConflict
+from octo_assets.storage import ABSENT, READ_AHEAD_FILES, Storage, VersionConflict, VersionUnsure
 from octo_assets_tests.conftest import TEST_BUCKET
 
 
@@ -65,6 +67,45 @@ def test_many_files_are_read_in_order_and_a_missing_one_gives_its_error(storage)
     assert found[0] == b"c" and found[2] == b"a"
     assert isinstance(found[1], FileNotFoundError)
     assert storage.read_many([]) == []
+
+
+def test_on_disk_files_read_a_window_ahead_come_back_in_order_and_no_descriptor_is_left_open(tmp_path):
+    """read_many opens a window of files before reading them (their reads queued at once)."""
+    storage = Storage(tmp_path / "root")
+    names = [f"{n:04d}.json" for n in range(READ_AHEAD_FILES * 2 + 7)]
+    for name in names[::2]:  # every other file is missing
+        storage.write_bytes(name, name.encode() * 1000)
+    (tmp_path / "root" / "folder.json").mkdir()  # opens, but cannot be read
+    fds_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    asked = [*names, "folder.json", names[0]]  # a name twice: read twice
+    found = storage.read_many(asked)
+    assert len(found) == len(asked)
+    for name, raw in zip(asked, found):
+        if name == "folder.json":
+            assert isinstance(raw, IsADirectoryError)
+        elif int(name[:4]) % 2:
+            assert isinstance(raw, FileNotFoundError)
+        else:
+            assert raw == name.encode() * 1000
+    if fds_before is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+def test_on_disk_files_are_read_only_as_the_settled_versions_asked_for(tmp_path, monkeypatch):
+    storage = Storage(tmp_path / "root")
+    for name in ("same.json", "rewritten.json", "replaced.json"):
+        storage.write_bytes(name, b"old")
+    listed = {e.path: e.token for e in storage.list_files()}
+    names = sorted(listed)
+    found = storage.read_many(names, [listed[name] for name in names])
+    assert all(isinstance(raw, VersionUnsure) for raw in found)  # changed within the last second
+    monkeypatch.setattr(time, "time_ns", lambda: time.clock_gettime_ns(time.CLOCK_REALTIME) + 2 * 10**9)
+    (tmp_path / "root" / "rewritten.json").write_bytes(b"new")  # in place: the ctime changes
+    storage.write_bytes("replaced.json", b"new")  # renamed over: another inode
+    found = dict(zip(names, storage.read_many(names, [listed[name] for name in names])))
+    assert found["same.json"] == b"old"
+    assert isinstance(found["rewritten.json"], VersionUnsure) and isinstance(found["replaced.json"], VersionUnsure)
+    assert storage.read_many(["same.json"], ["1-2"])[0].errno == errno.ESTALE
 
 
 def test_on_disk_a_copy_keeping_the_old_mtime_is_still_a_new_version(tmp_path):

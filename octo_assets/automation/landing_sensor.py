@@ -12,15 +12,22 @@ that day, a file the 08:00 run happened to read for another day is still request
 and turning the sensor on over a built lake requests nothing.
 
 The cursor is one number: the first sight up to which versions have been compared (bounded
-however many files land). The work of a tick is bounded too: at most about READ_BUDGET_S of
-reading new files; what is left is read on the next ticks, and days are requested once every
-new file's days are known. A deleted file requests nothing: its rows stay in the lake, and a
-re-run of its day refuses to drop them (readings.ingest, LandingFilesGone).
+however many files land). The work of a tick is bounded too: it reads new files until
+READ_BUDGET_S after it began, then records what it learnt; what is left is read on the next
+ticks, and days are requested once every new file's days are known. A backlog of new files is
+read by a worker process a core (readings.learn); on disk, the versions earlier ticks listed
+and left unread are read while the tick lists, a file counting only if it was that version,
+settled, when opened, and still is in the listing. A deleted file requests nothing: its rows
+stay in the lake, and a re-run of its day refuses to drop them (readings.ingest,
+LandingFilesGone).
 """
 
 import hashlib
 import json
+import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -34,15 +41,27 @@ from octo_assets.lake import DAY_KEY, FILES_TABLE, Lake
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings import landing as landing_index
 from octo_assets.readings.assets import LANDING
-from octo_assets.readings.parse import document_days
+from octo_assets.readings.learn import LearnTask, learn
+from octo_assets.readings.workers import Pool
 from octo_assets.resources import LakeStorage, LandingFolder
-from octo_assets.settings import OPEN_DAYS
+from octo_assets.settings import OPEN_DAYS, cores
 from octo_assets.storage import Storage
 
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
 SNAPSHOT_TABLES = [AGREEMENT, PRODUCT]
-READ_BUDGET_S = 5.0  # of reading new files in one tick; Dagster gives a sensor tick 60 s
+# a tick reads new files until this long after it began (its listing included; at least one batch),
+# then records what it learnt: at 1M files in a flat folder the survey takes ~8-11 s and recording
+# ~3 s, so a tick stays about 15 s (Dagster allows 60 s)
+READ_BUDGET_S = 10.0
 FILES_PER_READ = 2_000
+# from this many new files a tick reads them in READERS worker processes, the cores parsing
+# together; below it one process does (a worker's start, ~0.5 s, would cost more than it saves)
+POOL_FILES = 20_000
+READERS = cores()
+# a tick that read nothing while it listed reads at least this long (or its budget, if less) after
+# the listing, however long that took (on a loaded machine, more than the budget): else one batch
+READ_AT_LEAST_S = 3.0
+LEARNT_SCHEMA = {"path": pl.String, "sha": pl.String, "days": pl.List(pl.Date), "rows": pl.Int64}
 
 
 @dataclass(frozen=True)
@@ -54,24 +73,41 @@ class LandingChanges:
     listed_at_ns: int
 
 
-def content_days(landing: Storage, paths: list[str], report_on: date, budget_s: float) -> pl.DataFrame:
-    """path, sha, days of the files read within `budget_s` (whole batches; at least one). A file in
-    which no day can be read is given `report_on`: the run requested for that day reports it."""
+def content_days(
+    landing: Storage,
+    paths: Sequence[str],
+    report_on: date,
+    deadline: float,
+    readers: int = 1,
+    tokens: Sequence[str] | None = None,
+    stop: threading.Event | None = None,
+) -> pl.DataFrame:
+    """path, sha, days of the files read, in whole batches, until `deadline` (time.monotonic; at
+    least one batch) or `stop`, by `readers` processes (1: this one). With `tokens` (on disk), a
+    file is read only if it is still that version. A file in which no day can be read is given
+    `report_on`: the run requested for that day reports it."""
+
+    def batches():
+        for start in range(0, len(paths), FILES_PER_READ):
+            if start and (time.monotonic() > deadline or (stop is not None and stop.is_set())):
+                return  # the batches already handed out are finished: at most one a reader
+            end = start + FILES_PER_READ
+            versions = None if tokens is None else list(tokens[start:end])
+            yield LearnTask(landing.url, list(paths[start:end]), report_on, versions)
+
     found = []
-    started = time.monotonic()
-    for start in range(0, len(paths), FILES_PER_READ):
-        batch = paths[start : start + FILES_PER_READ]
-        raws = landing.read_many(batch)
-        readable = [(p, raw) for p, raw in zip(batch, raws) if not isinstance(raw, OSError)]
-        days = document_days(readable)
-        for path, raw in readable:
-            found.append((path, landing_index.content_hash(raw), days.get(path) or [report_on], None))
-        # a file gone or unreadable since the listing is left unread: its next version is seen
-        if time.monotonic() - started > budget_s:
-            break
-    return pl.DataFrame(
-        found, schema={"path": pl.String, "sha": pl.String, "days": pl.List(pl.Date), "rows": pl.Int64}, orient="row"
-    )
+    with Pool(readers, what="landing reader") as pool:
+        for rows in pool.run(learn, batches(), window=readers):
+            found.extend(rows)
+    return pl.DataFrame(found, schema=LEARNT_SCHEMA, orient="row")
+
+
+def unread_versions(lake: Lake) -> pl.DataFrame:
+    """path, token of the file versions an earlier listing saw that are not read yet: those of the
+    top level and of the folders not complete (the folders `landing.plan` lists again)."""
+    folders = landing_index.load_folders(lake).frame.filter(~pl.col("complete"))["folder"].to_list()
+    tables = [landing_index.load_files(lake, folder).frame for folder in [landing_index.TOP_LEVEL, *folders]]
+    return pl.concat(table.filter(pl.col("days").is_null()).select("path", "token") for table in tables)
 
 
 def landing_changes(
@@ -83,13 +119,11 @@ def landing_changes(
     unlisted_since_ns: int | None = None,
 ) -> LandingChanges:
     """The days whose published readings lack a landed file version first seen after `since_ns`
-    (None: any version of the folders listed), learning the days of new versions within `budget_s`
-    (default READ_BUDGET_S). Only the folders `landing.plan` chooses are listed; of the others, those
-    with a version first seen after `unlisted_since_ns` (default `since_ns`) are compared too."""
-    budget_s = READ_BUDGET_S if budget_s is None else budget_s
-    seen = landing_index.survey(landing, lake, landing_index.now_ns(), open_days=open_days)
-    unknown = seen.current.filter(pl.col("days").is_null())["path"].to_list()
-    learnt = content_days(landing, unknown, newest_day(), budget_s) if unknown else None
+    (None: any version of the folders listed), learning the days of new versions until `budget_s`
+    (default READ_BUDGET_S) after it began. Only the folders `landing.plan` chooses are listed; of
+    the others, those with a version first seen after `unlisted_since_ns` (default `since_ns`) are
+    compared too."""
+    seen, learnt = survey_and_learn(landing, lake, open_days, READ_BUDGET_S if budget_s is None else budget_s)
     seen = landing_index.record(lake, seen, learnt)
     unread = seen.current.filter(pl.col("days").is_null()).height
     examined = landing_index.versions_since(
@@ -105,6 +139,40 @@ def landing_changes(
             # the run key: the same new versions are requested once, any other delivery gets its own run
             digests[day] = hashlib.sha256(repr(list(missing.iter_rows())).encode()).hexdigest()[:16]
     return LandingChanges(stale, digests, examined.height, unread, seen.listed_at_ns)
+
+
+def survey_and_learn(
+    landing: Storage, lake: Lake, open_days: int, budget_s: float
+) -> tuple[landing_index.Survey, pl.DataFrame | None]:
+    """The landing area listed (landing.survey), and what reading its new versions until
+    `budget_s` from now told (path, sha, days, rows; None: nothing read).
+
+    On disk, the versions earlier ticks listed and left unread are read while this one lists (at
+    1M files in a flat folder the listing takes as long as the reading): a file read so counts
+    only if it was still that version when opened (its token) and still is in this listing."""
+    deadline, report_on = time.monotonic() + budget_s, newest_day()
+    known = unread_versions(lake) if landing.is_local else pl.DataFrame(schema={"path": pl.String, "token": pl.String})
+    with ThreadPoolExecutor(1, thread_name_prefix="octo-landing-read") as thread:
+        stop, ahead = threading.Event(), None
+        if known.height >= max(POOL_FILES, 1):
+            ahead = thread.submit(
+                content_days, landing, known["path"], report_on, deadline, READERS, known["token"], stop
+            )
+        try:
+            seen = landing_index.survey(landing, lake, landing_index.now_ns(), open_days=open_days)
+        except BaseException:
+            stop.set()  # the reading ends with the batches handed out
+            raise
+        early = ahead.result() if ahead is not None else pl.DataFrame(schema=LEARNT_SCHEMA)
+    unknown = seen.current.filter(pl.col("days").is_null()).select("path", "token")
+    learnt = early.join(known, on="path").join(unknown, on=["path", "token"], how="semi").drop("token")
+    rest = unknown.join(learnt, on="path", how="anti")["path"]
+    if ahead is None:  # nothing read yet: at least one batch, and READ_AT_LEAST_S
+        deadline = max(deadline, time.monotonic() + min(READ_AT_LEAST_S, budget_s))
+    if rest.len() and (ahead is None or time.monotonic() < deadline):  # else: on the next tick
+        readers = READERS if rest.len() >= POOL_FILES else 1
+        learnt = pl.concat([learnt, content_days(landing, rest, report_on, deadline, readers)])
+    return seen, learnt if learnt.height else None
 
 
 def _built_from(lake: Lake, day: date) -> pl.DataFrame:

@@ -35,7 +35,6 @@ never data. Every table of it is replaced with a compare-and-swap, so concurrent
 never lose each other's updates.
 """
 
-import hashlib
 import re
 import time
 from dataclasses import dataclass, replace
@@ -47,6 +46,7 @@ import polars as pl
 
 from octo_assets.domain import LOCAL_TZ
 from octo_assets.lake import Lake
+from octo_assets.readings.learn import content_hash  # noqa: F401 (defined there: the sensor's workers stay light)
 from octo_assets.settings import OPEN_DAYS
 from octo_assets.storage import Storage, Tokens, VersionConflict
 
@@ -477,11 +477,6 @@ def files_for_days(current: pl.DataFrame, days: set[date]) -> pl.DataFrame:
     """Files of `current` that may hold any of `days`: those known to, and those not read yet."""
     wanted = pl.lit(sorted(days), dtype=pl.List(pl.Date))
     return current.filter(pl.col("days").is_null() | (pl.col("days").list.set_intersection(wanted).list.len() > 0))
-
-
-def content_hash(raw: bytes) -> str:
-    """What tells two versions of a file apart when size and mtime tie (SHA-256, 128 bits)."""
-    return hashlib.sha256(raw).hexdigest()[:32]
 
 
 def now_ns() -> int:

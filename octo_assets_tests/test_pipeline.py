@@ -36,23 +36,6 @@ def built(request, tmp_path_factory):
         yield ws, instance, days
 
 
-def test_the_source_snapshot_is_a_run_of_its_own_taken_beside_the_landing_scan(built):
-    ws, instance, _ = built
-    stats = {run.run_id: instance.get_run_stats(run.run_id) for run in instance.get_runs()}
-    snapshot, days = sorted(stats, key=lambda run_id: stats[run_id].start_time)[:2]  # make run's two runs
-
-    def materialised(run_id: str) -> set[str]:
-        events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-        return {e.dagster_event.asset_key.to_user_string() for e in events}
-
-    assert {instance.get_run_by_id(r).job_name for r in (snapshot, days)} == {"build_all"}
-    assert materialised(snapshot) == UNPARTITIONED
-    assert materialised(days) == {"lake/readings", *ANALYTICS, "warehouse/catalog"}
-    # the analytics read the snapshot: it ended before the days' run began (that it overlaps the
-    # scan shows at scale, in bench.run's phases: on the sample the scan is over in a blink)
-    assert stats[snapshot].end_time <= stats[days].start_time
-
-
 def query(ws, sql: str) -> list[tuple]:
     with connect(ws.warehouse) as con:
         return con.execute(sql).fetchall()

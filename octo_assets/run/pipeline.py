@@ -1,22 +1,18 @@
 """`make run`: materialise every asset for every day found in the landing area.
 
-Runs of job `build_all` on the instance in $DAGSTER_HOME, so they show in `make ui`:
-1. today's source snapshot, as a run of its own, in a process of its own, beside the landing
-   scan: the two read nothing of each other, and the scan leaves a core idle while it lists;
-2. the days are learnt while the new landing files are parsed, once (readings.ingest.prestage);
-3. one run over the range of landed days: readings and analytics of every day, their checks,
-   then the catalog. Its readings step uses what was staged, so no file is read twice.
-Then a short summary read back through the catalog, as an analyst would.
+One Dagster run (job `build_all`) on the instance in $DAGSTER_HOME, so it shows in `make ui`,
+over the range of landed days: today's source snapshot, readings and analytics of every day,
+their checks, then the catalog. The days are learnt while the new landing files are parsed,
+once, just before the run (readings.ingest.prestage); the run's readings step uses what was
+staged, so no file is read twice. Then a short summary read back through the catalog, as an
+analyst would.
 """
 
 import argparse
 import calendar
-import io
-import multiprocessing
 import os
 import re
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -27,7 +23,7 @@ from dagster._core.utils import make_new_run_id
 
 import octo_assets.run.interrupt as interrupt
 from octo_assets import connect, definitions, settings
-from octo_assets.automation.jobs import BUILD_JOB, SNAPSHOT_ASSETS
+from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.domain import FIRST_DAY
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings.ingest import prestage
@@ -57,65 +53,6 @@ def contiguous(days: list[str]) -> list[tuple[str, str]]:
     return ranges
 
 
-def take_snapshot(instance_ref, configured: dict, answer) -> None:
-    """In a process of its own: the source snapshot's run; (failed checks, its warning lines, or
-    the failure's sentence, seconds) sent back through `answer`. `configured`: each resource's
-    class and settings (a resource object itself does not cross a process boundary)."""
-    started, held = time.monotonic(), io.StringIO()
-    resources = {key: kind(**settings) for key, (kind, settings) in configured.items()}
-    try:
-        with dg.DagsterInstance.from_ref(instance_ref) as instance:
-            failed = build(instance, resources, "", "", {}, Display(held), SNAPSHOT_ASSETS)
-        answer.send((failed, held.getvalue(), None, time.monotonic() - started))
-    except Exception as exc:  # its sentence, raised in the run's process by `finish`
-        answer.send(([], held.getvalue(), str(exc), time.monotonic() - started))
-
-
-class SnapshotBeside:
-    """The source snapshot's run, in a process of its own while the landing area is scanned: the
-    scan (a listing, then workers) leaves a core idle while it lists, and a thread would share
-    the run's interpreter lock and memory. Its lines are held until `finish`, so that they do
-    not break the scan's progress bar."""
-
-    def __init__(self, instance: dg.DagsterInstance, resources: dict):
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no Dagster threads forked
-        self.answer, sending = context.Pipe(duplex=False)
-        self.process = context.Process(
-            target=take_snapshot,
-            args=(instance.get_ref(), {key: (type(r), r.model_dump()) for key, r in resources.items()}, sending),
-            name="octo-source-snapshot",
-        )
-        self.process.start()
-        sending.close()
-        self.result = None
-
-    def join(self) -> None:
-        """Wait for the snapshot's run to end (however the scan ended: the run is never left half way)."""
-        if self.result is None:
-            try:
-                self.result = self.answer.recv()
-            except EOFError:  # it died without a word
-                self.result = (
-                    [],
-                    "",
-                    f"the source snapshot's process ended with exit code {self.process.exitcode}",
-                    0.0,
-                )
-            self.process.join()
-
-    def finish(self, display: Display) -> list[tuple[str, str, str]]:
-        """Wait for the snapshot; show its lines; its failed checks, or its failure raised here."""
-        self.join()
-        failed, lines, error, seconds = self.result
-        for line in lines.splitlines():
-            if line.startswith("warning:"):
-                display.line(line)
-        if error is not None:
-            raise RunError(error)
-        display.line(f"source snapshot taken in {seconds:.1f} s, beside the landing scan")
-        return failed
-
-
 @dataclass(frozen=True)
 class Built:
     """What `run_pipeline` built: the days, and the checks that failed in its runs."""
@@ -125,42 +62,21 @@ class Built:
     empty: list[str] = ()  # days published empty (--allow-empty): no landing file holds them
 
 
-# the runs of days materialise every asset and check of `build_all` but the source snapshot's
-DAYS = BUILD_JOB.selection - SNAPSHOT_ASSETS
-
-
-def subset(selection: dg.AssetSelection) -> dg.JobDefinition:
-    """`build_all` narrowed to `selection`: its assets and their checks."""
-    graph = definitions.defs.resolve_asset_graph()
-    job = definitions.defs.resolve_job_def(BUILD_JOB.name)
-    checks = selection.resolve_checks(graph)
-    return job.get_subset(asset_selection=selection.resolve(graph), asset_check_selection=checks)
-
-
 def build(
-    instance: dg.DagsterInstance,
-    resources: dict,
-    first: str,
-    last: str,
-    run_config: dict,
-    display: Display,
-    selection: dg.AssetSelection = DAYS,
+    instance: dg.DagsterInstance, resources: dict, first: str, last: str, run_config: dict, display: Display
 ) -> list[tuple[str, str, str]]:
-    """One run of `build_all` over first..last (its assets in `selection`, default every one but
-    the source snapshot; the snapshot alone takes no days); returns its failed checks (check,
-    severity, day)."""
-    job = subset(selection)
+    """One run of `build_all` over first..last; returns its failed checks (check, severity, day)."""
+    job = definitions.defs.resolve_job_def(BUILD_JOB.name)
     run_id = make_new_run_id()
-    days = len(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))) if first else 0
+    days = len(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
     watcher = RunWatcher(instance, run_id, display, days)
     watcher.start()
-    main = threading.current_thread() is threading.main_thread()
     try:
         result = job.execute_in_process(
             instance=instance,
             resources=resources,
             run_id=run_id,
-            tags={RANGE_START: first, RANGE_END: last} if first else {},
+            tags={RANGE_START: first, RANGE_END: last},
             # Dagster's console log would add a stack to every failure and interruption: the run's
             # warnings are shown by the watcher, a failure by the sentence below (its stack in the UI)
             run_config={**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
@@ -168,11 +84,10 @@ def build(
         )
     finally:
         watcher.stop()
-        if main:  # Dagster replaced the SIGINT and SIGTERM handlers while the run executed
-            interrupt.restore()
-            signum = interrupt.received()
-            if signum:  # the run stopped, or would have gone on: either way `make run` stops here
-                raise interrupt.Interrupted(signum) from None
+        interrupt.restore()  # Dagster replaced the SIGINT and SIGTERM handlers while the run executed
+        signum = interrupt.received()
+        if signum:  # the run stopped, or would have gone on: either way `make run` stops here
+            raise interrupt.Interrupted(signum) from None
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         error = failure.step_failure_data.error if failure else None
@@ -275,14 +190,6 @@ def run_pipeline(
     if problems:
         raise RunError("\n".join(problems))
     landing, lake = resources["landing"].storage(), resources["lake"].lake()
-    snapshot = SnapshotBeside(instance, resources)
-    try:
-        return _build_landed(instance, resources, landing, lake, snapshot, days, allow_empty, display)
-    finally:
-        snapshot.join()  # however the scan ends (an error, an interrupt), the snapshot's run ends whole
-
-
-def _build_landed(instance, resources, landing, lake, snapshot, days, allow_empty, display) -> Built:
     valid = set(daily_partitions.get_partition_keys())
     wanted = None
     if days:
@@ -324,12 +231,12 @@ def _build_landed(instance, resources, landing, lake, snapshot, days, allow_empt
                     f"no landing file holds {len(empty)} day(s) of the range, not built: {', '.join(empty[:10])}"
                     f"{more} (--allow-empty publishes them empty)"
                 )
-        failed = snapshot.finish(display)
         if not keys:
             raise RunError(no_readings(landing.url, found.unreadable))
         config = {"lake__readings": {"config": {"prestaged": str(folder), "allow_empty_days": allow_empty}}}
         held = set(landed)
         empty = [d for d in keys if d not in held] if allow_empty else []
+        failed = []
         for first, last in contiguous(keys):
             display.line(f"materialising {first} .. {last} from {landing.url}")
             failed += build(instance, resources, first, last, {"ops": config}, display)

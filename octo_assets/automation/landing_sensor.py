@@ -50,9 +50,9 @@ from octo_assets.storage import Storage
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
 SNAPSHOT_TABLES = [AGREEMENT, PRODUCT]
 # a tick reads new files until this long after it began (its listing included; at least one batch),
-# then records what it learnt: at 1M files in a flat folder the survey takes ~8-11 s and recording
-# ~3 s, so a tick stays about 15 s (Dagster allows 60 s)
-READ_BUDGET_S = 10.0
+# then records what it learnt. At 1M new files in a flat folder, recording took 6-10 s after a
+# 10 s budget (ticks of 15.8-20.5 s, bench/RESULTS.md): 5 s keeps a tick under 15 s
+READ_BUDGET_S = 5.0
 FILES_PER_READ = 2_000
 # from this many new files a tick reads them in READERS worker processes, the cores parsing
 # together; below it one process does (a worker's start, ~0.5 s, would cost more than it saves)

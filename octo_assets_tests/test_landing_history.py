@@ -59,13 +59,13 @@ def rows_loaded(seen: landing.Survey) -> int:
 
 
 def build(ws, tmp_path, *days: date):
-    """Each day's build, with its readings read back from the staged Parquet file."""
+    """Each day's build, with its readings read back from its staged Parquet files."""
     landing_area, lake = stores(ws)
     folder = tmp_path / f"staging-{len(list(tmp_path.glob('staging-*')))}"
     folder.mkdir()
     built = []
     for one in build_days(landing_area, lake, list(days), folder, WorkerLimits()):
-        one.frame = pl.read_parquet(one.readings)
+        one.frame = pl.concat([pl.read_parquet(part.path) for part in one.readings]) if one.readings else None
         built.append(one)
     return built
 

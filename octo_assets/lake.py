@@ -273,10 +273,7 @@ class Lake:
             commit_properties=CommitProperties(custom_metadata={**info, COMMIT: commit}, app_transactions=transactions),
         )
         # the binding does not say which version it committed (concurrent commits may precede it)
-        current.update_incremental()
-        if current.version() == before + 1:
-            return current.version()
-        return next(int(c["version"]) for c in history(current, current.version() - before) if c.get(COMMIT) == commit)
+        return committed_version(current, before, commit)
 
     def table_configuration(self) -> dict[str, str]:
         """Time travel reaches back `retention_days`: neither the log nor replaced files go sooner."""
@@ -363,19 +360,33 @@ class Lake:
             return pl.read_parquet(file)
 
 
-def history(found: DeltaTable, limit: int | None = None) -> list[dict]:
-    """`found.history(limit)`, numbered right, `found` left at the version it describes.
+def history(found: DeltaTable, limit: int | None = None, since: int | None = None) -> list[dict]:
+    """`found.history(limit)`, numbered right, `found` left at the version it describes; with
+    `since`, every commit after that version instead of the newest `limit`.
 
     delta-rs (1.6.6) lists the commits up to the newest one in storage but numbers them down from
     the version loaded: a commit landing after the load shifts every number. Look again until none did.
     """
     for _ in range(MAX_ATTEMPTS):
         version = found.version()
-        entries = found.history(limit)
+        # counted again each time: a window fixed before a commit landed would miss its oldest entries
+        entries = found.history(limit if since is None else max(version - since, 1))
         found.update_incremental()
         if found.version() == version:
             return entries
     raise CommitLost(f"{found.table_uri}: commits kept landing while its history was read")
+
+
+def committed_version(found: DeltaTable, before: int, commit: str) -> int:
+    """The version of the commit whose `octo.commit` id is `commit`, made after version `before`
+    (`found` may be loaded at any version since; it is left at the newest)."""
+    found.update_incremental()
+    if found.version() == before + 1:
+        return found.version()
+    for entry in history(found, since=before):
+        if entry.get(COMMIT) == commit:
+            return int(entry["version"])
+    raise CommitLost(f"{found.table_uri}: commit {commit} is not among the commits after version {before}")
 
 
 # Delta has no unsigned integers, dictionaries or nanosecond timestamps: what a table stores

@@ -24,7 +24,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from octo_assets.housekeeping import Housekept, housekeep, needed_versions
-from octo_assets.lake import DAY_KEY, PARTITION, STATS_STRING_CHARS, WATERMARK, Lake, data_file
+from octo_assets.lake import (
+    COMMIT,
+    DAY_KEY,
+    PARTITION,
+    STATS_STRING_CHARS,
+    WATERMARK,
+    Lake,
+    committed_version,
+    data_file,
+    history,
+)
 from octo_assets_tests.conftest import BACKENDS, new_workspace
 from octo_assets_tests.delta_writer import as_files, rows
 
@@ -369,6 +379,26 @@ def test_publish_reports_the_version_it_committed_though_another_commit_came_bet
     # and one that follows ours does not change what ours reported
     lake.publish(TABLE, DAY_KEY, E, rows(8, 1), run_id="after")
     assert [c["dagster_run_id"] for c in commits(lake)] == ["first", "other", "ours", "after"]
+
+
+def test_the_commits_since_a_version_are_all_found_though_more_landed_after_the_table_was_loaded(lake, tmp_path):
+    """A writer of files finds its version among the commits since it read the table. In CI (S3, four
+    writers) the window was counted before the newest commits were seen and the oldest, its own, fell out."""
+    lake.publish(TABLE, DAY_KEY, E, rows(0, 2), run_id="first")  # version 0
+    for k in range(1, 5):  # versions 1-4, each with its own commit id
+        lake.publish(TABLE, DAY_KEY, D, as_files(rows(k, n_rows(k)), tmp_path), run_id=f"run-{k}")
+    ids = {int(c["version"]): c[COMMIT] for c in commits(lake)[1:]}
+    assert sorted(ids) == [1, 2, 3, 4] and len(set(ids.values())) == 4
+    for since in range(4):
+        for loaded in range(since + 1, 5):  # the table as a writer may hold it: commits landed after it
+            found = lake.delta(TABLE, version=loaded)
+            entries = history(found, since=since)
+            assert sorted((int(c["version"]), c["dagster_run_id"]) for c in entries) == [
+                (v, f"run-{v}") for v in range(since + 1, 5)
+            ], (since, loaded)
+            assert found.version() == 4
+            for ours in range(since + 1, loaded + 1):
+                assert committed_version(lake.delta(TABLE, version=loaded), ours - 1, ids[ours]) == ours
 
 
 def test_as_of_reads_while_another_commit_lands(lake):

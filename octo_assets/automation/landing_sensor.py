@@ -51,7 +51,8 @@ from octo_assets.storage import Storage
 SNAPSHOT_TABLES = [AGREEMENT, PRODUCT]
 # a tick reads new files until this long after it began (its listing included; at least one batch),
 # then records what it learnt. At 1M new files in a flat folder, recording took 6-10 s after a
-# 10 s budget (ticks of 15.8-20.5 s, bench/RESULTS.md): 5 s keeps a tick under 15 s
+# 10 s budget (ticks of 15.8-20.5 s, bench/RESULTS.md). With 5 s they took 13.5-23.5 s on a slow
+# day: listing and indexing a flat million files is most of a tick there, whatever the budget
 READ_BUDGET_S = 5.0
 FILES_PER_READ = 2_000
 # from this many new files a tick reads them in READERS worker processes, the cores parsing

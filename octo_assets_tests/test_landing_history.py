@@ -3,6 +3,7 @@ only the folders it needs, so its work does not grow with history; and every cha
 by whoever must see it. Dated delivery folders and a flat landing area, on disk and on S3."""
 
 import os
+import random
 import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -335,3 +336,30 @@ def _publish_accounting(ws, built) -> None:
     """What publishing a day tells the sensor: the versions it was built from (lake.readings_files)."""
     lake = Lake(Storage(ws.lake_url))
     lake.publish("readings_files", "date", built.day.isoformat(), built.accounting, "test", built.watermark_ns)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_each_version_gets_the_first_sight_the_saved_rows_agree_on_aligned_or_not(seed):
+    """landing._agreed_first_sights: our rows with the saved first sight of the same version (path,
+    size, mtime, token; nulls equal). Compared row by row when both hold the same paths (the usual
+    case), joined otherwise; both against a plain-Python lookup."""
+    rng = random.Random(seed)
+    paths = sorted(f"f{n:04d}.json" for n in rng.sample(range(10_000), 300))
+
+    def version():
+        return (rng.choice([1, 2, None]), rng.choice([10, 20]), rng.choice(["t1", "t2", None]))
+
+    ours_rows = [(p, *version(), rng.randrange(1_000, 2_000)) for p in paths]
+    columns = ["path", "size", "mtime_ns", "token", "first_seen_ns"]
+    ours = pl.DataFrame(ours_rows, schema=columns, orient="row").with_columns(sha=pl.lit("s"))
+    # aligned; as many rows but one path another; fewer rows
+    for saved_paths in (paths, sorted(rng.sample(paths, 299) + ["e.json"]), sorted(rng.sample(paths, 200))):
+        saved_rows = []
+        for p in saved_paths:
+            mine = next((r for r in ours_rows if r[0] == p), None)
+            same = mine is not None and rng.random() < 0.5
+            saved_rows.append((p, *(mine[1:4] if same else version()), rng.randrange(0, 3_000)))
+        saved = pl.DataFrame(saved_rows, schema=columns, orient="row")
+        lookup = {r[:4]: r[4] for r in saved_rows}
+        expected = [(*r[:4], lookup.get(r[:4], r[4]), "s") for r in ours_rows]
+        assert landing._agreed_first_sights(ours, saved).rows() == expected

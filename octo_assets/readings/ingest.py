@@ -125,6 +125,8 @@ class Progress:
 
 
 PRESTAGED = "prestaged.pickle"
+# the landing survey's columns that staging and delivery order use (landing.delivery_order sorts by the last three)
+STAGING_COLUMNS = ("path", "size", "first_seen_ns", "mtime_ns")
 
 
 @dataclass(frozen=True)
@@ -167,11 +169,13 @@ def prestage(
     seen = index_of_landing.survey(
         landing, lake, index_of_landing.now_ns(), set(wanted or []), wanted is None, open_days
     )
-    unknown = index_of_landing.delivery_order(seen.current.filter(pl.col("days").is_null()))
+    # only what staging needs: at a million files each column of the survey is tens of MB
+    unknown = index_of_landing.delivery_order(seen.current.filter(pl.col("days").is_null()).select(*STAGING_COLUMNS))
     buckets = _buckets(int(seen.current["size"].sum() or 0), limits.memory_bytes)
     with _pool(int(unknown["size"].sum() or 0), limits) as pool:
         staged = _stage(pool, landing, unknown, folder, wanted, buckets, 0, progress, report_on=None)
     learnt = _learnt(unknown, staged)
+    staged = [replace(s, facts=s.facts.clear()) for s in staged]  # in `learnt` now: the run reads none of them
     landed = sorted(
         set(index_of_landing.landed_days(seen.folders.frame, seen.current))
         | set(learnt["days"].explode().drop_nulls().to_list())
@@ -242,7 +246,7 @@ def build_days(
         needed = needed.join(before.files, on="path", how="anti")
     needed = index_of_landing.delivery_order(needed)
     to_read = pl.concat([before.files, needed.select("path")]) if before else needed.select("path")
-    to_read = to_read.join(current, on="path", how="left", maintain_order="left")
+    to_read = to_read.join(current.select("path", "size"), on="path", how="left", maintain_order="left")
     budget = limits.memory_bytes
     buckets = before.buckets if before else _buckets(int(to_read["size"].sum() or 0), budget)
 
@@ -257,9 +261,11 @@ def build_days(
             current = index_of_landing.record(lake, seen, learnt).current
         if not force:
             _refuse_if_files_gone(lake, current, wanted)
-        merged = current.join(to_read.select("path"), on="path", how="semi")
+        # the columns the day's builds use: delivery order, content hash, days
+        merged = current.select(*STAGING_COLUMNS, "sha", "days").join(to_read.select("path"), on="path", how="semi")
+        del before, seen, current  # a few hundred MB at a million files; not needed again
         order = _file_list(to_read, merged, folder)
-        del before, seen, current, to_read  # a few hundred MB at a million files; not needed again
+        del to_read
         for day in wanted:
             holding = merged.filter(pl.col("days").list.contains(day))
             build = DayBuild(

@@ -349,6 +349,12 @@ def _by_folder(files: pl.DataFrame, folders: list[str]) -> dict[str, pl.DataFram
 def _agreed_first_sights(ours: pl.DataFrame, saved: pl.DataFrame) -> pl.DataFrame:
     """Our rows, the versions as we listed and read them, each with the first sight the saved
     rows agree on for that version (the earliest any writer saw it)."""
+    if ours.height == saved.height and ours["path"].equals(saved["path"]):
+        # the usual case, the same paths in the same order (both sorted by path): row by row, no
+        # join (at a million files a join on the version's columns holds about 400 MB more)
+        same = pl.all_horizontal(pl.lit(ours[c].eq_missing(saved[c])) for c in VERSION)
+        agreed = pl.when(same).then(pl.lit(saved["first_seen_ns"]))
+        return ours.with_columns(first_seen_ns=pl.coalesce(agreed, "first_seen_ns"))
     agreed = saved.select("path", *VERSION, agreed="first_seen_ns")
     return (
         ours.join(agreed, on=["path", *VERSION], how="left", nulls_equal=True)

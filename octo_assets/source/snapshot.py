@@ -56,7 +56,11 @@ class SourceSnapshot:
     tables: dict[str, pl.DataFrame]
 
 
-def read_source(path: Path, busy_timeout_s: float = 10.0) -> SourceSnapshot:
+# rows fetched at a time: a million rows as Python tuples take about 600 MB, a frame a tenth of it
+ROWS_PER_READ = 100_000
+
+
+def read_source(path: Path, busy_timeout_s: float = 10.0, rows_per_read: int = ROWS_PER_READ) -> SourceSnapshot:
     if not path.is_file():
         raise SourceError(f"{path}: source database not found (set OCTO_SOURCE_DB)")
     uri = f"file:{path.resolve().as_posix()}?mode=ro"
@@ -69,7 +73,7 @@ def read_source(path: Path, busy_timeout_s: float = 10.0) -> SourceSnapshot:
         _check_columns(connection, path)
         for table in TABLES:
             _check_values(connection, path, table)
-        return SourceSnapshot({table: _read_table(connection, table) for table in TABLES})
+        return SourceSnapshot({table: _read_table(connection, table, rows_per_read) for table in TABLES})
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"{path}: {_explain(exc)}") from exc
     finally:
@@ -135,12 +139,15 @@ def _check_values(connection: sqlite3.Connection, path: Path, table: str) -> Non
             )
 
 
-def _read_table(connection: sqlite3.Connection, table: str) -> pl.DataFrame:
+def _read_table(connection: sqlite3.Connection, table: str, rows_per_read: int) -> pl.DataFrame:
     schema = TABLES[table]
     columns = ", ".join(f'"{c}"' for c in schema)
-    rows = connection.execute(f'SELECT {columns} FROM "{table}" ORDER BY rowid').fetchall()
+    cursor = connection.execute(f'SELECT {columns} FROM "{table}" ORDER BY rowid')
     as_read = {c: (pl.String if t == pl.Date else pl.Int64 if t == pl.Boolean else t) for c, t in schema.items()}
-    frame = pl.DataFrame(rows, schema=as_read, orient="row", strict=True)
+    parts = [pl.DataFrame(schema=as_read)]
+    while rows := cursor.fetchmany(rows_per_read):
+        parts.append(pl.DataFrame(rows, schema=as_read, orient="row", strict=True))
+    frame = pl.concat(parts, rechunk=True)
     return frame.with_columns(
         *[pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=True) for c, t in schema.items() if t == pl.Date],
         *[pl.col(c).cast(pl.Boolean) for c, t in schema.items() if t == pl.Boolean],

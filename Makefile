@@ -6,6 +6,8 @@ PYTHON ?= $(firstword $(foreach p,$(PYTHONS),$(if $(shell $(p) -c 'import sys; p
 VENV := .venv
 PORT ?= 3000
 BIN := $(VENV)/bin
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)  # test processes: one a core
+TEST_TIMES := .pytest_cache/octo-test-times.jsonl  # each test's time, for make test's report
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
 .PHONY: run test test-quick ui sql bench migrate clean
@@ -25,11 +27,16 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset for every landed day; ARGS='--from 2021-01-02 --to 2021-01-03' a range
 	$(BIN)/python -m octo_assets.run $(ARGS)
 
-test: $(BIN)/activate  ## run the test suite
-	$(BIN)/python -m pytest
+test: $(BIN)/activate  ## the whole suite: on every core, then the `serial` tests alone; prints each tier's time
+	@mkdir -p .pytest_cache && rm -f $(TEST_TIMES)
+	@status=0; \
+	OCTO_TEST_TIMES=$(TEST_TIMES) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -m "not serial" || status=$$?; \
+	OCTO_TEST_TIMES=$(TEST_TIMES) $(BIN)/python -m pytest -m serial || status=$$?; \
+	$(BIN)/python -m octo_assets_tests.support.suite $(TEST_TIMES); \
+	exit $$status
 
-test-quick: $(BIN)/activate  ## the tests not marked slow (no servers, browser, deployment or benchmarks)
-	$(BIN)/python -m pytest -m "not slow"
+test-quick: $(BIN)/activate  ## the engine and in-process tiers, on disk only (no server, browser, command or large input)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope -m "(engine or in_process) and not s3"
 
 ui: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001)
 	@# started in the background from a script, SIGINT is ignored, and dg dev would then ignore SIGTERM

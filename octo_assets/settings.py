@@ -69,6 +69,12 @@ def _raw(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
+def ascii_digits(text: str) -> bool:
+    """A whole number as a person types one: 0-9 only. (str.isdigit also takes superscripts and
+    circled digits, which int() refuses, and other scripts' digits, which it reads.)"""
+    return text.isascii() and text.isdigit()
+
+
 def whole_number(name: str, default: int, minimum: int, unit: str, unset: str) -> int:
     """A setting that is a whole number of `unit`, `minimum` or more; unset: `default`. `unset`
     ends the sentence a wrong value gets ("for one per core", ...)."""
@@ -76,7 +82,7 @@ def whole_number(name: str, default: int, minimum: int, unit: str, unset: str) -
     if not raw:
         return default
     fix = f"set it to {minimum} or more, {unset}"
-    if not raw.isdigit():
+    if not ascii_digits(raw):
         raise SettingError(f"{name}: {raw!r} is not a whole number of {unit}; {fix}.")
     if int(raw) < minimum:
         raise SettingError(f"{name}: {raw} is below the minimum ({minimum}); {fix}.")

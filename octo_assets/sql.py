@@ -64,7 +64,7 @@ def parse_max_rows(text: str) -> int:
     """`N`, `0` or `all` (every row) -> a row limit; ValueError otherwise."""
     if text.strip().lower() == "all":
         return EVERY_ROW
-    if not text.strip().isdigit():
+    if not settings.ascii_digits(text.strip()):
         raise ValueError(f"{text}: {MAX_ROWS_HELP}")
     return int(text)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from octo_assets.settings import STAGING_DIR, SettingError
+from octo_assets.settings import STAGING_DIR, SettingError, ascii_digits
 
 STALE_TMP_S = 3600  # a temporary file this old was left by a killed writer: no live write takes that long
 PUBLISH_PREFIX = "publish-"  # an S3 upload's temporary folder
@@ -140,7 +140,7 @@ def sweep_staging(root: Path) -> list[Path]:
 def _owner_alive(name: str) -> bool:
     """Whether the process named in a staging folder's name (run-<pid>-…) still exists."""
     pid = name[len(STAGING_PREFIX) :].partition("-")[0]
-    if not pid.isdigit():
+    if not ascii_digits(pid):
         return False
     try:
         os.kill(int(pid), 0)

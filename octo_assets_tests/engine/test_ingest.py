@@ -184,3 +184,25 @@ def test_the_landing_index_is_a_cache_losing_it_loses_nothing(workspace, tmp_pat
     shutil.rmtree(Path(workspace.lake, STATE))
     (again,) = build(workspace, tmp_path)
     assert again.frame.drop("source_file").equals(first.frame.drop("source_file"))
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["2021-1-2 00:30:00", "2021-01-02T00:30:00", "2021-01-02 00:30", "02/01/2021 00:30:00", " 2021-01-02 00:30:00"],
+)
+def test_one_timestamp_grammar_the_day_scan_and_the_parser_agree(workspace, tmp_path, odd):
+    """A row in another form than YYYY-MM-DD HH:MM:SS is quarantined, on its file's first day, and
+    the file is filed under the days of its valid rows only: a build of either day, and of each
+    again, accounts for every row of the file once. (Through Dagster, once: in_process/test_integrity.py.)"""
+    day2 = date(2021, 1, 2)
+    rows = [[f"2021-01-0{d} 00:{m:02d}:00", 1.0, "m1"] for d in (1, 2) for m in (0, 30)]
+    deliver(workspace, "m1.json", [*rows[:2], [odd, 1.0, "m1"], *rows[2:]], 1_000)
+    accounted = {}
+    for day in (DAY, day2, DAY, day2):  # each day, and each again
+        (built,) = build(workspace, tmp_path, [day])
+        accounted[day] = built.accounting.select("rows_loaded", "duplicates", "rows_quarantined").row(0)
+        assert built.loaded == 2
+        quarantined = built.quarantine.select("row_number", "reason").rows()
+        assert quarantined == ([(3, "interval_start is not a YYYY-MM-DD HH:MM:SS time")] if day == DAY else [])
+    assert accounted == {DAY: (2, 0, 1), day2: (2, 0, 0)}  # the file's 5 rows, once, across its days
+    assert landing_state(workspace).select("path", "days").rows() == [("m1.json", [DAY, day2])]

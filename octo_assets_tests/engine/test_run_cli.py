@@ -1,69 +1,13 @@
-"""`make run`'s command line: ARGS reach `python -m octo_assets.run`, and a day given wrong, or a
-range reaching past the days there can be readings for, is said in one sentence."""
+"""`make run`'s --from and --to: a day given wrong, or a range reaching past the days there can be
+readings for, is said in one sentence (run.pipeline.wanted_days). That ARGS reach the command:
+integration/test_commands.py."""
 
-import os
-import shutil
-import subprocess
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
 from octo_assets.partitions import daily_partitions
 from octo_assets.run.pipeline import RunError, wanted_days
-from octo_assets_tests.support.commands import run_main
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def ws_env(ws, **overrides) -> dict:
-    env = {
-        **os.environ,
-        "OCTO_READINGS_DIR": str(ws.readings),
-        "OCTO_SOURCE_DB": str(ws.source_db),
-        "OCTO_LAKE_DIR": str(ws.lake),
-        "OCTO_WAREHOUSE": str(ws.warehouse),
-        **overrides,
-    }
-    return {k: v for k, v in env.items() if v is not None}
-
-
-@pytest.mark.skipif(shutil.which("make") is None, reason="no make on PATH")
-def test_make_run_passes_args_to_the_run(sample_workspace, tmp_path):
-    """`make run ARGS='--from … --to …'` builds that range only; a part of it before the first
-    day is named and left out. The venv is this interpreter's (not remade: -o), DAGSTER_HOME a
-    folder of the test's, as a command-line variable overrides the Makefile's."""
-    venv = Path(sys.prefix)
-    home = tmp_path / "dagster_home"
-    done = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-C",
-            str(REPO_ROOT),
-            "-o",
-            f"{venv}/bin/activate",
-            "run",
-            f"VENV={venv}",
-            f"DAGSTER_HOME={home}",
-            "ARGS=--from 2020-12-31 --to 2021-01-02",
-        ],
-        env=ws_env(sample_workspace),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert "-m octo_assets.run --from 2020-12-31 --to 2021-01-02" in done.stdout  # make echoes the command
-    assert (home / "dagster.yaml").is_file()  # the Makefile's instance, made where DAGSTER_HOME says
-    assert (
-        "--from 2020-12-31: there are no readings before 2021-01-01, so 2020-12-31 is left out "
-        "(the range starts at 2021-01-01)" in done.stdout
-    )
-    assert "2021-01-01 .. 2021-01-02 (2 days)" in done.stdout
-    assert sample_workspace.days("readings") == ["2021-01-01", "2021-01-02"]  # the days the table holds now
-    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -126,21 +70,3 @@ def test_a_range_reaching_both_ways_says_both():
     wanted = wanted_days("2020-12-31", "2099-01-01")
     assert wanted.days[0] == "2021-01-01" and wanted.days[-1] == newest
     assert [line.split(":")[0] for line in wanted.dropped] == ["--from 2020-12-31", "--to 2099-01-01"]
-
-
-def test_the_summary_is_an_aligned_table_names_days_published_empty_and_the_time_taken(sample_workspace, tmp_path):
-    done = run_main(sample_workspace, tmp_path, "--from", "2021-01-03", "--to", "2021-01-05", "--allow-empty")
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = done.stdout[done.stdout.index("\ncatalog ") :].splitlines()
-    assert "  published empty (no landing file)  2021-01-04, 2021-01-05" in summary
-    block = [line for line in summary[2:] if line.startswith("  ") and not line.startswith("   ")][:11]
-    assert all(line[36] == " " and line[37] != " " for line in block)  # every value starts in one column
-    header = summary.index("    day         product              meterpoints      kWh")
-    rows = summary[header + 1 : header + 4]
-    assert rows == [
-        "    2021-01-03  Octopus 12M Fixed             38  625.739",
-        "    2021-01-03  Super Green Octopus           13  335.623",
-        "    2021-01-03  Flexible Octopus              16  278.772",
-    ]
-    assert summary[-1].startswith("built in ") and summary[-1].endswith(" s")
-    assert 0 < float(summary[-1].split()[2]) < 180

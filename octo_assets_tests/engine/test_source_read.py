@@ -10,7 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from octo_assets.source.snapshot import TABLES, read_source
+from octo_assets.source.snapshot import TABLES, SourceError, read_source
+from octo_assets_tests.support.workspace import PAIR_SOURCE, UNTYPED_SOURCE_DDL
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "case_study.db"
 
@@ -65,3 +66,37 @@ def test_an_empty_table_reads_as_an_empty_frame_of_its_types(source):
         frame = read_source(source, rows_per_read=rows_per_read).tables["meterpoint"]
         assert frame.height == 0
         assert frame.schema == pl.Schema(TABLES["meterpoint"])
+
+
+# -- nothing coerced: a value that does not fit its column fails the read, naming it ------------------
+
+
+@pytest.mark.parametrize(
+    "table, column, literal, shown",
+    [
+        ("agreement", "agreement_id", "'A-17'", "'A-17' (stored as text) is not an integer"),
+        ("agreement", "agreement_id", "'0042'", "'0042' (stored as text) is not an integer"),
+        ("agreement", "agreement_id", "17.5", "17.5 (stored as real) is not an integer"),
+        ("product", "is_variable", "'yes'", "'yes' (stored as text) is not 0 or 1"),
+        ("product", "is_variable", "2", "2 (stored as integer) is not 0 or 1"),
+        ("agreement", "agreement_valid_from", "'2021-13-01'", "'2021-13-01' (stored as text) is not a date"),
+        ("agreement", "agreement_valid_to", "'2021/01/05'", "'2021/01/05' (stored as text) is not a date"),
+        ("agreement", "agreement_valid_to", "20210105", "20210105 (stored as integer) is not a date"),
+        ("meterpoint", "meterpoint_id", "42", "42 (stored as integer) is not text"),
+        ("product", "id", "'x1'", "'x1' (stored as text) is not an integer"),
+    ],
+)
+def test_a_value_that_does_not_fit_its_column_fails_the_read_naming_it(workspace, table, column, literal, shown):
+    """SQLite stores what a writer gives it; a cast would turn 'A-17' into 0 and '0042' into 42. (The
+    snapshot step failing with this sentence, the last good snapshot staying: in_process/test_integrity.py.)"""
+    ws = workspace
+    ws.write_source(PAIR_SOURCE["agreement"], PAIR_SOURCE["product"], PAIR_SOURCE["meterpoint"], ddl=UNTYPED_SOURCE_DDL)
+    assert set(read_source(ws.source_db).tables) == set(TABLES)  # as written, every value fits
+    with sqlite3.connect(ws.source_db) as con:
+        con.execute(f"UPDATE {table} SET {column} = {literal} WHERE rowid = 2")
+    con.close()
+    with pytest.raises(SourceError) as raised:
+        read_source(ws.source_db)
+    message = str(raised.value)
+    assert message.startswith(f"{ws.source_db}: table '{table}', column '{column}', row 2: {shown}")
+    assert "nothing was converted" in message and "\n" not in message

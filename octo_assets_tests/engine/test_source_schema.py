@@ -1,14 +1,13 @@
-"""A source database without a table or column the snapshot reads: `make run` refuses with one
-sentence before it lists or writes anything, and the snapshot asset fails with the same sentence."""
+"""A source database without a table or column the snapshot reads is one sentence naming the file,
+what is missing and the fix (source.snapshot.schema_problem). `make run` says it before it lists or
+writes anything (integration/test_commands.py); the snapshot step fails with the same sentence
+(in_process/test_faults.py)."""
 
 import sqlite3
 
-import dagster as dg
 import pytest
 
 from octo_assets.source.snapshot import TABLES, schema_problem
-from octo_assets_tests.support.commands import one_sentence, run_main
-from octo_assets_tests.support.runs import materialize
 
 FIX = "; point OCTO_SOURCE_DB at the business's SQLite database, which has the tables agreement ("
 
@@ -52,30 +51,3 @@ def test_schema_problem_names_the_file_what_is_missing_and_the_fix(sample_worksp
     assert problem.startswith(says) and "\n" not in problem
     for table, columns in TABLES.items():  # the whole schema wanted, to compare with what is there
         assert f"{table} ({', '.join(columns)})" in problem
-
-
-@pytest.mark.parametrize("kind", ["no product table", "a column missing", "an empty database"])
-def test_make_run_refuses_before_it_lists_or_writes_anything(sample_workspace, tmp_path, kind):
-    says = damaged(sample_workspace, kind)
-    done = run_main(sample_workspace, tmp_path)
-    assert one_sentence(done).startswith(says)  # one line, no traceback
-    assert "listing the landing area" not in done.stdout
-    lake = sample_workspace.lake
-    assert not lake.exists() or not any(lake.iterdir())
-    assert not (tmp_path / "ws" / "warehouse.duckdb").exists()
-
-
-@pytest.mark.parametrize("kind", ["no product table", "an empty database"])
-def test_the_snapshot_asset_fails_with_the_same_sentence(sample_workspace, instance, kind):
-    says = damaged(sample_workspace, kind)
-    result = materialize(sample_workspace, instance, dg.AssetSelection.groups("source").materializable())
-    assert not result.success
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
-    error = failure.step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
-    sentence = error.message.strip().split(": ", 1)[-1]  # after the class name, as make run shows it
-    assert sentence == schema_problem(sample_workspace.source_db)
-    assert sentence.startswith(says)
-    lake = sample_workspace.lake
-    assert not (lake / "source").exists()  # no snapshot published

@@ -176,3 +176,36 @@ def test_an_unreachable_or_missing_bucket_is_named_in_one_sentence(s3_server, mo
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     problem = Storage(f"s3://{TEST_BUCKET}/elsewhere").reachable_problem()
     assert problem.startswith("cannot reach http://127.0.0.1:9") and "AWS_ENDPOINT_URL" in problem
+
+
+# -- durable writes ---------------------------------------------------------------------------------------
+
+
+def test_a_local_publish_syncs_the_file_before_its_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """Atomic against a killed process is not durable against a power cut: the bytes must reach
+    the disk before the name points at them, and the name after. The calls are recorded as they
+    happen (the real calls still run). The plain files the lake still writes itself (an audit's
+    rejects, the landing state) go this way; the Delta tables are delta-rs's to write."""
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        calls.append(("rename", str(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    storage = Storage(tmp_path / "lake")
+    storage.write_bytes("_rejected/readings/date=2021-01-01/run-1.parquet", b"data")
+    target = str(tmp_path / "lake" / "_rejected" / "readings" / "date=2021-01-01" / "run-1.parquet")
+    folder = os.path.dirname(target)
+    synced_file = [path for kind, path in calls if kind == "fsync" and path.endswith(".tmp")]
+    assert len(synced_file) == 1
+    order = [(kind, path) for kind, path in calls if path in (synced_file[0], target, folder)]
+    assert order == [("fsync", synced_file[0]), ("rename", target), ("fsync", folder)]
+    # the new folders themselves were made durable in their parents
+    assert ("fsync", str(tmp_path / "lake" / "_rejected" / "readings")) in calls

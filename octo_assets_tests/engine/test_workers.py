@@ -160,13 +160,15 @@ def test_staging_left_by_a_run_killed_before_it_took_its_lock_is_swept_by_owner(
     without_lock = root / f"run-{dead_pid}-abc"  # killed between mkdtemp and its lock
     unlocked = root / f"run-{dead_pid}-def"  # killed after: the lock file stays, nobody holds it
     foreign = root / "run-legacy"  # no process id in the name: judged by its lock alone
+    odd = root / "run-²-jkl"  # digits int() refuses: not a process id either
     young = root / f"run-{os.getpid()}-ghi"  # this process is alive: its folder is kept, locked or not
-    for folder in (without_lock, unlocked, foreign, young):
+    for folder in (without_lock, unlocked, foreign, odd, young):
         folder.mkdir()
         (folder / "staged.arrow").write_bytes(b"x")
     (unlocked / ".owner").touch()
     (foreign / ".owner").touch()
-    assert sorted(p.name for p in sweep_staging(root)) == sorted([without_lock.name, unlocked.name, foreign.name])
+    swept = [without_lock.name, unlocked.name, foreign.name, odd.name]
+    assert sorted(p.name for p in sweep_staging(root)) == sorted(swept)
     assert [p.name for p in root.iterdir()] == [young.name]
 
 

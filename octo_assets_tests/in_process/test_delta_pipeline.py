@@ -7,8 +7,6 @@ day published), never from the code under test.
 """
 
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -24,7 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from octo_assets import connect
+from octo_assets import connect, sql
+from octo_assets import migrate as migration
 from octo_assets.automation.housekeeping import catalog_versions, lake_housekeeping_job
 from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS, snapshot_run_config
 from octo_assets.housekeeping import housekeep
@@ -445,46 +444,39 @@ def test_every_materialisation_names_the_commit_that_published_it(corrected):
         assert sorted(commits) == sorted(runs["readings"].values()), table
 
 
-def run_sql_prompt(ws, *args: str) -> subprocess.CompletedProcess:
-    """`make sql ARGS=...` as a process: python -m octo_assets.sql with OCTO_WAREHOUSE set."""
-    return subprocess.run(
-        [sys.executable, "-m", "octo_assets.sql", *args],
-        env={**os.environ, "OCTO_WAREHOUSE": ws.warehouse},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def run_sql_prompt(ws, monkeypatch, capsys, *args: str) -> tuple[int | str, str, str]:
+    """`make sql ARGS=...` in this process: octo_assets.sql.main with OCTO_WAREHOUSE set; (exit
+    code or the sentence it exits with, stdout, stderr). (As a process: integration/test_commands.py.)"""
+    monkeypatch.setenv("OCTO_WAREHOUSE", ws.warehouse)
+    try:
+        code = sql.main(list(args))
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 TOTAL = "SELECT 'total=' || sum(consumption_kwh)::VARCHAR AS answer FROM lake.readings"
 
 
-def one_sentence(stderr: str) -> str:
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
-
-
-def test_the_sql_prompt_answers_as_of_a_moment(corrected):
+def test_the_sql_prompt_answers_as_of_a_moment(corrected, monkeypatch, capsys):
     c = corrected
     before = sum(kwh for kwh, _, _ in c.before.values())
     after = sum(kwh for kwh, _, _ in c.after.values())
     assert before != after
-    then = run_sql_prompt(c.ws, "--as-of", london(c.moment), "-c", TOTAL)
-    assert (then.returncode, then.stderr) == (0, "")
-    assert f"total={before:.3f}" in then.stdout and f"total={after:.3f}" not in then.stdout
-    now = run_sql_prompt(c.ws, "-c", TOTAL)
-    assert (now.returncode, now.stderr) == (0, "")
-    assert f"total={after:.3f}" in now.stdout
+    code, out, err = run_sql_prompt(c.ws, monkeypatch, capsys, "--as-of", london(c.moment), "-c", TOTAL)
+    assert (code, err) == (0, "")
+    assert f"total={before:.3f}" in out and f"total={after:.3f}" not in out
+    code, out, err = run_sql_prompt(c.ws, monkeypatch, capsys, "-c", TOTAL)
+    assert (code, err) == (0, "")
+    assert f"total={after:.3f}" in out
 
-    malformed = run_sql_prompt(c.ws, "--as-of", "yesterday", "-c", TOTAL)
-    assert malformed.returncode != 0 and malformed.stdout == ""
-    assert one_sentence(malformed.stderr).startswith("--as-of: 'yesterday' is not a date and time")
+    sentence, out, _ = run_sql_prompt(c.ws, monkeypatch, capsys, "--as-of", "yesterday", "-c", TOTAL)
+    assert out == "" and "\n" not in sentence
+    assert sentence.startswith("--as-of: 'yesterday' is not a date and time")
 
-    too_early = run_sql_prompt(c.ws, "--as-of", "2001-01-01 09:00", "-c", TOTAL)
-    assert too_early.returncode != 0 and too_early.stdout == ""
-    sentence = one_sentence(too_early.stderr)
+    sentence, out, _ = run_sql_prompt(c.ws, monkeypatch, capsys, "--as-of", "2001-01-01 09:00", "-c", TOTAL)
+    assert out == "" and "\n" not in sentence
     assert "2001-01-01" in sentence and "held no table" in sentence
 
 
@@ -769,27 +761,25 @@ def write_old_lake(ws) -> dict[str, tuple[str, str, pl.DataFrame, bytes]]:
     return files
 
 
-def migrate(ws) -> subprocess.CompletedProcess:
-    """`make migrate`: python -m octo_assets.migrate with OCTO_LAKE_DIR set."""
-    return subprocess.run(
-        [sys.executable, "-m", "octo_assets.migrate"],
-        env={**os.environ, "OCTO_LAKE_DIR": ws.lake_url},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+def migrate(ws, monkeypatch, capsys) -> str:
+    """`make migrate` in this process: octo_assets.migrate.main with OCTO_LAKE_DIR set; what it
+    printed. (As a process: integration/test_commands.py.)"""
+    monkeypatch.setenv("OCTO_LAKE_DIR", ws.lake_url)
+    assert migration.main() == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return out
 
 
 @pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
-def test_the_migration_moves_every_row_into_delta_and_the_pipeline_carries_on(workspace, instance):
+def test_the_migration_moves_every_row_into_delta_and_the_pipeline_carries_on(workspace, instance, monkeypatch, capsys):
     ws = workspace
     land(ws)  # the landing files the old lake's D1 and D2 were built from
     old = write_old_lake(ws)
     storage = ws.lake_storage()
 
-    done = migrate(ws)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
+    said = migrate(ws, monkeypatch, capsys)
+    assert said.startswith(f"Migrating the Parquet lake {ws.lake_url} to Delta tables")
     versions = {table: delta(ws, table).version() for table in TABLES}
     assert versions == {t: (0 if t.startswith("source/") else 1) for t in TABLES}  # a commit per day
 
@@ -818,8 +808,7 @@ def test_the_migration_moves_every_row_into_delta_and_the_pipeline_carries_on(wo
         assert (entry["partition"], entry["octo.content_sha256"]) == (SNAPSHOT_DAY, sha)
 
     # a second migration finds nothing to do
-    again = migrate(ws)
-    assert again.returncode == 0, again.stderr
+    migrate(ws, monkeypatch, capsys)
     assert {table: delta(ws, table).version() for table in TABLES} == versions
     assert all(storage.exists(f"_migrated/{rel}") for rel in old)
 

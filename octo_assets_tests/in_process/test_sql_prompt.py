@@ -2,23 +2,18 @@
 
 import io
 import re
-import shutil
 import sys
 
 import duckdb
 import pytest
 
 from octo_assets import sql
-from octo_assets.run import run_pipeline
-from octo_assets_tests.support.workspace import SAMPLE
 
 
-@pytest.fixture(scope="module")
-def catalog(module_workspace, module_instance):
-    shutil.copytree(SAMPLE / "readings", module_workspace.readings, dirs_exist_ok=True)
-    shutil.copy(SAMPLE / "case_study.db", module_workspace.source_db)
-    run_pipeline(module_instance, module_workspace.resources())
-    return module_workspace.warehouse
+@pytest.fixture
+def catalog(built_sample):
+    """The catalog of the sample, built once a session (conftest.built_sample)."""
+    return built_sample.ws.warehouse
 
 
 @pytest.fixture
@@ -135,7 +130,9 @@ def test_max_rows_all_shows_every_row(prompt, catalog, every):
 
 
 def test_maxrows_changes_the_limit_for_the_rest_of_the_session(prompt):
-    typed = "\n".join([".maxrows 5", ACTIVE_IDS + ";", ".maxrows all", ACTIVE_IDS + ";", ".maxrows", ".maxrows -1"])
+    typed = "\n".join(
+        [".maxrows 5", ACTIVE_IDS + ";", ".maxrows all", ACTIVE_IDS + ";", ".maxrows", ".maxrows -1", ".maxrows ³"]
+    )
     code, out, err = prompt(stdin=typed)
     assert code == 0
     limited, unlimited = out.split("Results show every row.\n", 1)
@@ -143,14 +140,18 @@ def test_maxrows_changes_the_limit_for_the_rest_of_the_session(prompt):
     assert "(5 shown)" in limited and len(shown_ids(limited)) == 5
     assert len(shown_ids(unlimited)) == 94 and "shown)" not in unlimited
     assert unlimited.endswith("Results show every row.\n")  # `.maxrows` alone tells the limit
-    assert err == ".maxrows -1: give a number of rows, or 0 or all for every row.\n"
+    assert err == (
+        ".maxrows -1: give a number of rows, or 0 or all for every row.\n"
+        ".maxrows ³: give a number of rows, or 0 or all for every row.\n"
+    )
 
 
-def test_a_bad_max_rows_flag_says_what_to_give(prompt, capsys):
+@pytest.mark.parametrize("many", ["many", "²", "-1", "1.5"])
+def test_a_bad_max_rows_flag_says_what_to_give(prompt, capsys, many):
     with pytest.raises(SystemExit) as exit_:
-        prompt("--max-rows", "many", "-c", "SELECT 1")
+        prompt("--max-rows", many, "-c", "SELECT 1")
     assert exit_.value.code == 2
-    assert "--max-rows: many: give a number of rows, or 0 or all for every row" in capsys.readouterr().err
+    assert f"--max-rows: {many}: give a number of rows, or 0 or all for every row" in capsys.readouterr().err
 
 
 def test_columns_lists_a_views_columns_with_their_descriptions(prompt):

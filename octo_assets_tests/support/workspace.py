@@ -2,6 +2,7 @@
 area, the lake and the catalog under one prefix of the test S3 server."""
 
 import re
+import shutil
 import sqlite3
 import time
 import uuid
@@ -163,6 +164,26 @@ class Workspace:
                 landing.write_bytes(rel, local[rel].read_bytes())
             last_upload_second = int(time.time())
 
+    def install_lake(self, folder: Path) -> None:
+        """Put a local lake (a template a fixture built once) where this workspace's lake is: on
+        disk or on the S3 server. Its Delta tables name their files by relative paths."""
+        if not self.s3:
+            shutil.copytree(folder, self.lake, dirs_exist_ok=True)
+            return
+        lake = self.lake_storage()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            lake.put_file(path.relative_to(folder).as_posix(), path)
+
+    def copy_to(self, root: Path) -> "Workspace":
+        """A copy of this local workspace under `root` (source, lake, catalog), for a test that
+        changes what a shared, expensive one holds. The landing area is the same folder (a link):
+        a copied file is a new version to the landing state (another inode), and would be read
+        again. The copied catalog's views still read the original lake until a run rebuilds it."""
+        assert not self.s3, "only a local workspace is copied"
+        shutil.copytree(self.root, root, ignore=lambda folder, _: ["readings"] if folder == str(self.root) else [])
+        (root / "readings").symlink_to(self.readings, target_is_directory=True)
+        return Workspace(root)
+
     def write_readings(self, name: str, rows: list, pretty: bool = False, columns=COLUMNS) -> Path:
         path = self.readings / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +229,19 @@ SMALL_SOURCE = {
     "product": [("Fixed", 0, 1, "p1")],
     "meterpoint": [("Eastern", "m1")],
 }
+
+# two meterpoints on two products, one fixed and one variable
+PAIR_SOURCE = {
+    "agreement": [(1, "2020-01-01", None, "p1", "m1", "a1"), (2, "2020-01-01", None, "p2", "m2", "a2")],
+    "product": [("Fixed", 0, 1, "p1"), ("Flexible", 1, 2, "p2")],
+    "meterpoint": [("Eastern", "m1"), ("Eastern", "m2")],
+}
+# the source's tables without declared types: SQLite keeps whatever a writer stores
+UNTYPED_SOURCE_DDL = """
+CREATE TABLE agreement (agreement_id, agreement_valid_from, agreement_valid_to, product_id, meterpoint_id, account_id);
+CREATE TABLE product (display_name, is_variable, id, product_id);
+CREATE TABLE meterpoint (region, meterpoint_id);
+"""
 
 SOURCE_DDL = """
 CREATE TABLE "agreement" ("agreement_id" INTEGER, "agreement_valid_from" DATE, "agreement_valid_to" DATE,

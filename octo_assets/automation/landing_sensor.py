@@ -120,16 +120,17 @@ def landing_changes(
     unlisted_since_ns: int | None = None,
 ) -> LandingChanges:
     """The days whose published readings lack a landed file version first seen after `since_ns`
-    (None: any version of the folders listed), learning the days of new versions until `budget_s`
-    (default READ_BUDGET_S) after it began. Only the folders `landing.plan` chooses are listed; of
-    the others, those with a version first seen after `unlisted_since_ns` (default `since_ns`) are
-    compared too."""
+    (None: any version), learning the days of new versions until `budget_s` (default
+    READ_BUDGET_S) after it began. Only the folders `landing.plan` chooses are listed; of the
+    others, those with a version first seen after `unlisted_since_ns` (default `since_ns`; both
+    None: every one) are compared too."""
     seen, learnt = survey_and_learn(landing, lake, open_days, READ_BUDGET_S if budget_s is None else budget_s)
     seen = landing_index.record(lake, seen, learnt)
     unread = seen.current.filter(pl.col("days").is_null()).height
-    examined = landing_index.versions_since(
-        lake, seen, since_ns, since_ns if unlisted_since_ns is None else unlisted_since_ns
-    )
+    unlisted = since_ns if unlisted_since_ns is None else unlisted_since_ns
+    # no cursor yet: every folder's versions are compared, also those of the folders earlier ticks read
+    # to the end (a backlog in folders older than the open window takes several ticks to read)
+    examined = landing_index.versions_since(lake, seen, since_ns, -1 if unlisted is None else unlisted)
     stale: dict[date, list[str]] = {}
     digests: dict[date, str] = {}
     for day in sorted(examined["days"].explode().drop_nulls().unique()):

@@ -74,8 +74,13 @@ def supervise(args: list[str]) -> int:
     for signum in SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN or signum == signal.SIGTERM:
             signal.signal(signum, forward)
-    code = worker.wait()
-    return 128 - code if code < 0 else code
+    return exit_status(worker.wait())
+
+
+def exit_status(returncode: int) -> int:
+    """The working process's exit code as a shell reports it: its own, or 128 + the number of the
+    signal that killed it (Popen gives that as minus the number: SIGKILL, -9, is 137)."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 _wakeup: tuple[socket.socket, socket.socket] | None = None  # (read end, write end)

@@ -46,6 +46,15 @@ def test_clocks_back_second_row_at_a_repeated_time_is_the_later_instant():
     ]
 
 
+def test_clocks_back_third_and_later_rows_at_a_repeated_time_stay_the_later_instant():
+    rows = [("f", "a", "2021-10-31 01:30:00")] * 4 + [("f", "a", "2021-10-31 01:00:00")] * 3
+    assert to_utc(rows) == [datetime(2021, 10, 31, 0, 30)] + [datetime(2021, 10, 31, 1, 30)] * 3 + [
+        datetime(2021, 10, 31, 0, 0),
+        datetime(2021, 10, 31, 1, 0),
+        datetime(2021, 10, 31, 1, 0),
+    ]
+
+
 def test_clocks_forward_missing_hour_is_null():
     rows = [("f", "a", "2021-03-28 00:30:00"), ("f", "a", "2021-03-28 01:30:00"), ("f", "a", "2021-03-28 02:00:00")]
     assert to_utc(rows) == [datetime(2021, 3, 28, 0, 30), None, datetime(2021, 3, 28, 1, 0)]

@@ -433,6 +433,25 @@ def test_a_first_publish_racing_another_creator_keeps_the_newest_deliveries(lake
     assert older.version is None
 
 
+@pytest.mark.parametrize("how", ["frame", "files"])
+def test_a_day_from_the_same_deliveries_replaces_it_from_older_ones_does_not(lake, tmp_path, how):
+    """The newest-deliveries guard's three cases, for a day written by delta-rs and for a day of
+    files committed as written: the same deliveries (a re-run) and newer ones replace the day,
+    older ones leave it."""
+
+    def data(k: int):
+        return rows(k, n_rows(k)) if how == "frame" else as_files(rows(k, n_rows(k)), tmp_path)
+
+    assert lake.publish(TABLE, DAY_KEY, D, data(1), run_id="first", watermark_ns=100).version == 0
+    assert lake.publish(TABLE, DAY_KEY, D, data(2), run_id="again", watermark_ns=100).version == 1
+    assert lake.read_day(TABLE, DAY_KEY, D).rows() == [(2, i) for i in range(n_rows(2))]
+    older = lake.publish(TABLE, DAY_KEY, D, data(3), run_id="older", watermark_ns=99)
+    assert older.version is None and lake.delta(TABLE).version() == 1
+    assert lake.publish(TABLE, DAY_KEY, D, data(4), run_id="newer", watermark_ns=101).version == 2
+    assert lake.read_day(TABLE, DAY_KEY, D).rows() == [(4, i) for i in range(n_rows(4))]
+    assert [c["dagster_run_id"] for c in commits(lake)] == ["first", "again", "newer"]
+
+
 # -- 3b. a day committed as its files were written ---------------------------------------------------
 
 

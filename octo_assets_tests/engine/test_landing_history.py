@@ -7,6 +7,7 @@ import random
 import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from importlib import import_module
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -43,10 +44,10 @@ def stores(ws) -> tuple[Storage, Lake]:
     return Storage(ws.readings_url), Lake(Storage(ws.lake_url))
 
 
-def tick(ws, since_ns=None, open_days=OPEN_DAYS):
+def tick(ws, since_ns=None, open_days=OPEN_DAYS, budget_s=60):
     """What the landing sensor computes on a tick: the landing state refreshed, the stale days."""
     landing_area, lake = stores(ws)
-    return landing_changes(landing_area, lake, since_ns, budget_s=60, open_days=open_days)
+    return landing_changes(landing_area, lake, since_ns, budget_s=budget_s, open_days=open_days)
 
 
 def look(ws, days=None, open_days=OPEN_DAYS) -> landing.Survey:
@@ -117,7 +118,8 @@ def test_a_run_lists_the_folders_holding_its_days_and_a_late_correction_in_today
     # a correction of day 3, delivered with today's files: the folder of day 12 now holds day 3
     workspace.write_readings(f"{day(12)}/m1-fix.json", [[f"{day(3)} 00:30:00", 9.5, "m1"]])
     changes = tick(workspace)
-    assert changes.stale[day(3)] == [f"{day(12)}/m1-fix.json"]
+    # nothing is built yet: every file holding the day is stale, the correction in today's folder among them
+    assert changes.stale[day(3)] == [f"{day(3)}/m1.json", f"{day(3)}/m2.json", f"{day(12)}/m1-fix.json"]
     (built,) = build(workspace, tmp_path, day(3))
     corrected = pl.col("interval_start_local") == pl.datetime(day(3).year, day(3).month, day(3).day, 0, 30)
     kept = built.frame.filter(corrected, pl.col("meterpoint_id") == "m1")
@@ -125,6 +127,25 @@ def test_a_run_lists_the_folders_holding_its_days_and_a_late_correction_in_today
         (Decimal("9.500"), f"{day(12)}/m1-fix.json")
     ]
     assert (built.loaded, built.duplicates, built.files) == (8, 1, 3)
+
+
+@pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
+def test_old_folders_left_half_read_by_a_tick_are_read_to_their_end_by_the_next_ones(workspace, monkeypatch):
+    """Each tick reads one batch (no budget left): folders older than the open window are left
+    half read. The next ticks list them again until every file is read (on S3 only the state's
+    `complete` says so: there are no folder signatures), and then every day is requested."""
+    deliver_days(workspace, 1, 12, meterpoints=("m1", "m2", "m3"))
+    monkeypatch.setattr(import_module("octo_assets.automation.landing_sensor"), "FILES_PER_READ", 5)
+    unread = []
+    for _ in range(12):
+        changes = tick(workspace, budget_s=0)
+        unread.append(changes.unread)
+        if not changes.unread:
+            break
+    assert unread == [31, 26, 21, 16, 11, 6, 1, 0]  # 36 files, 5 a tick
+    assert sorted(changes.stale) == [day(n) for n in range(1, 13)]
+    _, lake = stores(workspace)
+    assert landing.load_folders(lake).frame["complete"].all()
 
 
 # -- changes in folders outside the open window -------------------------------------------------------

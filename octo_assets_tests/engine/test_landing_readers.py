@@ -25,12 +25,10 @@ def compact(meterpoint: str, days: list[date]) -> bytes:
     return f"{HEAD}{','.join(rows)}]}}".encode()
 
 
-@pytest.fixture
-def area(tmp_path):
+def make_area(root):
     """A landing folder of 300 files: compact ones over a few days (some holding two), pretty-printed
     ones (the parser's slow path), and files with no day to learn: malformed, empty, a bad timestamp,
     no rows; some in a sub-folder."""
-    root = tmp_path / "readings"
     (root / "late").mkdir(parents=True)
     for n in range(300):
         day = FIRST + timedelta(days=n % 4)
@@ -53,6 +51,18 @@ def area(tmp_path):
     return root
 
 
+@pytest.fixture(scope="module")
+def shared_area(tmp_path_factory):
+    """make_area's folder, for the tests that only read it."""
+    return make_area(tmp_path_factory.mktemp("shared") / "readings")
+
+
+@pytest.fixture
+def area(tmp_path):
+    """make_area's folder, for a test that changes it."""
+    return make_area(tmp_path / "readings")
+
+
 def learnt_by(area, tmp_path, name: str, readers: int, monkeypatch, budget_s: float = 60, batch: int = 16) -> list:
     """Ticks of landing_changes on a fresh lake until nothing is left unread: each tick's changes
     (without its listing time), and the landing state's rows as saved."""
@@ -67,9 +77,9 @@ def learnt_by(area, tmp_path, name: str, readers: int, monkeypatch, budget_s: fl
     return [ticks, saved.select("path", "size", "token", "sha", "days", "rows").sort("path")]
 
 
-def test_readers_in_worker_processes_learn_what_one_process_learns(area, tmp_path, monkeypatch):
-    one = learnt_by(area, tmp_path, "one", 1, monkeypatch)
-    three = learnt_by(area, tmp_path, "three", 3, monkeypatch)
+def test_readers_in_worker_processes_learn_what_one_process_learns(shared_area, tmp_path, monkeypatch):
+    one = learnt_by(shared_area, tmp_path, "one", 1, monkeypatch)
+    three = learnt_by(shared_area, tmp_path, "three", 3, monkeypatch)
     assert len(one[0]) == 1 and one[0][0][3] == 0  # one tick learnt all 300
     assert one[0] == three[0]  # the same stale days, run keys (digests), files compared
     assert one[1].equals(three[1])  # the same hashes and days of every file
@@ -81,10 +91,10 @@ def test_readers_in_worker_processes_learn_what_one_process_learns(area, tmp_pat
     assert state.filter(pl.col("path") == "mp000.json")["days"].to_list() == [[FIRST, FIRST + timedelta(days=1)]]
 
 
-def test_a_backlog_read_a_batch_a_tick_by_readers_ends_as_one_tick_would(area, tmp_path, monkeypatch):
+def test_a_backlog_read_a_batch_a_tick_by_readers_ends_as_one_tick_would(shared_area, tmp_path, monkeypatch):
     """Budget spent before the reading starts: each tick reads its first batch only, and resumes."""
-    one = learnt_by(area, tmp_path, "one", 1, monkeypatch)
-    slow = learnt_by(area, tmp_path, "slow", 2, monkeypatch, budget_s=0, batch=64)
+    one = learnt_by(shared_area, tmp_path, "one", 1, monkeypatch)
+    slow = learnt_by(shared_area, tmp_path, "slow", 2, monkeypatch, budget_s=0, batch=64)
     assert [tick[3] for tick in slow[0]] == [236, 172, 108, 44, 0]  # 300 files, 64 a tick
     assert slow[0][-1] == one[0][0] and slow[1].equals(one[1])
 
@@ -114,19 +124,19 @@ def slow_learn(seconds: float):
     return learn
 
 
-def test_a_tick_stops_reading_at_its_budget(area, monkeypatch):
+def test_a_tick_stops_reading_at_its_budget(shared_area, monkeypatch):
     """In one process the budget is checked between batches; with readers, no batch is handed out
     after it (those handed out, at most two a reader, are finished)."""
-    paths = sorted(p.name for p in area.iterdir() if p.is_file())
+    paths = sorted(p.name for p in shared_area.iterdir() if p.is_file())
     monkeypatch.setattr(sensor, "FILES_PER_READ", 10)
     monkeypatch.setattr(sensor, "learn", slow_learn(0.05))
     began = time.monotonic()
-    found = sensor.content_days(Storage(area), paths, REPORT_ON, began + 0.3, readers=1)
+    found = sensor.content_days(Storage(shared_area), paths, REPORT_ON, began + 0.3, readers=1)
     assert time.monotonic() - began < 0.3 + 0.05 + 0.5  # one batch past it, and slack
     assert 40 <= found.height <= 80  # 6 or 7 batches of 10, not all 27
     monkeypatch.undo()
     monkeypatch.setattr(sensor, "FILES_PER_READ", 10)
-    found = sensor.content_days(Storage(area), paths, REPORT_ON, time.monotonic() - 1, readers=2)
+    found = sensor.content_days(Storage(shared_area), paths, REPORT_ON, time.monotonic() - 1, readers=2)
     assert found["path"].to_list() == paths[:10]  # past the deadline: the first batch only
 
 
@@ -168,7 +178,7 @@ def wait_for_readers_to_come_and_go(timeout_s: float = 30) -> None:
         time.sleep(0.01)
 
 
-def test_a_tick_whose_listing_outlasts_its_budget_still_reads_a_while(area, tmp_path, monkeypatch):
+def test_a_tick_whose_listing_outlasts_its_budget_still_reads_a_while(shared_area, tmp_path, monkeypatch):
     """On a loaded machine the listing alone can take longer than the budget: the tick then reads
     for READ_AT_LEAST_S after it (not a single batch a tick)."""
     monkeypatch.setattr(sensor, "FILES_PER_READ", 10)
@@ -176,6 +186,6 @@ def test_a_tick_whose_listing_outlasts_its_budget_still_reads_a_while(area, tmp_
     monkeypatch.setattr(sensor, "learn", slow_learn(0.02))
     survey = landing.survey
     monkeypatch.setattr(landing, "survey", lambda *args, **kwargs: time.sleep(0.6) or survey(*args, **kwargs))
-    changes = sensor.landing_changes(Storage(area), Lake(Storage(tmp_path / "lake")), None, budget_s=0.5)
+    changes = sensor.landing_changes(Storage(shared_area), Lake(Storage(tmp_path / "lake")), None, budget_s=0.5)
     assert 300 - changes.unread >= 80  # ~0.3 s of 0.02 s batches of 10, not one batch
     assert changes.unread > 0

@@ -275,3 +275,63 @@ def test_a_wall_clock_time_after_2099_keeps_london_summer_time(fast):
     assert parsed.quarantine.select("row_number", "reason").rows() == [
         (2, "interval_start does not exist in Europe/London (clocks go forward)")
     ]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "orjson"])
+def test_the_first_year_past_polars_rules_and_the_last_within_them_keep_london_time(fast):
+    """2099 is the last year Polars' Europe/London has summer time for, 2100 the first read by
+    zoneinfo instead (clock.after_2099): both sides of that edge, and 2100's own clock changes
+    (28 March and 31 October)."""
+    rows = [
+        '["2099-10-25 01:30:00",1.0,"m"]',  # the last clocks-back day Polars knows: BST, then GMT
+        '["2099-10-25 01:30:00",2.0,"m"]',
+        '["2099-12-31 23:30:00",1.0,"m"]',  # winter: UTC
+        '["2100-01-01 00:00:00",1.0,"m"]',
+        '["2100-03-28 00:30:00",1.0,"m"]',  # GMT, just before the clocks go forward
+        '["2100-03-28 01:30:00",1.0,"m"]',  # does not exist
+        '["2100-03-28 02:00:00",1.0,"m"]',  # BST
+        '["2100-07-01 12:00:00",1.0,"m"]',
+        '["2100-10-31 01:30:00",1.0,"m"]',  # repeated: BST, then GMT
+        '["2100-10-31 01:30:00",2.0,"m"]',
+        '["2100-10-31 02:00:00",1.0,"m"]',
+    ]
+    parsed = parse_documents([("f.json", feed_file(*rows))], fast=fast)
+    assert parsed.readings["interval_start_utc"].dt.strftime("%Y-%m-%d %H:%M").to_list() == [
+        "2099-10-25 00:30",
+        "2099-10-25 01:30",
+        "2099-12-31 23:30",
+        "2100-01-01 00:00",
+        "2100-03-28 00:30",
+        "2100-03-28 01:00",
+        "2100-07-01 11:00",
+        "2100-10-31 00:30",
+        "2100-10-31 01:30",
+        "2100-10-31 02:00",
+    ]
+    assert parsed.quarantine.select("row_number", "reason").rows() == [
+        (6, "interval_start does not exist in Europe/London (clocks go forward)")
+    ]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "orjson"])
+def test_a_wall_clock_time_sent_three_times_on_the_clocks_back_day_is_bst_once_then_gmt(fast):
+    """A meterpoint's first 01:30 of the clocks-back day is 01:30 BST; its second is 01:30 GMT,
+    and so is every later one (a repeat of the GMT reading, for de-duplication to judge)."""
+    rows = [
+        '["2021-10-31 01:30:00",1.0,"m"]',
+        '["2021-10-31 01:30:00",2.0,"m"]',
+        '["2021-10-31 01:30:00",3.0,"m"]',
+        '["2021-10-31 01:30:00",4.0,"n"]',  # another meterpoint: its own first
+        '["2021-10-31 01:30:00",5.0,"m"]',
+    ]
+    parsed = parse_documents([("f.json", feed_file(*rows))], fast=fast)
+    got = parsed.readings.sort("row_number").select(
+        "meterpoint_id", pl.col("interval_start_utc").dt.strftime("%H:%M"), "consumption_kwh"
+    )
+    assert got.rows() == [
+        ("m", "00:30", Decimal("1.000")),
+        ("m", "01:30", Decimal("2.000")),
+        ("m", "01:30", Decimal("3.000")),
+        ("n", "00:30", Decimal("4.000")),
+        ("m", "01:30", Decimal("5.000")),
+    ]

@@ -2,11 +2,13 @@
 readings for, is said in one sentence (run.pipeline.wanted_days). That ARGS reach the command:
 integration/test_commands.py."""
 
+import signal
 from datetime import date, timedelta
 
 import pytest
 
 from octo_assets.partitions import daily_partitions
+from octo_assets.run.interrupt import Interrupted, exit_status
 from octo_assets.run.pipeline import RunError, wanted_days
 
 
@@ -70,3 +72,19 @@ def test_a_range_reaching_both_ways_says_both():
     wanted = wanted_days("2020-12-31", "2099-01-01")
     assert wanted.days[0] == "2021-01-01" and wanted.days[-1] == newest
     assert [line.split(":")[0] for line in wanted.dropped] == ["--from 2020-12-31", "--to 2099-01-01"]
+
+
+@pytest.mark.parametrize(
+    "returncode, shell",
+    [(0, 0), (1, 1), (2, 2), (130, 130), (143, 143), (-9, 137), (-15, 143), (-2, 130), (-6, 134), (-11, 139)],
+)
+def test_the_runs_exit_code_is_what_a_shell_reports(returncode, shell):
+    """`python -m octo_assets.run` supervises the working process and exits with its code, or with
+    128 + the signal that killed it (a shell's $?). The process itself: integration/test_interrupt.py."""
+    assert exit_status(returncode) == shell
+
+
+def test_an_interruption_exits_as_a_shell_reports_the_signal():
+    assert Interrupted(signal.SIGINT).exit_code == 130
+    assert Interrupted(signal.SIGTERM).exit_code == 143
+    assert Interrupted(signal.SIGTERM).sentence().startswith("make run was interrupted (SIGTERM) and stopped;")

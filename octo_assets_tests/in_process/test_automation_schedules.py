@@ -63,6 +63,26 @@ def test_the_0800_tick_also_asks_for_days_whose_files_changed_since_they_were_bu
 
 
 @pytest.mark.parametrize(
+    "delivered",
+    [
+        {"2021-01-21/mp1.json": ["2021-01-21"]},  # yesterday's own file, in its own folder
+        {"mp1.json": ["2021-01-21"], "mp2.json": ["2021-01-21"]},  # two files of yesterday
+        {"2021-01-21/both.json": ["2021-01-21", "2021-01-15"]},  # yesterday and a late day, in one file
+    ],
+    ids=["one file", "two files", "with another day"],
+)
+def test_the_0800_tick_asks_for_yesterday_once_when_its_own_files_changed(workspace, instance, delivered):
+    """Yesterday is asked for by date; its files changing too must not ask for a second build of it
+    in the same tick (another run key: the daemon would launch both)."""
+    for path, days in delivered.items():
+        workspace.write_readings(path, [[f"{d} 00:00:00", 1.0, "mp1"] for d in days])
+    requests = tick("daily_readings_schedule", instance, "2021-01-22 08:00", workspace)
+    asked = [r.partition_key for r in requests]
+    assert asked == ["2021-01-21", *sorted({d for days in delivered.values() for d in days} - {"2021-01-21"})]
+    assert requests[0].run_key == "2021-01-21"
+
+
+@pytest.mark.parametrize(
     ("name", "wall_clock"), [("daily_readings_schedule", "08:00"), ("source_snapshot_schedule", "00:30")]
 )
 def test_ticks_stay_on_london_wall_clock_across_the_clock_changes(name, wall_clock):

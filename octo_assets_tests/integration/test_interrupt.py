@@ -58,9 +58,23 @@ def as_started(ignore_sigint: bool):
     return start
 
 
-def signalled_run(env: dict, cwd: Path, when: str, signum: int, ignore_sigint: bool):
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def signalled_run(env: dict, cwd: Path, when: str, signum: int, ignore_sigint: bool, worker: bool = False):
     """Start a run, wait for the progress line `when`, signal it as a terminal (Ctrl-C: the whole
-    foreground process group) or `kill PID` would; (exit code, stdout, stderr)."""
+    foreground process group) or `kill PID` would, or (`worker`) its working process alone, as the
+    kernel's OOM killer would; (exit code, stdout, stderr)."""
     run = subprocess.Popen(
         [sys.executable, "-m", "octo_assets.run"],
         stdout=subprocess.PIPE,
@@ -84,7 +98,10 @@ def signalled_run(env: dict, cwd: Path, when: str, signum: int, ignore_sigint: b
             out.append(line)
             if when in line:
                 break
-        if signum == signal.SIGINT:
+        if worker:
+            [working] = children(run.pid)  # the supervisor's one child, in a process group of its own
+            os.kill(working, signum)
+        elif signum == signal.SIGINT:
             os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
         else:
             run.send_signal(signum)  # kill PID
@@ -133,3 +150,13 @@ def test_an_interrupted_run_says_so_in_one_sentence_and_the_next_run_completes(
     assert again.returncode == 0, again.stderr[-3000:]
     assert "kWh reconciled" in again.stdout and "NO: the three tables disagree" not in again.stdout
     assert totals(tmp_path) == (generated["rows"], pytest.approx(generated["total_kwh"], abs=1e-6))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGABRT])
+def test_a_working_process_killed_by_a_signal_makes_the_run_exit_128_plus_its_number(landed, tmp_path, signum):
+    """What a shell reports for a process a signal killed (137 for SIGKILL): the supervisor passes
+    it on, not Python's -9 made into 247. (The mapping: engine/test_run_cli.py.)"""
+    folder, _ = landed
+    code, out, err = signalled_run(run_env(folder, tmp_path), tmp_path, "step lake__readings", signum, False, True)
+    assert code == 128 + signum, (out[-2000:], err[-3000:])
+    assert "\ncatalog " not in out  # it stopped: no summary

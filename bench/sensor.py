@@ -4,7 +4,7 @@
     ... python -m bench.sensor OUT.json --idle CURSOR.json   # the history case (below)
 
 On the instance in DAGSTER_HOME (fresh), the source snapshot is materialised first: without one
-the sensor waits. Then ticks, as octo_assets_tests/test_automation_sensors.py evaluates them, each
+the sensor waits. Then ticks, as octo_assets_tests/in_process/test_automation_sensors.py evaluates them, each
 on the cursor of the one before, until the sensor has learnt the days of every file:
   first (warm): no cursor, every landed file is new; the files were read just before (with
   --cold-start, evicted as for the second: every tick reads from disk);

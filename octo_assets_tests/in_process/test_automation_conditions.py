@@ -1,6 +1,7 @@
 """Declarative automation: readings re-materialised alone bring that day's analytics up to date,
 however old the day; the daily job's own runs, and new source snapshots, trigger nothing here (a
-snapshot's days are source_correction_sensor's: test_automation_corrections.py)."""
+snapshot's days are source_correction_sensor's: test_automation_corrections.py here, and
+integration/test_correction_scenarios.py)."""
 
 import sqlite3
 from datetime import datetime, timedelta

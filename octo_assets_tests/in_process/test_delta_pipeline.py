@@ -539,7 +539,7 @@ def table_state(ws) -> dict[str, tuple]:
 
 @pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
 def test_a_day_failing_its_audit_commits_nothing(workspace, instance, fault_on):  # noqa: F811
-    """The fault of test_readings_publish (de-duplication loses a row of one day): the re-run's
+    """The fault of test_readings_publish.py (support.faults: de-duplication loses a row of one day): the re-run's
     audit fails, and no readings table gets a commit or a file."""
     ws = workspace
     land(ws, days=(D1,))

@@ -6,7 +6,7 @@ Each test asserts what a person looks for on a page: the assets in the lineage g
 in the metadata as images that really loaded, each check's status (the sample's two warnings, on
 the days they hold), the offending meterpoints, the column descriptions, and freshness evaluated.
 
-`OCTO_SCREENSHOTS=docs pytest octo_assets_tests/test_browser.py` also saves the README's
+`OCTO_SCREENSHOTS=docs pytest octo_assets_tests/integration/test_browser.py` also saves the README's
 screenshots (1400x900, palette PNGs) into that folder (relative to the repository root).
 """
 

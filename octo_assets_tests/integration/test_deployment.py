@@ -15,7 +15,6 @@ processes of a cluster (a run's pod) would see only PostgreSQL and the object st
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from octo_assets import connect
 from octo_assets_tests.support import expected
@@ -157,13 +157,21 @@ def stop(process: subprocess.Popen) -> None:
         pass
 
 
+def queue_checked_every_second() -> dict:
+    """config/dagster.production.yaml as shipped, but the queue looked at every second (Dagster's
+    default, 5 s, only makes the test wait): its limits are the ones under test."""
+    config = yaml.safe_load(PRODUCTION_YAML.read_text())
+    config["run_coordinator"].setdefault("config", {})["dequeue_interval_seconds"] = 1
+    return config
+
+
 @pytest.fixture
 def deployment(postgres, s3_server, tmp_path, request) -> Iterator[tuple[Deployment, object]]:
     ws = new_workspace(tmp_path / "ws", "s3", request)
     land_six_days(ws)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(PRODUCTION_YAML, home / "dagster.yaml")
+    (home / "dagster.yaml").write_text(yaml.safe_dump(queue_checked_every_second()))
     staging = tmp_path / "staging"
     env = {
         **os.environ,

@@ -12,17 +12,8 @@ from octo_assets import settings, storage
 from octo_assets.partitions import days_per_run
 from octo_assets.resources import build_resources, resources_from_env, setting_problems
 from octo_assets.settings import SettingError
+from octo_assets_tests.support.commands import NO_AWS
 
-# botocore must find no credentials of this machine's: no files, no instance role
-NO_AWS = {
-    "AWS_ACCESS_KEY_ID": None,
-    "AWS_SECRET_ACCESS_KEY": None,
-    "AWS_SESSION_TOKEN": None,
-    "AWS_PROFILE": None,
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
-    "AWS_CONFIG_FILE": "/nonexistent/config",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 KEYS = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 NUMBERS = ("OCTO_WORKERS", "OCTO_WORKER_TIMEOUT_S", "OCTO_MEMORY_MB", "OCTO_LANDING_OPEN_DAYS", "OCTO_RETENTION_DAYS")
 

@@ -16,6 +16,7 @@ from octo_assets.automation.freshness import FRESHNESS_CHECKS
 from octo_assets.readings.checks import READINGS_CHECKS
 from octo_assets.run import run_pipeline
 from octo_assets_tests.support import expected
+from octo_assets_tests.support.runs import check_evaluations
 from octo_assets_tests.support.workspace import BACKENDS, SAMPLE, new_workspace
 
 DAYS = ["2021-01-01", "2021-01-02", "2021-01-03"]
@@ -249,16 +250,6 @@ def test_catalog_opens_from_any_working_directory(built, tmp_path, monkeypatch):
     ws, _, _ = built
     monkeypatch.chdir(tmp_path)
     assert query(ws, "SELECT count(*) FROM lake.readings")[0][0] == len(expected.readings(ws.readings))
-
-
-def check_evaluations(instance) -> dict[tuple[str, str | None], object]:
-    """(check name, partition) -> its latest evaluation, over every run on the instance."""
-    evaluations = {}
-    for run in reversed(instance.get_runs()):
-        for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-            evaluation = record.dagster_event.event_specific_data
-            evaluations[(evaluation.check_name, evaluation.partition)] = evaluation
-    return evaluations
 
 
 def test_each_check_result_is_counted_against_the_materialisation_it_judged(built):

@@ -16,18 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from octo_assets_tests.support.commands import one_sentence, quiet_dagster_home, run_main, workspace_env
+from octo_assets_tests.support.commands import NO_AWS, one_sentence, quiet_dagster_home, run_main, workspace_env
 from octo_assets_tests.support.workspace import REPO_ROOT
-
-NO_AWS = {
-    "AWS_ACCESS_KEY_ID": None,
-    "AWS_SECRET_ACCESS_KEY": None,
-    "AWS_SESSION_TOKEN": None,
-    "AWS_PROFILE": None,
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
-    "AWS_CONFIG_FILE": "/nonexistent/config",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
 def nothing_written(ws) -> bool:

@@ -9,6 +9,17 @@ from pathlib import Path
 
 from octo_assets_tests.support.workspace import Workspace
 
+# botocore must find no credentials of this machine's: no keys, no files, no instance role
+NO_AWS = {
+    "AWS_ACCESS_KEY_ID": None,
+    "AWS_SECRET_ACCESS_KEY": None,
+    "AWS_SESSION_TOKEN": None,
+    "AWS_PROFILE": None,
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+    "AWS_CONFIG_FILE": "/nonexistent/config",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
 
 def workspace_env(ws: Workspace, **overrides: str | None) -> dict:
     """This process's environment with the workspace's settings (OCTO_*); an override of None

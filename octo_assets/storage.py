@@ -146,6 +146,40 @@ class Storage:
         found = self.fs.cat(paths, on_error="return")
         return [_as_os_error(found.get(p, FileNotFoundError(errno.ENOENT, "not found", p))) for p in paths]
 
+    def sha256_many(self, rels: Sequence[str], tokens: Sequence[str] | None = None) -> list[str | OSError]:
+        """The SHA-256 (hex) of each file's bytes, in order, read a chunk at a time: a file of any
+        size in bounded memory (the files a run hashes but does not parse). A file that cannot
+        be read gives its error instead; `tokens` as for `read_many` (on disk only)."""
+        if tokens is not None and not self.is_local:
+            raise ValueError("reading only given versions is done on disk only")
+        found: list[str | OSError] = []
+        for n, rel in enumerate(rels):
+            digest = hashlib.sha256()
+            if self.is_local:
+                fd = _open_ahead(self._path(rel), None if tokens is None else tokens[n], ahead=False)
+                if isinstance(fd, OSError):
+                    found.append(fd)
+                    continue
+                try:
+                    while chunk := os.read(fd, HASH_CHUNK):
+                        digest.update(chunk)
+                    found.append(digest.hexdigest())
+                except OSError as exc:
+                    found.append(exc)
+                finally:
+                    os.close(fd)
+                continue
+            try:
+                with self.fs.open(self._path(rel), "rb", block_size=HASH_CHUNK) as file:
+                    while chunk := file.read(HASH_CHUNK):
+                        digest.update(chunk)
+                found.append(digest.hexdigest())
+            except OSError as exc:
+                found.append(exc)
+            except Exception as exc:  # botocore's errors have no common base we can name
+                found.append(_as_os_error(exc))
+        return found
+
     def open(self, rel: str):
         """A binary file object for reading (Parquet readers seek in it)."""
         return self.fs.open(self._path(rel), "rb")
@@ -351,6 +385,7 @@ def register_filesystems(connection, uris: Sequence[str]) -> None:
         connection.register_filesystem(fs)
 
 
+HASH_CHUNK = 4 << 20  # bytes read at a time by sha256_many
 READ_AHEAD_FILES = 256  # files whose reads are queued with the disk at once (a descriptor each)
 # a ctime this old is a settled version: the kernel stamps a change with a coarse clock (a few ms),
 # so a file changed again within the same tick would keep its token
@@ -380,7 +415,9 @@ def _read_local_many(paths: Sequence[str], tokens: Sequence[str] | None = None) 
     return found
 
 
-def _open_ahead(path: str, token: str | None) -> int | OSError:
+def _open_ahead(path: str, token: str | None, ahead: bool = True) -> int | OSError:
+    """A descriptor of `path` if it is the version `token` (any, if None), its whole read started
+    if `ahead` (a file read a chunk at a time, maybe large, is not)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
@@ -391,7 +428,7 @@ def _open_ahead(path: str, token: str | None) -> int | OSError:
         if f"{st.st_ctime_ns}-{st.st_ino}" != token or st.st_ctime_ns > time.time_ns() - SETTLED_NS:
             os.close(fd)
             return VersionUnsure(errno.ESTALE, "not, or maybe not, the version asked for", path)
-    if hasattr(os, "posix_fadvise"):  # not on macOS: there each read waits its turn
+    if ahead and hasattr(os, "posix_fadvise"):  # not on macOS: there each read waits its turn
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
         except OSError:

@@ -21,15 +21,19 @@ import polars as pl
 from octo_assets.domain import LOCAL_TZ
 from octo_assets.lake import Lake
 from octo_assets.readings import landing
+from octo_assets.readings.parse import readings_file
 from octo_assets.storage import Storage
 
 
 def destinations(top_level: pl.DataFrame, seen_before: date, taken: set[str]) -> pl.DataFrame:
     """Pure: the top-level files (FILE_SCHEMA rows) to move, read and first seen before
-    `seen_before`, with `destination`: `<first-seen day>/<name>`; never onto a path in `taken`."""
+    `seen_before`, with `destination`: `<first-seen day>/<name>`; never onto a path in `taken`.
+    Only readings files move: a file the pipeline does not read (`README`, `notes.txt`) is
+    someone's, and stays where they put it (it was reported once, when it was first seen)."""
     seen_day = pl.from_epoch("first_seen_ns", time_unit="ns").dt.convert_time_zone(LOCAL_TZ).dt.date()
+    readings = readings_file(pl.col("path"))
     return (
-        top_level.filter(pl.col("days").is_not_null(), seen_day < seen_before)
+        top_level.filter(pl.col("days").is_not_null(), seen_day < seen_before, readings)
         .with_columns(destination=pl.format("{}/{}", seen_day.cast(pl.String), "path"))
         .filter(~pl.col("destination").is_in(list(taken)))
         .sort("path")
@@ -42,7 +46,7 @@ def archive(landing_area: Storage, lake: Lake, seen_before: date) -> int:
     top_level = seen.current.filter(~pl.col("path").str.contains("/")).select(list(landing.FILE_SCHEMA))
     planned = destinations(top_level, seen_before, set())
     folders = planned["destination"].str.split("/").list.first().unique().to_list()
-    taken = {path for folder in folders for path in landing_area.list_columns(folder, landing.SUFFIX)["path"]}
+    taken = {path for folder in folders for path in landing_area.list_columns(folder)["path"]}
     moves = destinations(top_level, seen_before, taken).with_columns(
         _folder=pl.col("destination").str.split("/").list.first()
     )
@@ -52,7 +56,7 @@ def archive(landing_area: Storage, lake: Lake, seen_before: date) -> int:
     for source, target in moves.select("path", "destination").iter_rows():
         landing_area.move(source, target)
     for (folder,), group in moves.group_by("_folder"):
-        _record(lake, group, landing.listing_frame(landing_area.list_columns(folder, landing.SUFFIX)))
+        _record(lake, group, landing.listing_frame(landing_area.list_columns(folder)))
     return moves.height
 
 

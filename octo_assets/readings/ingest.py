@@ -20,12 +20,14 @@ import math
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from octo_assets.domain import LOCAL_TZ
 from octo_assets.lake import DAY_KEY, FILES_TABLE, DataFile, Lake
 from octo_assets.readings import landing as index_of_landing
 from octo_assets.readings.assemble import (
@@ -36,8 +38,15 @@ from octo_assets.readings.assemble import (
     Finding,
     assemble_group,
 )
-from octo_assets.readings.parse import QUARANTINE_SCHEMA
-from octo_assets.readings.stage import FILE_FACTS_SCHEMA, MAX_BUCKETS, Staged, StageTask, stage_files
+from octo_assets.readings.parse import NOT_READINGS, QUARANTINE_SCHEMA, gzip_file, readings_file
+from octo_assets.readings.stage import (
+    DAY_ROWS_SCHEMA,
+    FILE_FACTS_SCHEMA,
+    MAX_BUCKETS,
+    Staged,
+    StageTask,
+    stage_files,
+)
 from octo_assets.readings.workers import Pool
 from octo_assets.settings import OPEN_DAYS, WorkerLimits
 from octo_assets.storage import Storage
@@ -46,6 +55,7 @@ MIN_FILES_PER_TASK, MAX_FILES_PER_TASK = 500, 8_000
 POOL_MIN_BYTES = 20 * 2**20  # of landing files to read or assemble
 BYTES_PER_JSON_ROW = 44  # compact case-study layout; pretty-printed files only overestimate the rows
 BYTES_PER_ASSEMBLED_ROW = 200  # a staged row in Arrow (~60 B) and the copies de-duplication makes
+GZIP_EXPANSION = 10  # a .json.gz file's JSON is about this many times its size (the sample's: 7.4 to 9)
 LAKE_SCHEMA = {
     "meterpoint_id": pl.String,
     "interval_start_utc": pl.Datetime("us", "UTC"),
@@ -139,13 +149,55 @@ class Prestaged:
     buckets: int
 
 
+NOT_ENDED_SCHEMA = {"reading_date": pl.Date, "files": pl.UInt32, "rows_read": pl.UInt32}
+
+
 @dataclass(frozen=True)
 class Landed:
     """What `prestage` found: every day a landing file holds, and the files it could not read."""
 
     days: list[date]
-    unreadable: pl.DataFrame  # source_file, reason: new files in which no day could be read
+    # source_file, reason: new files in which no day could be read, and new files that are not
+    # readings files by their name (reason parse.NOT_READINGS: `not_readings`)
+    unreadable: pl.DataFrame
     report_on: date | None  # the day those files are reported on (None: no day is built)
+    # NOT_ENDED_SCHEMA: each day a landing file holds that has not ended yet in Europe/London (today,
+    # tomorrow), built by the first run after it ends: `files` listed that hold it, and `rows_read`,
+    # its rows in the files this run read (a file read by an earlier run is not read again)
+    not_ended: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NOT_ENDED_SCHEMA))
+
+    @property
+    def not_readings(self) -> pl.DataFrame:
+        """source_file, reason of the new files that are not readings files by their name."""
+        return self.unreadable.filter(pl.col("reason") == NOT_READINGS)
+
+
+def last_ended_day() -> date:
+    """The newest day that has ended in Europe/London: the last daily partition (yesterday)."""
+    return datetime.now(ZoneInfo(LOCAL_TZ)).date() - timedelta(days=1)
+
+
+def not_ended(staged: list[Staged], current: pl.DataFrame, last_ended: date | None = None) -> pl.DataFrame:
+    """NOT_ENDED_SCHEMA from what `staged` read and the survey's files (`current`: path, days)."""
+    last = last_ended or last_ended_day()
+    holding = (
+        current.select("days")
+        .filter(pl.col("days").list.max() > last)
+        .explode("days")
+        .filter(pl.col("days") > last)
+        .group_by(reading_date="days")
+        .agg(files=pl.len())
+    )
+    counted = [s.day_rows for s in staged if s.day_rows is not None]
+    read = pl.concat([pl.DataFrame(schema=DAY_ROWS_SCHEMA), *counted]).filter(pl.col("reading_date") > last)
+    read = read.group_by("reading_date").agg(rows_read=pl.col("rows").sum())
+    return (
+        holding.join(read, on="reading_date", how="full", coalesce=True)
+        .with_columns(pl.col("files", "rows_read").fill_null(0))
+        .select(list(NOT_ENDED_SCHEMA))
+        .cast(NOT_ENDED_SCHEMA)
+        .sort("reading_date")
+    )
 
 
 def prestage(
@@ -171,8 +223,8 @@ def prestage(
     )
     # only what staging needs: at a million files each column of the survey is tens of MB
     unknown = index_of_landing.delivery_order(seen.current.filter(pl.col("days").is_null()).select(*STAGING_COLUMNS))
-    buckets = _buckets(int(seen.current["size"].sum() or 0), limits.memory_bytes)
-    with _pool(int(unknown["size"].sum() or 0), limits) as pool:
+    buckets = _buckets(json_bytes(seen.current), limits.memory_bytes)
+    with _pool(json_bytes(unknown), limits) as pool:
         staged = _stage(pool, landing, unknown, folder, wanted, buckets, 0, progress, report_on=None)
     learnt = _learnt(unknown, staged)
     staged = [replace(s, facts=s.facts.clear()) for s in staged]  # in `learnt` now: the run reads none of them
@@ -187,7 +239,7 @@ def prestage(
     with open(folder / PRESTAGED, "wb") as file:  # streamed: one frame's bytes in memory at a time
         pickle.dump(Prestaged(seen.without_file_tables(), unknown.select("path"), staged, buckets), file)
     unreadable = _rejected_whole(staged, unknown.select("path"))
-    return Landed(landed, unreadable, report_on)
+    return Landed(landed, unreadable, report_on, not_ended(staged, seen.current))
 
 
 def report_unread_on(staged: list[Staged], learnt: pl.DataFrame, day: date | None) -> tuple[list[Staged], pl.DataFrame]:
@@ -248,9 +300,9 @@ def build_days(
     to_read = pl.concat([before.files, needed.select("path")]) if before else needed.select("path")
     to_read = to_read.join(current.select("path", "size"), on="path", how="left", maintain_order="left")
     budget = limits.memory_bytes
-    buckets = before.buckets if before else _buckets(int(to_read["size"].sum() or 0), budget)
+    buckets = before.buckets if before else _buckets(json_bytes(to_read), budget)
 
-    with _pool(int(to_read["size"].sum() or 0), limits) as pool:
+    with _pool(json_bytes(to_read), limits) as pool:
         first = before.files.height if before else 0
         report_on = wanted[-1] if wanted else None
         staged = (before.staged if before else []) + _stage(
@@ -329,6 +381,14 @@ def _refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) -
         raise LandingFilesGone("\n".join(problems))
 
 
+def json_bytes(files: pl.DataFrame) -> int:
+    """The bytes of JSON the landing files of `files` (path, size) hold: a .json.gz file's size
+    times GZIP_EXPANSION, a file that is not read (only hashed) none."""
+    path = pl.col("path")
+    weight = pl.when(~readings_file(path)).then(0).when(gzip_file(path)).then(GZIP_EXPANSION).otherwise(1)
+    return int(files.select((pl.col("size") * weight).sum()).item() or 0)
+
+
 def _buckets(input_bytes: int, budget: int) -> int:
     """Hash buckets per day: enough that one bucket's share of the whole input fits the budget
     (a power of two, so that groups of consecutive buckets are even)."""
@@ -347,6 +407,7 @@ def _stage_tasks(
     report_on: date | None,
 ) -> list:
     paths = to_read["path"].to_list()
+    seen = to_read["first_seen_ns"].to_list() if "first_seen_ns" in to_read.columns else None
     # a few tasks per worker, to balance them; big enough that a task's fixed cost does not count
     size = min(MAX_FILES_PER_TASK, max(MIN_FILES_PER_TASK, math.ceil(len(paths) / (4 * workers))))
     return [
@@ -359,6 +420,7 @@ def _stage_tasks(
             report_on=report_on,
             days=days,
             buckets=buckets,
+            first_seen_ns=seen[start : start + size] if seen is not None else None,
         )
         for n, start in enumerate(range(0, len(paths), size), start=first + 1)
     ]

@@ -19,6 +19,12 @@ What is not seen until a run of one of its days lists the folder: a file rewritt
 its old name, in a dated folder older than the open window (on S3, which has no folders to stat,
 any change there).
 
+Every file listed is a file of the landing area, whatever its name (`x.json`, `X.JSON`,
+`x.json.gz`, and also `notes.txt` or `x.json.tmp`, which are not read but reported:
+readings.stage); only hidden names (a dot first, files or folders: `.DS_Store`, partial uploads
+of rsync and the like) are left out, by the storage's listings. So a file is always read once,
+and accounted for by a run.
+
 The file rows answer three questions:
 
 - which files hold a day (`days`), so a day's run reads only those, and a new file is read once;
@@ -44,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from octo_assets.domain import LOCAL_TZ
+from octo_assets.domain import FIRST_DAY, LOCAL_TZ
 from octo_assets.lake import Lake
 from octo_assets.readings.learn import content_hash  # noqa: F401 (defined there: the sensor's workers stay light)
 from octo_assets.settings import OPEN_DAYS
@@ -55,7 +61,6 @@ FOLDERS_FILE = f"{STATE}/folders.parquet"
 FILES = f"{STATE}/files"  # a table of file rows per folder
 LEGACY_INDEX = "_state/landing_index.parquet"  # one table of every file, before the state was split
 TOP_LEVEL = ""  # the folder of the landing area's own files
-SUFFIX = ".json"
 
 FILE_SCHEMA = {
     "path": pl.String,  # relative to the landing root, POSIX separators
@@ -189,6 +194,7 @@ def plan(
             or (oldest_open is not None and day >= oldest_open)
             or signatures.get(folder) != row["signature"]
             or (days and not days.isdisjoint(row["days"]))
+            or (row["days"] and min(row["days"]).isoformat() < FIRST_DAY)  # recorded by an earlier version
         ):
             chosen.append(folder)
     return chosen
@@ -235,7 +241,7 @@ def survey(
     open_days: int = OPEN_DAYS,
 ) -> Survey:
     """List what `plan` chooses, and reconcile each folder's listing with its file rows."""
-    top_files, top = landing.list_top(SUFFIX)
+    top_files, top = landing.list_top()
     folders = load_folders(lake)
     previous = {row["folder"]: row for row in folders.frame.iter_rows(named=True)}
     signatures = {
@@ -253,7 +259,7 @@ def survey(
         else:
             # taken before the listing: a file added while it runs changes it, and is seen next time
             signature = signatures.get(folder) or landing.folder_signature([folder, *known_subfolders])
-            columns = landing.list_columns(folder, SUFFIX)
+            columns = landing.list_columns(folder)
             subfolders = columns.pop("folders", [])
         files = load_files(lake, folder)
         listed[folder] = Listed(files, signature, subfolders, known_subfolders)
@@ -281,6 +287,11 @@ def reconcile(listing: pl.DataFrame, files: pl.DataFrame, listed_at_ns: int) -> 
     first sight, `indexed_first_seen_ns`) so that a new token on the same content changes nothing.
     """
     known = files.select("path", *VERSION, "sha", "first_seen_ns", "days", "rows")
+    earlier = (known["days"].list.min() < date.fromisoformat(FIRST_DAY)).fill_null(False)
+    if earlier.any():
+        # a day before the first partition, recorded by an earlier version (which did not quarantine
+        # such rows): the file is read again, its rows of that day quarantined (readings.stage)
+        known = known.with_columns(days=pl.when(~earlier).then("days"))
     prior = files.select("path", indexed_sha="sha", indexed_first_seen_ns="first_seen_ns")
     return (
         listing.join(known, on=["path", *VERSION], how="left")

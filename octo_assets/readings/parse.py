@@ -8,19 +8,28 @@ time zones, kWh text) once per distinct value rather than once per row.
 Two ways in, one result. Files in the feed's exact compact layout (the fast path) are read a
 whole batch at a time by one CSV read; every other file (pretty-printed, escaped strings,
 other column order, any value the fast path could misread) is read with orjson row by row.
+
+What is a readings file is decided by its name alone, in any case: `*.json` is read as JSON, and
+`*.json.gz` as the JSON its gzip stream holds (a common way to deliver JSON; the content hash
+stays that of the bytes stored). A file is read whole into memory (no incremental parsing; a
+`.json.gz` expanding past MAX_EXPANDED_BYTES is rejected rather than read). Any other name is not
+a readings file (NOT_READINGS): the landing area names it, it is never parsed (readings.stage).
 """
 
 import functools
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import polars as pl
 
+from octo_assets.domain import FIRST_DAY, LOCAL_TZ
 from octo_assets.readings.clock import after_2099, resolve_repeated, to_utc
 
 COLUMNS = ("interval_start", "consumption_delta", "meterpoint_id")
@@ -56,6 +65,80 @@ QUARANTINE_SCHEMA = {
 }
 BAD_TIMESTAMP = "interval_start is not a YYYY-MM-DD HH:MM:SS time"
 MORE_DECIMALS = "consumption_delta has more than 3 decimal places"
+READ_SUFFIXES = (".json", ".json.gz")  # compared lower-cased: .JSON and .Json.GZ are read too
+NOT_READINGS = "not a readings file: only .json and .json.gz are read"
+GZIP_MAGIC = b"\x1f\x8b"
+# a .json.gz file expanding to more than this is rejected, not read: a file is parsed whole in
+# memory, and a readings file is far smaller (a day of a million meterpoints, in one file: ~2 GB
+# would be; the feed sends a file per meterpoint, a few KB)
+MAX_EXPANDED_BYTES = 1 << 30
+# a reading's day must be a partition's: not before the first one, and not more than a day after
+# its file was first seen (a half hour is measured once it has begun; a day of slack for a
+# sender's clock). OUT_OF_RANGE starts the reason of each such row (readings.stage)
+FIRST_PARTITION = date.fromisoformat(FIRST_DAY)
+OUT_OF_RANGE = "reading dated"
+
+
+def is_readings_file(path: str) -> bool:
+    """A landing file the pipeline reads: named `*.json` or `*.json.gz`, in any case."""
+    return path.lower().endswith(READ_SUFFIXES)
+
+
+def readings_file(path: pl.Expr) -> pl.Expr:
+    """is_readings_file, of a column of paths (no lower-cased copy of a million paths made)."""
+    return path.str.contains(r"(?i)\.json(\.gz)?$")
+
+
+def gzip_file(path: pl.Expr) -> pl.Expr:
+    """is_gzip_file, of a column of paths."""
+    return path.str.contains(r"(?i)\.gz$")
+
+
+def is_gzip_file(path: str) -> bool:
+    """A readings file read through gzip: named `*.json.gz`, in any case."""
+    return path.lower().endswith(".gz")
+
+
+def latest_day(first_seen_ns: int | None = None) -> date:
+    """The latest day a file first seen at `first_seen_ns` (None: now) can hold a reading of: the
+    Europe/London day after it. A row dated later cannot have been measured yet (readings.stage
+    quarantines it); a row of that day or before it is a reading of its day (today's and
+    tomorrow's are built once their day has ended)."""
+    seen = datetime.now(ZoneInfo(LOCAL_TZ)) if first_seen_ns is None else _local(first_seen_ns)
+    return seen.date() + timedelta(days=1)
+
+
+def latest_days(first_seen_ns: Sequence[int]) -> pl.Series:
+    """latest_day of each first sight, column-wise (a task's thousands of files)."""
+    seen = pl.from_epoch(pl.Series("latest", first_seen_ns, dtype=pl.Int64), time_unit="ns")
+    return seen.dt.replace_time_zone("UTC").dt.convert_time_zone(LOCAL_TZ).dt.date() + timedelta(days=1)
+
+
+def _local(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, ZoneInfo(LOCAL_TZ))
+
+
+def out_of_range_reason(day: pl.Expr, latest: pl.Expr) -> pl.Expr:
+    """Why a row of `day` is counted on no day of its own (null: it is), `latest` being its file's
+    latest_day."""
+    return (
+        pl.when(day < FIRST_PARTITION)
+        .then(pl.format(f"{OUT_OF_RANGE} {{}}, before the first partition {FIRST_DAY}", day))
+        .when(day > latest)
+        .then(
+            pl.format(
+                f"{OUT_OF_RANGE} {{}}, more than a day after its file was first seen ({{}}): "
+                "a half hour cannot be read before it has begun",
+                day,
+                latest - pl.duration(days=1),
+            )
+        )
+    )
+
+
+def in_range(day: date, latest: date) -> bool:
+    """out_of_range_reason's rule for one day: True if the day is counted as its own."""
+    return FIRST_PARTITION <= day <= latest
 
 
 class FileRejected(Exception):
@@ -73,10 +156,10 @@ def parse_documents(documents: Iterable[tuple[str, bytes]], fast: bool = True) -
 
     `fast=False` reads every file with orjson: the reference the fast path is tested against.
     """
-    documents = list(documents)
+    documents, broken = _opened(documents)
     sources = [source for source, _ in documents]
     parts, slow = _fast_rows(documents) if fast else ([], range(len(documents)))
-    rows, rejected = _slow_rows(documents, slow)
+    rows, rejected = _slow_rows(documents, slow, broken)
     # each part is typed on its own: joined to one-chunk tables, a two-chunk frame would be realigned
     # by every expression (files never span parts, so the clocks-back ranking is unaffected)
     typed = [type_rows(part, sources) for part in [*parts, rows] if part.height] or [type_rows(rows, sources)]
@@ -106,9 +189,9 @@ def document_days(documents: Iterable[tuple[str, bytes]]) -> dict[str, list[date
     but the fast path reads no meterpoint ids and converts no kWh, and nothing is typed
     but each distinct timestamp text.
     """
-    documents = list(documents)
+    documents, broken = _opened(documents)
     fields, _, slow = _fast_fields(documents, full=False)
-    rows, _ = _slow_rows(documents, slow)
+    rows, _ = _slow_rows(documents, slow, broken)
     starts = pl.concat([fields.select("file", "interval_start"), rows.select("file", "interval_start")])
     days = timestamps(starts["interval_start"])
     day = pl.col("interval_start").replace_strict(days["interval_start"], days["reading_date"], default=None)
@@ -125,6 +208,54 @@ def document_days(documents: Iterable[tuple[str, bytes]]) -> dict[str, list[date
     for file, dates in per_file.iter_rows():
         found[documents[file][0]].update(dates)  # a name given twice: the days of both
     return {source: sorted(dates) for source, dates in found.items()}
+
+
+# -- what a file holds: its bytes, or the JSON its gzip stream holds ----------------------------
+
+
+def _opened(documents: Iterable[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], dict[int, str]]:
+    """The documents as JSON text (a `.json.gz` one decompressed), and why each of those that
+    cannot be decompressed is rejected whole (by position; its text is then empty)."""
+    opened, broken = [], {}
+    for position, (source, raw) in enumerate(documents):
+        if is_gzip_file(source):
+            try:
+                raw = gunzip(raw)
+            except FileRejected as exc:
+                broken[position], raw = str(exc), b""
+        opened.append((source, raw))
+    return opened, broken
+
+
+def gunzip(raw: bytes, limit: int | None = None) -> bytes:
+    """The content of a gzip file (every member, as `gzip -d` gives it), at most `limit` bytes
+    (default MAX_EXPANDED_BYTES), or FileRejected saying why it cannot be had."""
+    limit = MAX_EXPANDED_BYTES if limit is None else limit
+    if not raw:
+        raise FileRejected("file is empty")
+    if not raw.startswith(GZIP_MAGIC):
+        raise FileRejected(f"not gzip data (named .gz, it starts with {raw[:8]!r})")
+    parts, size, rest = [], 0, raw
+    while rest:
+        stream, data = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS), rest  # gzip: header, CRC and size checked
+        while data and not stream.eof:
+            try:
+                part = stream.decompress(data, limit - size + 1)
+            except zlib.error as exc:
+                raise FileRejected(f"corrupt gzip data: {exc}") from None
+            size += len(part)
+            if size > limit:
+                raise FileRejected(f"larger than {limit:,} bytes once decompressed: too large to be a readings file")
+            parts.append(part)
+            data = stream.unconsumed_tail
+        if not stream.eof:
+            raise FileRejected(f"gzip data is truncated: the file ends mid-stream, after {len(raw):,} bytes")
+        rest = stream.unused_data
+        if rest and not rest.startswith(GZIP_MAGIC):  # another member follows, or padding
+            if rest.strip(b"\0"):
+                raise FileRejected(f"{len(rest):,} bytes after the end of the gzip data are not gzip data")
+            rest = b""
+    return b"".join(parts)
 
 
 # -- the fast path: a batch of files in the feed's exact compact layout, in one CSV read ---------
@@ -244,12 +375,17 @@ _NO_FIELDS = pl.DataFrame(schema={"file": pl.UInt32, "row_number": pl.Int32, **_
 # -- one file, row by row ----------------------------------------------------------------------
 
 
-def _slow_rows(documents: list[tuple[str, bytes]], files: Iterable[int]) -> tuple[pl.DataFrame, list[dict]]:
-    """RAW_SCHEMA rows of `files`, read with orjson, and a reject for each file that cannot be read."""
+def _slow_rows(
+    documents: list[tuple[str, bytes]], files: Iterable[int], broken: dict[int, str] | None = None
+) -> tuple[pl.DataFrame, list[dict]]:
+    """RAW_SCHEMA rows of `files`, read with orjson, and a reject for each file that cannot be read
+    (`broken`: the reasons of those that could not be opened, by position)."""
     rows, rejected = [], []
     for file in files:
         source, raw = documents[file]
         try:
+            if broken and file in broken:
+                raise FileRejected(broken[file])
             data, order = _decode(raw)
         except FileRejected as exc:
             rejected.append(_file_reject(source, str(exc)))
@@ -269,7 +405,8 @@ def _decode(raw: bytes) -> tuple[list, tuple[int, int, int]]:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise FileRejected(f"invalid JSON: {exc}") from None
+        hint = ": the file is gzip data, name it .json.gz to have it read" if raw.startswith(GZIP_MAGIC) else ""
+        raise FileRejected(f"invalid JSON{hint}: {exc}") from None
     if _may_hold_a_long_number(raw):  # the same document (orjson found it valid), numbers as sent
         document = json.loads(raw, parse_float=Decimal, parse_int=_json_int)
     if not isinstance(document, dict):

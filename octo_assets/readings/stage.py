@@ -6,6 +6,25 @@ is a hash of the meterpoint id: a meterpoint's rows of a day always land in the 
 day can later be de-duplicated one group of buckets at a time with the exact result of doing it
 whole. Rows of days the run does not build are dropped here; each file's days and row count go
 back to the landing index.
+
+Every landed file is accounted for, and every row of it, once:
+
+- a file whose name is not a readings file's (parse.is_readings_file: `notes.txt`, `x.csv`,
+  `x.json.bak`, `x.json.tmp`, a `.zip`) is hashed, never parsed, and rejected whole with
+  parse.NOT_READINGS, exactly as an unreadable `.json` is: a quarantine row with no row number,
+  counted on the day such files are reported on (the last day of the run that first read it;
+  readings.ingest.report_unread_on), and recorded with that day in the landing state, so that it
+  is reported once, and again only by a re-run of that day (whose quarantine is replaced). The
+  same path as a broken delivery, so one place to look (`lake.readings_quarantine`, `row_number
+  IS NULL`), one check that fails (readings_nothing_quarantined), and nothing re-reported forever.
+  Hidden names (a dot first: `.DS_Store`, rsync's partial uploads) are not part of the landing
+  area at all (storage.Storage's listings leave them out), as before;
+- a row dated before the first partition, or more than a day after its file was first seen (it
+  cannot have been measured yet: a wrong clock), is quarantined with its reason
+  (parse.out_of_range_reason) on its file's first day that is a partition, or that will be, or
+  else on the day such files are reported on. A row of a day not ended yet (today's, or
+  tomorrow's) is not quarantined: it is a reading of that day, built once the day has ended
+  (the file's days hold it, so that day's run reads the file).
 """
 
 from dataclasses import dataclass
@@ -16,8 +35,17 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from octo_assets.readings.landing import content_hash
-from octo_assets.readings.parse import QUARANTINE_SCHEMA, parse_documents
+from octo_assets.readings.learn import content_hash, content_hash_of
+from octo_assets.readings.parse import (
+    FIRST_PARTITION,
+    NOT_READINGS,
+    QUARANTINE_SCHEMA,
+    is_readings_file,
+    latest_day,
+    latest_days,
+    out_of_range_reason,
+    parse_documents,
+)
 from octo_assets.storage import Storage
 
 # a staged reading: `file` is the file's position in the run's file list (its name is looked up
@@ -32,6 +60,9 @@ STAGED_SCHEMA = {
 }
 MAX_BUCKETS = 1024  # buckets a day may be split into (readings.ingest chooses how many)
 FILE_FACTS_SCHEMA = {"file": pl.UInt32, "sha": pl.String, "rows": pl.Int64, "days": pl.List(pl.Date)}
+# the rows a task read, by the day each is counted on (loaded or quarantined), before the rows of
+# days the run does not build are dropped: what a run read of days not ended yet (ingest.Landed)
+DAY_ROWS_SCHEMA = {"reading_date": pl.Date, "files": pl.UInt32, "rows": pl.UInt32}
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,9 @@ class StageTask:
     report_on: date | None  # the day a file with no readable day is reported on (None: decided later)
     days: list[date] | None  # the days the run builds (None: keep every day)
     buckets: int
+    # each file's first sight (landing state); None: now. A row dated more than a day after it
+    # is quarantined (parse.latest_day)
+    first_seen_ns: list[int] | None = None
 
     def describe(self) -> str:
         return f"batch {self.number} ({len(self.paths)} files from {self.paths[0]})" if self.paths else "an empty batch"
@@ -56,6 +90,7 @@ class Staged:
     batches: list[tuple[date, int, int, int]]  # (day, bucket, batch index in `readings`, rows)
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA, with the file's position as `file`
     facts: pl.DataFrame  # FILE_FACTS_SCHEMA: what the index learns of each file
+    day_rows: pl.DataFrame | None = None  # DAY_ROWS_SCHEMA
 
 
 def bucket_of(buckets: int) -> pl.Expr:
@@ -65,30 +100,87 @@ def bucket_of(buckets: int) -> pl.Expr:
 def stage_files(task: StageTask) -> Staged:
     landing = Storage(task.landing)
     documents, unreadable, facts = [], [], []
-    for offset, (path, raw) in enumerate(zip(task.paths, landing.read_many(task.paths))):
+    for offset, (path, raw) in enumerate(zip(task.paths, _read(landing, task.paths))):
         file = task.first_file + offset
         if isinstance(raw, OSError):
             unreadable.append(_file_reject(path, f"cannot read file: {raw.strerror or raw}"))
             facts.append((file, None, None, []))
-            continue
-        documents.append((path, raw))
-        facts.append((file, content_hash(raw), None, None))
+        elif isinstance(raw, str):  # not a readings file: its hash only
+            unreadable.append(_file_reject(path, NOT_READINGS))
+            facts.append((file, content_hash_of(raw), None, None))
+        else:
+            documents.append((path, raw))
+            facts.append((file, content_hash(raw), None, None))
     parsed = parse_documents(documents)
+    del documents
     index_of = {path: task.first_file + i for i, path in enumerate(task.paths)}
     position = pl.col("source_file").replace_strict(index_of, return_dtype=pl.UInt32).alias("file")
 
     readings = parsed.readings.select(position, *[c for c in STAGED_SCHEMA if c != "file"], "reading_date")
     quarantine = pl.concat([parsed.quarantine, pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA)])
     quarantine = quarantine.with_columns(position)
+    readings, quarantine = _out_of_range(readings, quarantine, task)
     file_days = _file_days(readings, quarantine)
     facts_frame = _facts(facts, readings, quarantine, file_days, task)
     quarantine = _count_on_a_day(quarantine, file_days, task)
+    day_rows = _day_rows(readings, quarantine)
     if task.days is not None:
         wanted = pl.Series(task.days, dtype=pl.Date).implode()
         readings = readings.filter(pl.col("reading_date").is_in(wanted))
         quarantine = quarantine.filter(pl.col("reading_date").is_in(wanted) | pl.col("reading_date").is_null())
     target, batches = _write_batches(readings, task)
-    return Staged(task.number, target, batches, quarantine, facts_frame)
+    return Staged(task.number, target, batches, quarantine, facts_frame, day_rows)
+
+
+def _read(landing: Storage, paths: list[str]) -> list[bytes | str | OSError]:
+    """Each file's bytes, in order; a file that is not a readings file by its name is hashed a
+    chunk at a time instead (its SHA-256, as text: it may be large, and is never parsed)."""
+    readings = [n for n, path in enumerate(paths) if is_readings_file(path)]
+    if len(readings) == len(paths):
+        return landing.read_many(paths)
+    others = sorted(set(range(len(paths))) - set(readings))
+    found: dict[int, bytes | str | OSError] = dict(zip(readings, landing.read_many([paths[n] for n in readings])))
+    found.update(zip(others, landing.sha256_many([paths[n] for n in others])))
+    return [found[n] for n in range(len(paths))]
+
+
+def _out_of_range(
+    readings: pl.DataFrame, quarantine: pl.DataFrame, task: StageTask
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Readings dated on no day they can be built on (before the first partition, or more than a
+    day after their file was first seen: parse.out_of_range_reason) moved to the quarantine with
+    their reason; those and quarantined rows of such days are then of no day (null reading_date),
+    to be counted on their file's first day (_count_on_a_day)."""
+    if task.first_seen_ns is None:
+        latest = pl.Series("latest", [latest_day()] * len(task.paths), dtype=pl.Date)
+    else:
+        latest = latest_days(task.first_seen_ns)
+    days = pl.concat([readings["reading_date"], quarantine["reading_date"]]).drop_nulls()
+    if days.is_empty() or (days.min() >= FIRST_PARTITION and days.max() <= latest.min()):
+        return readings, quarantine  # the usual case: every day is one
+    bounds = pl.DataFrame({"file": pl.int_range(task.first_file, task.first_file + len(task.paths), eager=True)})
+    bounds = bounds.with_columns(pl.col("file").cast(pl.UInt32), latest=latest)
+    why = out_of_range_reason(pl.col("reading_date"), pl.col("latest"))
+    readings = readings.join(bounds, on="file", how="left", maintain_order="left").with_columns(_why=why)
+    as_delivered = pl.struct(
+        interval_start=pl.col("interval_start_local").dt.strftime("%Y-%m-%d %H:%M:%S"),
+        consumption_delta=pl.col("consumption_kwh").cast(pl.Float64),  # a JSON number, as sent
+        meterpoint_id="meterpoint_id",
+    ).struct.json_encode()
+    moved = readings.filter(pl.col("_why").is_not_null()).select(
+        pl.lit(None, pl.String).alias("source_file"),
+        "row_number",
+        reading_date=pl.lit(None, pl.Date),
+        reason="_why",
+        raw=as_delivered,
+        file="file",
+    )
+    readings = readings.filter(pl.col("_why").is_null()).drop("latest", "_why")
+    elsewhere = quarantine.join(bounds, on="file", how="left", maintain_order="left").select(
+        pl.when(why.is_null()).then("reading_date").alias("reading_date")
+    )
+    quarantine = quarantine.with_columns(elsewhere["reading_date"])
+    return readings, pl.concat([quarantine, moved.select(quarantine.columns)])
 
 
 def _file_days(readings: pl.DataFrame, quarantine: pl.DataFrame) -> pl.DataFrame:
@@ -130,6 +222,23 @@ def _count_on_a_day(quarantine: pl.DataFrame, file_days: pl.DataFrame, task: Sta
             reading_date=pl.coalesce("reading_date", pl.col("days").list.first(), pl.lit(task.report_on, pl.Date))
         )
         .select("file", *[c for c in QUARANTINE_SCHEMA if c != "source_file"])
+    )
+
+
+def _day_rows(readings: pl.DataFrame, quarantine: pl.DataFrame) -> pl.DataFrame:
+    """DAY_ROWS_SCHEMA: the rows read, by the day each is counted on (those of no day yet left out)."""
+    rows = pl.concat(
+        [
+            readings.select("file", "reading_date"),
+            quarantine.filter(pl.col("row_number").is_not_null()).select("file", "reading_date"),
+        ]
+    )
+    return (
+        rows.drop_nulls("reading_date")
+        .group_by("reading_date")
+        .agg(files=pl.col("file").n_unique(), rows=pl.len())
+        .cast(DAY_ROWS_SCHEMA)
+        .sort("reading_date")
     )
 
 

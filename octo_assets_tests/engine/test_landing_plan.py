@@ -123,3 +123,13 @@ def test_without_dated_folders_every_folder_is_listed():
     assert open_since([], 2, TODAY) is None
     folders = state(*(row(f) for f in top))
     assert plan(top, folders, {}, 2, TODAY) == [TOP_LEVEL, "archive", "backlog"]
+
+
+def test_a_folder_recorded_with_a_day_before_the_first_partition_is_listed_again():
+    """Recorded by an earlier version, which did not quarantine such rows: listed (and its files read)
+    once more, so that those rows are quarantined on a day of their own (readings.stage)."""
+    old = day(3)
+    folders = state(*(row(f) for f in TWELVE_DAYS if f != old), row(old, days=[date(2020, 12, 31), date(2021, 1, 3)]))
+    assert plan(TWELVE_DAYS, folders, on_disk(TWELVE_DAYS), 2, TODAY) == [TOP_LEVEL, old, day(11), day(12)]
+    fixed = state(*(row(f) for f in TWELVE_DAYS))
+    assert plan(TWELVE_DAYS, fixed, on_disk(TWELVE_DAYS), 2, TODAY) == [TOP_LEVEL, day(11), day(12)]

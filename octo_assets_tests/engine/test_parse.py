@@ -1,5 +1,6 @@
 """Parsing landing files: layouts the feed really sends, and what becomes of bad rows."""
 
+import gzip
 import json
 from datetime import date, datetime
 from decimal import Decimal
@@ -335,3 +336,105 @@ def test_a_wall_clock_time_sent_three_times_on_the_clocks_back_day_is_bst_once_t
         ("n", "00:30", Decimal("4.000")),
         ("m", "01:30", Decimal("5.000")),
     ]
+
+
+# -- which files are read, and how: .json and .json.gz, in any case -------------------------------
+
+
+def gzipped(raw: bytes) -> bytes:
+    return gzip.compress(raw, mtime=0)
+
+
+@pytest.mark.parametrize("name", ["f.json.gz", "F.JSON.GZ", "f.Json.Gz", "2021-01-04/f.json.GZ"])
+@pytest.mark.parametrize("option", [0, orjson.OPT_INDENT_2], ids=["compact", "pretty"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_json_gz_file_is_read_as_the_json_it_holds(name, option, fast):
+    rows = [["2021-01-01 00:30:00", 0.5, "0123"], ["2021-01-02 01:00:00", 1.25, "3674e80033"]]
+    plain = parse_documents([("f.json", document(rows, option=option))], fast=fast)
+    packed = parse_documents([(name, gzipped(document(rows, option=option)))], fast=fast)
+    assert packed.quarantine.is_empty() and packed.readings["source_file"].to_list() == [name, name]
+    assert packed.readings.drop("source_file").equals(plain.readings.drop("source_file"))
+    assert parse.document_days([(name, gzipped(document(rows, option=option)))]) == {
+        name: [date(2021, 1, 1), date(2021, 1, 2)]
+    }
+
+
+def test_a_gzip_file_of_several_members_is_read_whole_as_gzip_d_reads_it():
+    rows = [["2021-01-01 00:30:00", 0.5, "m"]]
+    whole = document(rows)
+    half = len(whole) // 2
+    parsed = parse_documents([("f.json.gz", gzipped(whole[:half]) + gzipped(whole[half:]) + b"\0" * 8)])
+    assert parsed.quarantine.is_empty() and parsed.readings["consumption_kwh"].to_list() == [Decimal("0.5")]
+
+
+GOOD = document([["2021-01-01 00:30:00", 1.0, "m"]])
+CORRUPT_GZIP = {
+    "truncated": (lambda: gzipped(GOOD)[:-12], "gzip data is truncated: the file ends mid-stream"),
+    "bit flipped": (
+        lambda: (lambda z: z[:20] + bytes([z[20] ^ 0xFF]) + z[21:])(gzipped(GOOD)),
+        "corrupt gzip data: Error -3",
+    ),
+    "wrong checksum": (lambda: gzipped(GOOD)[:-8] + b"\0\0\0\0" + gzipped(GOOD)[-4:], "corrupt gzip data"),
+    "plain JSON named .gz": (lambda: GOOD, "not gzip data (named .gz, it starts with b'{\"column')"),
+    "empty": (lambda: b"", "file is empty"),
+    "trailing bytes": (lambda: gzipped(GOOD) + b"junk", "4 bytes after the end of the gzip data are not gzip data"),
+    "gzip of broken JSON": (lambda: gzipped(GOOD[:-3]), "invalid JSON"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPT_GZIP))
+def test_a_corrupt_gzip_file_is_rejected_whole_with_its_reason_and_the_others_are_read(kind):
+    make, reason = CORRUPT_GZIP[kind]
+    documents = [("bad.json.gz", make()), ("good.json.gz", gzipped(GOOD)), ("good.json", GOOD)]
+    parsed = parse_documents(documents)
+    assert parsed.readings["source_file"].to_list() == ["good.json.gz", "good.json"]
+    [(source, row_number, day, why)] = parsed.quarantine.select(
+        "source_file", "row_number", "reading_date", "reason"
+    ).rows()
+    assert (source, row_number, day) == ("bad.json.gz", None, None) and why.startswith(reason), why
+    assert parse.document_days(documents)["bad.json.gz"] == []  # no day: reported on the run's last
+
+
+def test_a_gzip_file_expanding_past_the_limit_is_rejected_not_read(monkeypatch):
+    monkeypatch.setattr(parse, "MAX_EXPANDED_BYTES", len(GOOD) - 1)
+    parsed = parse_documents([("big.json.gz", gzipped(GOOD)), ("small.json", GOOD)])
+    assert parsed.readings["source_file"].to_list() == ["small.json"]
+    assert parsed.quarantine["reason"].to_list() == [
+        f"larger than {len(GOOD) - 1:,} bytes once decompressed: too large to be a readings file"
+    ]
+    monkeypatch.setattr(parse, "MAX_EXPANDED_BYTES", len(GOOD))  # exactly the limit: read
+    assert parse_documents([("big.json.gz", gzipped(GOOD))]).readings.height == 1
+
+
+def test_a_json_file_holding_gzip_data_is_told_to_be_named_json_gz():
+    parsed = parse_documents([("f.json", gzipped(GOOD))])
+    [reason] = parsed.quarantine["reason"].to_list()
+    assert reason.startswith("invalid JSON: the file is gzip data, name it .json.gz to have it read")
+
+
+@pytest.mark.parametrize(
+    "name, read",
+    [
+        ("m.json", True),
+        ("M.JSON", True),
+        ("m.Json", True),
+        ("m.json.gz", True),
+        ("m.JSON.GZ", True),
+        ("2021-01-04/sub/m.Json.Gz", True),
+        ("readings.csv", False),
+        ("notes.txt", False),
+        ("m.json.bak", False),
+        ("m.json.tmp", False),
+        ("m.json.part", False),
+        ("README", False),
+        ("m.zip", False),
+        ("m.gz", False),
+        ("m.jsonl", False),
+        ("json", False),
+        ("m.json ", False),
+        ("m.json.gz.1", False),
+    ],
+)
+def test_only_json_and_json_gz_names_are_readings_files_in_any_case(name, read):
+    assert parse.is_readings_file(name) is read
+    assert pl.select(parse.readings_file(pl.lit(name))).item() is read  # the column-wise rule agrees

@@ -1,6 +1,7 @@
 """The storage layer on both backends: a folder on disk and a real S3 server (SeaweedFS)."""
 
 import errno
+import hashlib
 import os
 import shutil
 import time
@@ -10,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 import pytest
 
+import octo_assets.storage as storage_module
 from octo_assets.lake import Lake
 from octo_assets.storage import ABSENT, READ_AHEAD_FILES, Storage, VersionConflict, VersionUnsure
 from octo_assets_tests.support.workspace import BACKENDS, TEST_BUCKET
@@ -67,6 +69,44 @@ def test_many_files_are_read_in_order_and_a_missing_one_gives_its_error(storage)
     assert found[0] == b"c" and found[2] == b"a"
     assert isinstance(found[1], FileNotFoundError)
     assert storage.read_many([]) == []
+
+
+def test_a_listing_without_a_suffix_holds_every_file_but_hidden_names(storage):
+    """What the landing area lists (readings.landing): every name, whatever it ends with; names
+    starting with a dot, files or folders, are left out (temporary, lock and system files)."""
+    for name in ["a.json", "B.JSON", "c.json.gz", "notes.txt", "README", "d/x.zip", "d/e/y.json.tmp"]:
+        storage.write_bytes(name, b"x")
+    for hidden in [".DS_Store", "d/.y.json.Ab12Cd", ".git/config", "d/.cache/z.json"]:
+        storage.write_bytes(hidden, b"x")
+    assert [e.path for e in storage.list_files()] == [
+        "B.JSON", "README", "a.json", "c.json.gz", "d/e/y.json.tmp", "d/x.zip", "notes.txt"
+    ]  # fmt: skip
+    top, folders = storage.list_top()
+    assert sorted(top["path"]) == ["B.JSON", "README", "a.json", "c.json.gz", "notes.txt"] and folders == ["d"]
+
+
+def test_files_are_hashed_a_chunk_at_a_time_in_order_and_a_missing_one_gives_its_error(storage, monkeypatch):
+    monkeypatch.setattr(storage_module, "HASH_CHUNK", 7)
+    big = bytes(range(256)) * 50
+    storage.write_bytes("big.zip", big)
+    storage.write_bytes("empty.txt", b"")
+    found = storage.sha256_many(["big.zip", "gone.txt", "empty.txt"])
+    assert found[0] == hashlib.sha256(big).hexdigest() and found[2] == hashlib.sha256(b"").hexdigest()
+    assert isinstance(found[1], FileNotFoundError)
+    assert storage.sha256_many([]) == []
+
+
+def test_on_disk_files_are_hashed_only_as_the_settled_versions_asked_for(tmp_path, monkeypatch):
+    storage = Storage(tmp_path / "root")
+    storage.write_bytes("same.zip", b"old")
+    storage.write_bytes("replaced.zip", b"old")
+    listed = {e.path: e.token for e in storage.list_files()}
+    names = sorted(listed)
+    assert all(isinstance(h, VersionUnsure) for h in storage.sha256_many(names, [listed[n] for n in names]))
+    monkeypatch.setattr(time, "time_ns", lambda: time.clock_gettime_ns(time.CLOCK_REALTIME) + 2 * 10**9)
+    storage.write_bytes("replaced.zip", b"new")
+    found = dict(zip(names, storage.sha256_many(names, [listed[n] for n in names])))
+    assert found["same.zip"] == hashlib.sha256(b"old").hexdigest() and isinstance(found["replaced.zip"], VersionUnsure)
 
 
 def test_on_disk_files_read_a_window_ahead_come_back_in_order_and_no_descriptor_is_left_open(tmp_path):

@@ -5,6 +5,7 @@ when the lake has not built it from the files now landed."""
 import json
 import os
 import shutil
+from datetime import date, timedelta
 from importlib import import_module
 
 import dagster as dg
@@ -224,13 +225,29 @@ def test_the_cursor_stays_one_number_as_files_pile_up(watched, instance):
     assert list(json.loads(cursor)) == ["seen_through_ns"] and len(cursor) <= 48
 
 
-def test_days_outside_the_partitions_are_skipped_with_the_reason(watched, instance):
+def test_a_day_not_ended_is_skipped_with_the_reason_and_rows_of_no_day_are_reported_by_the_newest(watched, instance):
+    """Today's rows wait for their day (its schedule builds it). Rows of a day that is never built,
+    before the first partition or after their file's delivery, are rows of no day of their own:
+    like an unreadable file, their file requests the newest day, whose run quarantines them."""
+    yesterday = daily_partitions.get_last_partition_key()
+    today = (date.fromisoformat(yesterday) + timedelta(days=1)).isoformat()
+    watched.write_readings("today.json", rows(today))
+    first = tick(watched, instance)
+    assert first.run_requests == [] and f"{today}: the day has not ended yet" in first.skip_message
     watched.write_readings("old.json", rows("2020-12-31"))
     watched.write_readings("future.json", rows("2099-01-01"))
-    result = tick(watched, instance)
-    assert result.run_requests == []
-    assert "2020-12-31: before the first partition 2021-01-01" in result.skip_message
-    assert "2099-01-01: the day has not ended yet" in result.skip_message
+    result = tick(watched, instance, first.cursor)
+    assert requested(result) == [yesterday]
+    build(watched, instance, yesterday)
+    quarantined = watched.query_lake(
+        "SELECT source_file, count(*), min(reason) FROM {readings_quarantine} GROUP BY 1 ORDER BY 1"
+    )
+    assert quarantined == [
+        ("future.json", 48, "reading dated 2099-01-01, more than a day after its file was first seen "
+         f"({today}): a half hour cannot be read before it has begun"),
+        ("old.json", 48, "reading dated 2020-12-31, before the first partition 2021-01-01"),
+    ]  # fmt: skip
+    assert tick(watched, instance, result.cursor).run_requests == []  # reported: nothing more to ask
 
 
 def test_a_file_with_no_readable_day_requests_the_newest_day_whose_run_reports_it(watched, instance):

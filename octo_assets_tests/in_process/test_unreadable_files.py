@@ -3,11 +3,14 @@ the run's summary, in lake.readings_quarantine and lake.readings_files, and by a
 in that run. On the case-study sample, as a new user would meet it with `make run`: six of its
 files each broken another way, in one run (on the S3 server: an empty object)."""
 
+import gzip
 import io
 import json
 import shutil
 from contextlib import redirect_stdout
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
@@ -158,3 +161,56 @@ def test_an_empty_landing_folder_says_so(workspace, instance):
     line = no_readings_sentence(workspace, instance)
     assert line.startswith("No readings for any day from 2021-01-01") and "OCTO_READINGS_DIR" in line
     assert line.endswith("put the landing files there, or point OCTO_READINGS_DIR at them.")
+
+
+def test_make_run_reads_json_gz_and_any_case_and_names_every_other_file_and_row(sample_workspace, instance):
+    """`make run` over the sample delivered in every way a landing area sees: gzipped, upper-case
+    names, a sub-folder, files that are not readings, a corrupt gzip, rows of days never built."""
+    ws = sample_workspace
+    files = sorted(ws.readings.glob("*.json"))
+    files[0].rename(files[0].with_suffix(".JSON"))
+    for victim, name in [(files[1], f"{files[1].stem}.json.gz"), (files[2], f"2021-01-04/{files[2].stem}.JSON.GZ")]:
+        (ws.readings / name).parent.mkdir(exist_ok=True)
+        (ws.readings / name).write_bytes(gzip.compress(victim.read_bytes()))
+        victim.unlink()
+    foreign = ["README", "notes.txt", "readings.csv", "x.json.bak", "2021-01-04/deliveries.zip"]
+    for name in foreign:
+        (ws.readings / name).write_bytes(b"not readings\n")
+    (ws.readings / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (ws.readings / "broken.json.gz").write_bytes(gzip.compress(files[3].read_bytes())[:100])
+    edges = [
+        ["2020-12-31 23:30:00", 1.0, "edge"],
+        ["2021-01-02 00:00:00", 1.0, "edge"],
+        ["2099-01-01 00:00:00", 1.0, "edge"],
+    ]
+    ws.write_readings("edges.json", edges)
+    built = run_pipeline(instance, ws.resources())
+    assert built.days == ["2021-01-01", "2021-01-02", LAST_DAY]
+    summary = summary_of(ws, built)
+    rejected = sorted([*foreign, "broken.json.gz"])
+    assert f"files rejected whole               {len(rejected)}" in summary
+    for name in foreign:
+        assert f"    {name} ({LAST_DAY}): not a readings file: only .json and .json.gz are read" in summary
+    assert f"    broken.json.gz ({LAST_DAY}): gzip data is truncated: the file ends mid-stream" in summary
+    assert "rows quarantined                   2" in summary and ".DS_Store" not in summary
+    with connect(ws.warehouse) as con:
+        assert con.execute("SELECT count(*) FROM lake.readings").fetchone() == (SAMPLE_ROWS + 1,)  # every reading
+        sources = {s for (s,) in con.execute("SELECT DISTINCT source_file FROM lake.readings").fetchall()}
+        assert {files[0].with_suffix(".JSON").name, f"{files[1].stem}.json.gz"} <= sources
+        assert f"2021-01-04/{files[2].stem}.JSON.GZ" in sources
+        quarantined = con.execute(
+            "SELECT source_file, row_number, reading_date::VARCHAR, reason FROM lake.readings_quarantine ORDER BY ALL"
+        ).fetchall()
+        whole = [(name, None, LAST_DAY) for name in rejected]
+        assert [row[:3] for row in quarantined if row[1] is None] == whole
+        seen = datetime.now(ZoneInfo("Europe/London")).date()
+        assert [row for row in quarantined if row[1] is not None] == [
+            ("edges.json", 1, "2021-01-02", "reading dated 2020-12-31, before the first partition 2021-01-01"),
+            ("edges.json", 3, "2021-01-02", "reading dated 2099-01-01, more than a day after its file was first "
+             f"seen ({seen}): a half hour cannot be read before it has begun"),
+        ]  # fmt: skip
+        accounted = con.execute(
+            "SELECT source_file, reading_date::VARCHAR, rows_loaded, duplicates, rows_quarantined "
+            "FROM lake.readings_files WHERE rows_loaded = 0 OR source_file = 'edges.json' ORDER BY 1"
+        ).fetchall()
+        assert accounted == sorted([*[(n, LAST_DAY, 0, 0, 0) for n in rejected], ("edges.json", "2021-01-02", 1, 0, 2)])

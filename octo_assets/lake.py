@@ -195,6 +195,7 @@ class Lake:
                     mode="overwrite",
                     predicate=f"{key} = '{value}'",
                     partition_by=[key],
+                    schema_mode="merge",  # a column the code adds joins the table (older days: null)
                     commit_properties=CommitProperties(custom_metadata=info, app_transactions=transactions),
                     writer_properties=WRITER,
                 )

@@ -30,7 +30,7 @@ BUILD_JOB = dg.define_asset_job(
     "build_all",
     selection=dg.AssetSelection.all().materializable() - FRESHNESS,
     description="Everything for a range of days: the source snapshot, readings, analytics, checks and the "
-    "catalog (what `make run` runs).",
+    "catalog (`make run` runs it without the snapshot for the days it builds).",
 )
 
 # each job that publishes what the catalog shows rebuilds it too: its views read pinned versions

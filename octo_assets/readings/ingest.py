@@ -205,21 +205,25 @@ def prestage(
     lake: Lake,
     folder: Path,
     limits: WorkerLimits,
-    choose_days: Callable[[list[date]], list[date]],
+    choose_days: Callable[[list[date], index_of_landing.Survey, pl.DataFrame], list[date]],
     wanted: list[date] | None = None,
     progress=lambda p: None,
     open_days: int = OPEN_DAYS,
+    everything: bool = True,
 ) -> Landed:
     """Read every new file of the folders `wanted` needs (every folder when None), once, keeping the
     rows of `wanted` (all rows when None) in `folder` for the run that follows in this process.
 
     `make run` must name its days before its run starts. It learns them here while parsing, and
     its readings step uses this survey and what was staged (build_days(prestaged=folder)): nothing
-    is listed or read twice. `choose_days` turns the landed days into the days the run builds; the
-    last of them is where files with no readable day are reported (the run that read them says so).
+    is listed or read twice. `choose_days` turns the landed days, the survey and its files with
+    what reading them told (path, sha, days) into the days the run builds; the last of them is where
+    files with no readable day are reported (the run that read them says so). Without `everything`
+    (and `wanted`), only the folders `landing.plan` chooses are listed, and the folders holding the
+    chosen days once these are known.
     """
     seen = index_of_landing.survey(
-        landing, lake, index_of_landing.now_ns(), set(wanted or []), wanted is None, open_days
+        landing, lake, index_of_landing.now_ns(), set(wanted or []), wanted is None and everything, open_days
     )
     # only what staging needs: at a million files each column of the survey is tens of MB
     unknown = index_of_landing.delivery_order(seen.current.filter(pl.col("days").is_null()).select(*STAGING_COLUMNS))
@@ -232,10 +236,16 @@ def prestage(
         set(index_of_landing.landed_days(seen.folders.frame, seen.current))
         | set(learnt["days"].explode().drop_nulls().to_list())
     )
-    built = choose_days(landed)
+    known = index_of_landing.with_learnt(seen.current, learnt).select("path", "sha", "days")
+    built = choose_days(landed, seen, known)
+    del known
     report_on = built[-1] if built else None
     staged, learnt = report_unread_on(staged, learnt, report_on)
     seen = index_of_landing.record(lake, seen, learnt)
+    unlisted = seen.unlisted()["days"].explode().drop_nulls()
+    if wanted is None and not everything and unlisted.is_in(built).any():
+        # a day to build is held by a folder not listed: list it, so that the run reads all its files
+        seen = index_of_landing.survey(landing, lake, index_of_landing.now_ns(), set(built), open_days=open_days)
     with open(folder / PRESTAGED, "wb") as file:  # streamed: one frame's bytes in memory at a time
         pickle.dump(Prestaged(seen.without_file_tables(), unknown.select("path"), staged, buckets), file)
     unreadable = _rejected_whole(staged, unknown.select("path"))

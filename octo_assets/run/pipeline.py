@@ -1,11 +1,19 @@
-"""`make run`: materialise every asset for every day found in the landing area.
+"""`make run`: bring the lake and catalog up to date with the landing area and the source.
 
-One Dagster run (job `build_all`) on the instance in $DAGSTER_HOME, so it shows in `make ui`,
-over the range of landed days: today's source snapshot, readings and analytics of every day,
-their checks, then the catalog. The days are learnt while the new landing files are parsed,
-once, just before the run (readings.ingest.prestage); the run's readings step uses what was
-staged, so no file is read twice. Then a short summary read back through the catalog, as an
-analyst would.
+Each run is a Dagster run on the instance in $DAGSTER_HOME, so it shows in `make ui`. What is
+built is decided before any run starts (octo_assets.run.up_to_date), while the new landing files
+are parsed, once (readings.ingest.prestage; the runs' readings steps use what was staged, so no
+file is read twice):
+
+- a new source snapshot (`source_snapshot_job`), when the database's content differs from the
+  latest one published;
+- each stretch of days whose landing files changed, or never built (`build_all`: readings, their
+  analytics, checks, the catalog);
+- the analytics days the new snapshot moves (`source_correction_job`);
+- the catalog alone, when it does not show the lake's latest versions.
+
+With nothing new, nothing runs and nothing is committed. `--from/--to` rebuilds a range
+regardless. Then a short summary read back through the catalog, as an analyst would.
 """
 
 import argparse
@@ -14,22 +22,29 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 from dagster._core.utils import make_new_run_id
 
 import octo_assets.run.interrupt as interrupt
 from octo_assets import connect, definitions, settings
-from octo_assets.automation.jobs import BUILD_JOB
+from octo_assets.analytics.tables import TABLES as ANALYTICS_TABLES
+from octo_assets.automation.jobs import BUILD_JOB, CORRECTION_JOB, SNAPSHOT_JOB, SOURCE_CHECK_KEYS
 from octo_assets.domain import FIRST_DAY
+from octo_assets.keys import ANALYTICS, CATALOG
+from octo_assets.keys import SOURCE_TABLES as SOURCE_KEYS
+from octo_assets.lake import analytics_table, lake_tables
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings.ingest import prestage
 from octo_assets.resources import setting_problems
+from octo_assets.run import up_to_date
 from octo_assets.run.progress import Display, RunWatcher
-from octo_assets.source.snapshot import schema_problem
+from octo_assets.source.assets import CHANGE_SUMMARY, DAYS_TO_REFRESH, content_hash
+from octo_assets.source.snapshot import SourceError, read_source, schema_problem
 from octo_assets.staging import staging_area
 
 
@@ -55,20 +70,39 @@ def contiguous(days: list[str]) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Built:
-    """What `run_pipeline` built: the days, and the checks that failed in its runs."""
+    """What `run_pipeline` built: the days, why, and the checks that failed in its runs."""
 
-    days: list[str]
+    days: list[str]  # the readings days built
     failed_checks: list[tuple[str, str, str]]  # (check, severity, day or "")
     empty: list[str] = ()  # days published empty (--allow-empty): no landing file holds them
+    reasons: dict[str, str] = field(default_factory=dict)  # day -> why it was built
+    corrected: dict[str, list[str]] = field(default_factory=dict)  # analytics table -> days a snapshot moved
+    kept: dict[str, str] = field(default_factory=dict)  # day -> why it was left although changed
+    up_to_date: list[str] = ()  # landed days left alone: nothing they are built from changed
+    snapshot: str = ""  # what became of the source snapshot
+    catalog: str = ""  # why the catalog alone was rebuilt ("": it was not, or with a run)
+    upgraded: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # table -> (days, why) rebuilt
 
 
 def build(
-    instance: dg.DagsterInstance, resources: dict, first: str, last: str, run_config: dict, display: Display
-) -> list[tuple[str, str, str]]:
-    """One run of `build_all` over first..last; returns its failed checks (check, severity, day)."""
-    job = definitions.defs.resolve_job_def(BUILD_JOB.name)
+    instance: dg.DagsterInstance,
+    resources: dict,
+    first: str | None,
+    last: str | None,
+    run_config: dict,
+    display: Display,
+    job_name: str = BUILD_JOB.name,
+    selection: list[dg.AssetKey] | None = None,
+    extra_checks: list[dg.AssetCheckKey] = (),
+) -> dg.ExecuteInProcessResult:
+    """One run of `job_name` (over first..last, if given), or a RunError saying why it failed.
+    `selection`: only these assets, with the job's checks of them and `extra_checks`."""
+    job = definitions.defs.resolve_job_def(job_name)
+    if selection is not None:
+        checks = {key for key in job.asset_layer.asset_graph.asset_check_keys if key.asset_key in set(selection)}
+        job = job.get_subset(asset_selection=set(selection), asset_check_selection=checks | set(extra_checks))
     run_id = make_new_run_id()
-    days = len(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
+    days = len(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))) if first else 0
     watcher = RunWatcher(instance, run_id, display, days)
     watcher.start()
     try:
@@ -76,7 +110,7 @@ def build(
             instance=instance,
             resources=resources,
             run_id=run_id,
-            tags={RANGE_START: first, RANGE_END: last},
+            tags={RANGE_START: first, RANGE_END: last} if first else {},
             # Dagster's console log would add a stack to every failure and interruption: the run's
             # warnings are shown by the watcher, a failure by the sentence below (its stack in the UI)
             run_config={**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
@@ -97,6 +131,11 @@ def build(
         if error and error.cls_name == "Failure":  # our own sentence: no class name in front of it
             message = message.split(": ", 1)[-1]
         raise RunError(f"run {result.run_id} failed: {message}")
+    return result
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
+    """The run's failed checks: (check, severity, day)."""
     return [
         (e.check_name, e.severity.value, e.partition or "")
         for e in result.get_asset_check_evaluations()
@@ -177,11 +216,13 @@ def run_pipeline(
     days: tuple[str, str] | None = None,
     allow_empty: bool = False,
     display: Display | None = None,
+    force: bool = False,
 ) -> Built:
-    """Snapshot the source, build the days (default: every landed day), rebuild the catalog.
+    """Bring the lake and catalog up to date (module docstring); with `days` (first, last), rebuild
+    the landed days of that range regardless, after a new snapshot if the source changed.
 
-    Returns the partition keys built, and the checks that failed. Days of `days` that no landing
-    file holds are reported and left alone, unless `allow_empty` (then they are published empty).
+    Days of `days` that no landing file holds are reported and left alone, unless `allow_empty`
+    (then they are published empty); `force` rebuilds days whose landing files are gone.
     """
     display = display or Display()
     problems = setting_problems(resources)
@@ -197,13 +238,22 @@ def run_pipeline(
         for line in asked.dropped:
             display.line(line)
         wanted = asked.days
+    decided: dict[str, up_to_date.Stale] = {}
 
-    def to_build(landed: list[date]) -> list[date]:
-        """The days this run builds: those landed (or, with allow_empty, every day of the range)."""
-        keys = [d.isoformat() for d in landed if d.isoformat() in valid]
+    def to_build(landed: list[date], seen, known: pl.DataFrame) -> list[date]:
+        """The days this run builds: those of the range (landed, or with allow_empty every one);
+        without a range, the landed days whose inputs changed."""
         if wanted is not None:
+            keys = [d.isoformat() for d in landed if d.isoformat() in valid]
             keys = wanted if allow_empty else [d for d in wanted if d in set(keys)]
-        return [date.fromisoformat(key) for key in keys]
+            return [date.fromisoformat(key) for key in keys]
+        stale = up_to_date.stale_readings(lake, seen, known, landed, valid)
+        unread = known.filter(pl.col("sha").is_not_null() & pl.col("days").is_null()).height
+        buildable = [d for d in landed if d.isoformat() in valid]
+        if unread and buildable and buildable[-1] not in stale.build:
+            stale.build[buildable[-1]] = f"{unread} new landing file(s) with no readable day are reported on it"
+        decided["stale"] = stale
+        return sorted(stale.build)
 
     with staging_area() as folder:
         display.start("listing the landing area")
@@ -216,31 +266,118 @@ def run_pipeline(
             [date.fromisoformat(d) for d in wanted] if wanted is not None else None,
             display.reading,
             resources["landing"].open_days,
+            everything=False,
         )
         display.close()
         landed = [d.isoformat() for d in found.days]
-        outside = [d for d in landed if d not in valid]
-        if outside:
-            display.line(f"skipping {len(outside)} day(s) outside the partitions: {', '.join(outside[:5])}")
-        keys = [d.isoformat() for d in to_build(found.days)]
-        if wanted is not None and not allow_empty:
-            empty = [d for d in wanted if d not in set(keys)]
-            if empty:
-                more = " ..." if len(empty) > 10 else ""
-                display.line(
-                    f"no landing file holds {len(empty)} day(s) of the range, not built: {', '.join(empty[:10])}"
-                    f"{more} (--allow-empty publishes them empty)"
-                )
-        if not keys:
+        if found.not_ended.height:  # rows dated too early or too late are quarantined: these wait for their day
+            shown = ", ".join(f"{d} ({f} file(s), {r} row(s) read now)" for d, f, r in found.not_ended.rows())
+            display.line(
+                f"not built yet, the day has not ended in Europe/London: {shown}; built by the first run after it ends"
+            )
+        if not [d for d in landed if d in valid] and not (wanted and allow_empty):
             raise RunError(no_readings(landing.url, found.unreadable))
-        config = {"lake__readings": {"config": {"prestaged": str(folder), "allow_empty_days": allow_empty}}}
+        if wanted is not None:
+            keys = [d.isoformat() for d in to_build(found.days, None, pl.DataFrame())]
+            if not allow_empty:
+                empty = [d for d in wanted if d not in set(keys)]
+                if empty:
+                    more = " ..." if len(empty) > 10 else ""
+                    display.line(
+                        f"no landing file holds {len(empty)} day(s) of the range, not built: {', '.join(empty[:10])}"
+                        f"{more} (--allow-empty publishes them empty)"
+                    )
+            if not keys:
+                raise RunError(no_readings(landing.url, found.unreadable))
+            reasons = {day: "asked for (--from/--to)" for day in keys}
+            kept = {}
+        else:
+            stale = decided["stale"]
+            reasons = {day.isoformat(): why for day, why in stale.build.items()}
+            keys = sorted(reasons)
+            kept = {day.isoformat(): why for day, why in stale.kept.items()}
+        snapshot, moved, failed = refresh_snapshot(instance, resources, lake, display)
+        readings_config = {"prestaged": str(folder), "allow_empty_days": allow_empty, "force": force}
+        config = {"ops": {"lake__readings": {"config": readings_config}}}
         held = set(landed)
         empty = [d for d in keys if d not in held] if allow_empty else []
-        failed = []
+        daily = [key for key in definitions.defs.resolve_job_def(BUILD_JOB.name).asset_layer.selected_asset_keys]
+        without_source = [key for key in daily if key not in set(keys_of_source())]
         for first, last in contiguous(keys):
             display.line(f"materialising {first} .. {last} from {landing.url}")
-            failed += build(instance, resources, first, last, {"ops": config}, display)
-    return Built(keys, failed, empty)
+            failed += failed_checks(build(instance, resources, first, last, config, display, selection=without_source))
+    corrected = {table: sorted(d for d in days_moved if d not in set(keys)) for table, days_moved in moved.items()}
+    for table, first, last in correction_ranges(corrected):
+        display.line(f"rebuilding {table} {first} .. {last}: the new snapshot moves these days")
+        selection = [ANALYTICS[table], CATALOG]
+        checks = SOURCE_CHECK_KEYS if table == "daily_product_consumption" else []
+        result = build(instance, resources, first, last, {}, display, CORRECTION_JOB.name, selection, checks)
+        failed += failed_checks(result)
+    upgraded = {}
+    for table in ANALYTICS_TABLES:
+        added = up_to_date.missing_columns(lake, analytics_table(table.name), list(table.schema))
+        if not added:
+            continue
+        done = set(keys) | set(corrected.get(table.name, []))
+        days = [d for d in lake.partition_values(analytics_table(table.name), table.partition_key) if d not in done]
+        upgraded[table.name] = (days, f"the code writes column(s) the table lacks: {', '.join(added)}")
+        for first, last in contiguous(days):
+            display.line(f"rebuilding {table.name} {first} .. {last}: {upgraded[table.name][1]}")
+            result = build(instance, resources, first, last, {}, display, selection=[ANALYTICS[table.name], CATALOG])
+            failed += failed_checks(result)
+    catalog = ""
+    if not keys and not snapshot.startswith("published") and not any(corrected.values()) and not upgraded:
+        storage, name = resources["warehouse"].location()
+        catalog = up_to_date.catalog_behind(lake, storage.uri(name), lake_tables(tuple(ANALYTICS))) or ""
+        if catalog:
+            display.line(f"rebuilding the catalog: {catalog}")
+            build(instance, resources, None, None, {}, display, SNAPSHOT_JOB.name, [CATALOG])
+    left = sorted(d for d in landed if d in valid and d not in set(keys) and d not in kept)
+    corrected = {table: days_moved for table, days_moved in corrected.items() if days_moved}
+    return Built(keys, failed, empty, reasons, corrected, kept, left, snapshot, catalog, upgraded)
+
+
+def keys_of_source() -> list[dg.AssetKey]:
+    return list(SOURCE_KEYS.values())
+
+
+def refresh_snapshot(
+    instance: dg.DagsterInstance, resources: dict, lake, display: Display
+) -> tuple[str, dict[str, list[str]], list[tuple[str, str, str]]]:
+    """Publish a snapshot of the source when its content differs from the latest published one
+    (source_snapshot_job); returns what became of it, the built analytics days it moves, and the
+    checks that failed in its run."""
+    source = resources["source_db"]
+    try:
+        tables = read_source(Path(source.path).expanduser(), source.busy_timeout_s).tables
+    except SourceError as exc:
+        raise RunError(str(exc)) from None
+    hashes = {table: content_hash(frame) for table, frame in tables.items()}
+    del tables
+    published = up_to_date.published_snapshot_hashes(lake)
+    if hashes == published:
+        return "unchanged since the latest snapshot: not published again", {}, []
+    why = "its content differs from the latest snapshot" if any(published.values()) else "no snapshot yet"
+    display.line(f"snapshotting {source.path}: {why}")
+    result = build(instance, resources, None, None, {}, display, SNAPSHOT_JOB.name, keys_of_source())
+    event = next(m for m in result.get_asset_materialization_events() if m.asset_key == SOURCE_KEYS["agreement"])
+    recorded = event.materialization.metadata.get(DAYS_TO_REFRESH)
+    ranges = recorded.value if recorded is not None else {}
+    change = event.materialization.metadata.get(CHANGE_SUMMARY)
+    keys = {table.name: table.partition_key for table in ANALYTICS_TABLES}
+    built = {table: lake.partition_values(analytics_table(table), keys[table]) for table in ranges}
+    moved = {
+        table: [day for day in built[table] if any(first <= day <= last for first, last in spans)]
+        for table, spans in ranges.items()
+    }
+    said = f": {change.value}" if change is not None and change.value else ""
+    why = "the first snapshot" if not any(published.values()) else f"the source changed{said}"
+    return f"published ({why})", moved, failed_checks(result)
+
+
+def correction_ranges(days: dict[str, list[str]]) -> list[tuple[str, str, str]]:
+    """(table, first, last) for each stretch of consecutive days of a table."""
+    return [(table, first, last) for table, found in sorted(days.items()) for first, last in contiguous(found)]
 
 
 def no_readings(landing: str, unreadable) -> str:
@@ -274,28 +411,66 @@ def dagster_home() -> dg.DagsterInstance:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Materialise every asset, for every landed day or a range.")
-    parser.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first day (with --to)")
-    parser.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last day (with --from)")
+    parser = argparse.ArgumentParser(
+        description="Bring the lake and the catalog up to date: build the days whose landing files changed or "
+        "were never built, and what a changed source moves; with --from/--to, rebuild that range regardless."
+    )
+    parser.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first day to rebuild (with --to)")
+    parser.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last day to rebuild (with --from)")
     parser.add_argument("--allow-empty", action="store_true", help="publish days of the range no file holds, empty")
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild days of the range whose landing files are gone (drops their rows)"
+    )
     args = parser.parse_args()
     if bool(args.first) != bool(args.last):
         parser.error("--from and --to go together")
+    if (args.force or args.allow_empty) and not args.first:
+        parser.error("--force and --allow-empty apply to a range: give --from and --to")
     started = time.monotonic()
     display = Display()
     try:
         instance = dagster_home()
         display.line(f"dagster home {instance.root_directory}: the runs show in `make ui`")
         days = (args.first, args.last) if args.first else None
-        built = run_pipeline(instance, definitions.defs.resources, days, args.allow_empty, display)
+        built = run_pipeline(instance, definitions.defs.resources, days, args.allow_empty, display, args.force)
     except (RunError, dg.DagsterInvalidInvocationError, ValueError) as exc:
         display.close()
         raise SystemExit(str(exc)) from None
     except KeyboardInterrupt:
         display.close()
         raise
-    print_summary(settings.location(settings.WAREHOUSE), built.days, built.failed_checks, built.empty)
-    print(f"\nbuilt in {time.monotonic() - started:.1f} s")
+    print_plan(built)
+    if built.days:
+        print_summary(settings.location(settings.WAREHOUSE), built.days, built.failed_checks, built.empty)
+    elif built.failed_checks:
+        print_failed_checks(built.failed_checks)
+    print(f"\ndone in {time.monotonic() - started:.1f} s")
+
+
+def print_plan(built: Built) -> None:
+    """What this run built and why, what it left alone, and what became of the source snapshot."""
+    print("\nwhat changed")
+    for first, last, why in up_to_date.spans({date.fromisoformat(d): w for d, w in built.reasons.items()}):
+        print(f"  built {span(first, last)}: {why}")
+    for table, days in sorted(built.corrected.items()):
+        for first, last in contiguous(days):
+            days = span(date.fromisoformat(first), date.fromisoformat(last))
+            print(f"  {table} rebuilt {days}: the new snapshot moves it")
+    for table, (days, why) in sorted(built.upgraded.items()):
+        for first, last in contiguous(days):
+            print(f"  {table} rebuilt {span(date.fromisoformat(first), date.fromisoformat(last))}: {why}")
+    for day, why in sorted(built.kept.items()):
+        print(f"  not rebuilt {day}: {why}")
+    if built.up_to_date:
+        first, last = date.fromisoformat(built.up_to_date[0]), date.fromisoformat(built.up_to_date[-1])
+        days = len(built.up_to_date)
+        within = f"{first} .. {last}" if first != last else str(first)
+        print(f"  up to date: {days} day(s) within {within}: no landing file of theirs changed")
+    print(f"  source snapshot: {built.snapshot}")
+    if built.catalog:
+        print(f"  catalog rebuilt: {built.catalog}")
+    if not (built.days or built.corrected or built.catalog or built.upgraded or built.snapshot.startswith("published")):
+        print("  nothing to build: every landed day is up to date, nothing was committed")
 
 
 def print_summary(

@@ -172,7 +172,10 @@ def test_make_run_learns_the_days_while_parsing_and_the_run_reads_nothing_again(
     folder = tmp_path / "prestaged"
     folder.mkdir()
     landing, lake = Storage(workspace.readings), Lake(Storage(workspace.lake))
-    assert prestage(landing, lake, folder, WorkerLimits(), lambda days: days).days == [DAY, date(2021, 1, 3)]
+    assert prestage(landing, lake, folder, WorkerLimits(), lambda days, seen, known: days).days == [
+        DAY,
+        date(2021, 1, 3),
+    ]
     (workspace.readings / "m.json").chmod(0)  # the run must not read it again
     built = build(workspace, tmp_path, [DAY, date(2021, 1, 3)], prestaged=folder)
     assert [(d.day, d.loaded, d.quarantine.height) for d in built] == [(DAY, 1, 0), (date(2021, 1, 3), 1, 0)]

@@ -139,7 +139,7 @@ def test_the_summary_is_an_aligned_table_names_days_published_empty_and_the_time
         "    2021-01-03  Super Green Octopus           13  335.623",
         "    2021-01-03  Flexible Octopus              16  278.772",
     ]
-    assert summary[-1].startswith("built in ") and summary[-1].endswith(" s")
+    assert summary[-1].startswith("done in ") and summary[-1].endswith(" s")
     assert 0 < float(summary[-1].split()[2]) < 180
     for day in ("2021-01-04", "2021-01-05"):  # published empty: a commit of the day, with no file
         empty = sample_workspace.published_day("readings", "date", day)

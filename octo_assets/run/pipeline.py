@@ -231,6 +231,7 @@ def run_pipeline(
     if problems:
         raise RunError("\n".join(problems))
     landing, lake = resources["landing"].storage(), resources["lake"].lake()
+    found_lake = up_to_date.LakeAsFound(lake)  # what is to build is decided on the lake before any run
     valid = set(daily_partitions.get_partition_keys())
     wanted = None
     if days:
@@ -247,7 +248,7 @@ def run_pipeline(
             keys = [d.isoformat() for d in landed if d.isoformat() in valid]
             keys = wanted if allow_empty else [d for d in wanted if d in set(keys)]
             return [date.fromisoformat(key) for key in keys]
-        stale = up_to_date.stale_readings(lake, seen, known, landed, valid)
+        stale = up_to_date.stale_readings(found_lake, seen, known, landed, valid)
         unread = known.filter(pl.col("sha").is_not_null() & pl.col("days").is_null()).height
         buildable = [d for d in landed if d.isoformat() in valid]
         if unread and buildable and buildable[-1] not in stale.build:
@@ -296,7 +297,7 @@ def run_pipeline(
             reasons = {day.isoformat(): why for day, why in stale.build.items()}
             keys = sorted(reasons)
             kept = {day.isoformat(): why for day, why in stale.kept.items()}
-        snapshot, moved, failed = refresh_snapshot(instance, resources, lake, display)
+        snapshot, moved, failed = refresh_snapshot(instance, resources, found_lake, display)
         readings_config = {"prestaged": str(folder), "allow_empty_days": allow_empty, "force": force}
         config = {"ops": {"lake__readings": {"config": readings_config}}}
         held = set(landed)
@@ -315,7 +316,7 @@ def run_pipeline(
         failed += failed_checks(result)
     upgraded = {}
     for table in ANALYTICS_TABLES:
-        added = up_to_date.missing_columns(lake, analytics_table(table.name), list(table.schema))
+        added = up_to_date.missing_columns(found_lake, analytics_table(table.name), list(table.schema))
         if not added:
             continue
         done = set(keys) | set(corrected.get(table.name, []))
@@ -328,7 +329,7 @@ def run_pipeline(
     catalog = ""
     if not keys and not snapshot.startswith("published") and not any(corrected.values()) and not upgraded:
         storage, name = resources["warehouse"].location()
-        catalog = up_to_date.catalog_behind(lake, storage.uri(name), lake_tables(tuple(ANALYTICS))) or ""
+        catalog = up_to_date.catalog_behind(found_lake, storage.uri(name), lake_tables(tuple(ANALYTICS))) or ""
         if catalog:
             display.line(f"rebuilding the catalog: {catalog}")
             build(instance, resources, None, None, {}, display, SNAPSHOT_JOB.name, [CATALOG])
@@ -396,7 +397,11 @@ def no_readings(landing: str, unreadable) -> str:
 
 
 def dagster_home() -> dg.DagsterInstance:
-    """The instance in $DAGSTER_HOME; without it, the project's .dagster (as `make run` sets it)."""
+    """The instance in $DAGSTER_HOME; without it, the project's .dagster (as `make run` sets it).
+    A RunError (one sentence naming both lakes) if it serves another lake than OCTO_LAKE_DIR's
+    (octo_assets.home: the instance records its lake on first use)."""
+    from octo_assets.home import refusal
+
     if not os.environ.get("DAGSTER_HOME"):
         home = Path.cwd() / ".dagster"
         home.mkdir(exist_ok=True)
@@ -407,7 +412,12 @@ def dagster_home() -> dg.DagsterInstance:
     home = Path(os.environ["DAGSTER_HOME"])
     if not home.is_dir():
         raise RunError(f"DAGSTER_HOME: {home} is not a folder; create it (make run does), or unset DAGSTER_HOME.")
-    return dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()
+    refused = refusal(instance, definitions.defs.resources["lake"])
+    if refused:
+        instance.dispose()
+        raise RunError(refused)
+    return instance
 
 
 def main() -> None:

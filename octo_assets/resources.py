@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from octo_assets import settings
 from octo_assets.lake import Lake
+from octo_assets.lake_root import root_problem
 from octo_assets.settings import (
     DEFAULT_MEMORY_MB,
     DEFAULT_RETENTION_DAYS,
@@ -84,10 +85,20 @@ class LakeStorage(dg.ConfigurableResource):
     retention_days: int = DEFAULT_RETENTION_DAYS  # how far back time travel reaches (housekeeping)
 
     def problem(self) -> str | None:
+        """Also what is at the root: the lake writes (and housekeeping deletes) only in a root that
+        is empty or holds the lake alone (lake_root; a few listings, however large the lake)."""
         if is_remote(self.root):
             why = _storage_problem(self.root)
-            return f"OCTO_LAKE_DIR: {self.root} {why}; fix the bucket or the AWS_* settings." if why else None
-        return _unwritable_folder("OCTO_LAKE_DIR", Path(self.root).expanduser())
+            if why:
+                return f"OCTO_LAKE_DIR: {self.root} {why}; fix the bucket or the AWS_* settings."
+        else:
+            why = _unwritable_folder("OCTO_LAKE_DIR", Path(self.root).expanduser())
+            if why:
+                return why
+        try:
+            return root_problem(Storage(self.root), self.root)
+        except OSError as exc:
+            return f"OCTO_LAKE_DIR: {self.root} cannot be listed ({exc}); check the folder or the AWS_* settings."
 
     def lake(self) -> Lake:
         _fail_on(self.problem())

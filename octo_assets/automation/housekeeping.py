@@ -8,7 +8,7 @@ import polars as pl
 from octo_assets.analytics.tables import TABLES
 from octo_assets.catalog.connect import CatalogNotFound, connect
 from octo_assets.domain import LOCAL_TZ
-from octo_assets.housekeeping import housekeep
+from octo_assets.housekeeping import LakeRefused, housekeep
 from octo_assets.lake import lake_tables
 from octo_assets.metadata import markdown_table
 from octo_assets.resources import LakeStorage, Warehouse
@@ -28,13 +28,17 @@ def catalog_versions(warehouse: Warehouse) -> dict[str, int]:
 
 @dg.op(description="Checkpoint each lake table's log and vacuum what no retained version needs.")
 def lake_housekeeping(context: dg.OpExecutionContext, lake: LakeStorage, warehouse: Warehouse) -> None:
-    store = lake.lake()
-    done = housekeep(
-        store,
-        lake_tables(tuple(t.name for t in TABLES)),
-        timedelta(days=lake.retention_days),
-        catalog_versions(warehouse),
-    )
+    store = lake.lake()  # a root that is not the lake's alone fails here (LakeStorage.problem) ...
+    try:
+        done = housekeep(
+            store,
+            lake_tables(tuple(t.name for t in TABLES)),
+            timedelta(days=lake.retention_days),
+            catalog_versions(warehouse),
+            root=lake.root,
+        )
+    except LakeRefused as exc:  # ... or once every table's files are listed: nothing was deleted
+        raise dg.Failure(description=str(exc)) from None
     summary = pl.DataFrame(
         {
             "table": [d.table for d in done],

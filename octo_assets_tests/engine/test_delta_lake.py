@@ -624,7 +624,9 @@ def test_an_uncommitted_file_is_removed_only_once_older_than_the_retention(lake)
         old = write_stray(lake, D)
         three_hours_ago = time.time() - 3 * 3600
         os.utime(old, (three_hours_ago, three_hours_ago))
-        assert housekeep(lake, [TABLE], timedelta(hours=2)) == [Housekept(TABLE, 2, [0], 1)]  # + the vacuum's 2
+        # deleted by housekeeping itself, not by delta-rs's vacuum (which would take any file the log
+        # does not name): no VACUUM commit
+        assert housekeep(lake, [TABLE], timedelta(hours=2)) == [Housekept(TABLE, 0, [0], 1)]
         assert not exists(lake, old) and exists(lake, fresh)
     assert lake.read_day(TABLE, DAY_KEY, D).rows() == [(1, 0), (1, 1), (1, 2)]
 
@@ -634,6 +636,22 @@ def test_housekeeping_counts_only_the_files_it_deletes(lake):
         lake.publish(TABLE, DAY_KEY, D, rows(k, 3), run_id=f"run-{k}")
     assert housekeep(lake, [TABLE], timedelta(0)) == [Housekept(TABLE, 3, [1], 1)]  # + VACUUM START, END
     assert housekeep(lake, [TABLE], timedelta(0)) == [Housekept(TABLE, 3, [3], 0)]  # nothing left to delete
+
+
+def test_housekeeping_deletes_no_file_the_lake_did_not_write(lake):
+    """delta-rs's full vacuum deletes every file in a table's folder its log does not name. Files
+    no listing shows (dot names: never refused, lake_root) are someone's all the same: of the files
+    no commit names, housekeeping deletes only those named as the lake names its own."""
+    for k in (1, 2):  # version 1 replaces version 0's one file
+        lake.publish(TABLE, DAY_KEY, D, rows(k, 3), run_id=f"run-{k}")
+    ours = write_stray(lake, D)
+    theirs = [f"{TABLE}/{DAY_KEY}={D}/.mine.parquet", f"{TABLE}/{DAY_KEY}={D}/.DS_Store", f"{TABLE}/.notes"]
+    for rel in theirs:
+        lake.storage.write_bytes(rel, b"someone's")
+    # version 0's file by delta-rs's vacuum of what the log names (VACUUM START, END), the stray by housekeeping
+    assert housekeep(lake, [TABLE], timedelta(0)) == [Housekept(TABLE, 3, [1], 2)]
+    assert not exists(lake, ours)
+    assert [rel for rel in theirs if not exists(lake, lake.storage.uri(rel))] == []
 
 
 # -- needed_versions, the rule -----------------------------------------------------------------------

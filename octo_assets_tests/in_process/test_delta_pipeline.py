@@ -765,10 +765,19 @@ def migrate(ws, monkeypatch, capsys) -> str:
     """`make migrate` in this process: octo_assets.migrate.main with OCTO_LAKE_DIR set; what it
     printed. (As a process: integration/test_commands.py.)"""
     monkeypatch.setenv("OCTO_LAKE_DIR", ws.lake_url)
-    assert migration.main() == 0
+    assert migration.main([]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     return out
+
+
+def migrate_refused(ws, monkeypatch, capsys) -> str:
+    """`make migrate` where it migrates nothing: exit 1, one sentence on stderr (returned), nothing on stdout."""
+    monkeypatch.setenv("OCTO_LAKE_DIR", ws.lake_url)
+    assert migration.main([]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    return err.strip()
 
 
 @pytest.mark.parametrize("workspace", BACKENDS, indirect=True)
@@ -807,8 +816,8 @@ def test_the_migration_moves_every_row_into_delta_and_the_pipeline_carries_on(wo
         [entry] = delta(ws, f"source/{table}").history()
         assert (entry["partition"], entry["octo.content_sha256"]) == (SNAPSHOT_DAY, sha)
 
-    # a second migration finds nothing to do
-    migrate(ws, monkeypatch, capsys)
+    # a second migration finds nothing to do, and says so (exit 1: it did nothing asked of it)
+    assert migrate_refused(ws, monkeypatch, capsys).startswith(f"OCTO_LAKE_DIR: {ws.lake_url} holds Delta tables")
     assert {table: delta(ws, table).version() for table in TABLES} == versions
     assert all(storage.exists(f"_migrated/{rel}") for rel in old)
 

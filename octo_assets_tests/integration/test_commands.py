@@ -182,12 +182,22 @@ def test_make_sql_says_what_to_do_without_a_catalog_in_one_sentence(tmp_path):
     assert done.returncode == 1 and done.stdout == ""
 
 
-def test_make_migrate_runs_the_migration_of_the_lake_it_is_given(tmp_path):
-    """The migration itself: in_process/test_delta_pipeline.py; here, that the command runs it on
-    OCTO_LAKE_DIR and exits 0."""
-    lake = tmp_path / "lake"
-    lake.mkdir()
-    env = {**os.environ, "OCTO_LAKE_DIR": str(lake)}
-    done = subprocess.run([sys.executable, "-m", "octo_assets.migrate"], env=env, capture_output=True, text=True)
+def test_make_migrate_says_what_it_does_and_exits_1_where_it_migrates_nothing(tmp_path):
+    """What it says of each lake it is given, and the migration itself: engine/test_migrate.py,
+    in_process/test_delta_pipeline.py; here, the process: `--help` describes it and migrates
+    nothing, and an empty OCTO_LAKE_DIR is one sentence on stderr, no traceback, exit 1."""
+    old = tmp_path / "old" / "readings" / "date=2021-01-01" / "part-0.parquet"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"PAR1 a day of the lake from before Delta")
+    command = [sys.executable, "-m", "octo_assets.migrate"]
+    env = {**os.environ, "OCTO_LAKE_DIR": str(tmp_path / "old")}
+    done = subprocess.run([*command, "--help"], env=env, capture_output=True, text=True)
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
-    assert done.stdout.startswith(f"Migrating the Parquet lake {lake} to Delta tables")
+    assert done.stdout.startswith("usage: make migrate") and "Exits 0 when it migrated, 1" in done.stdout
+    assert old.exists() and not (tmp_path / "old" / "_migrated").exists()  # asking for help migrated nothing
+
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "OCTO_LAKE_DIR": str(tmp_path / "empty")}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert one_sentence(done).startswith(f"OCTO_LAKE_DIR: {tmp_path / 'empty'} is empty, so there is no lake")
+    assert done.returncode == 1 and done.stdout == ""

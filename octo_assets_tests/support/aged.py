@@ -6,6 +6,7 @@ a retention of days can only be tested on a lake whose history is days long."""
 
 import json
 import os
+import uuid
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -14,9 +15,9 @@ LOG = "_delta_log"
 
 
 def stray(table: Path, day_folder: str, when: datetime) -> Path:
-    """A Parquet file in the table no commit names (a write that failed before its commit), as old
-    as `when`."""
-    path = table / day_folder / f"part-stray-{int(when.timestamp())}.parquet"
+    """A Parquet file in the table no commit names (a write that failed before its commit: named as
+    lake.Lake._upload names a day's file), as old as `when`."""
+    path = table / day_folder / f"part-{uuid.uuid4()}.zstd.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"PAR1 not committed")
     os.utime(path, (when.timestamp(), when.timestamp()))

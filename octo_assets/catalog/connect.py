@@ -10,21 +10,25 @@ be installed at run time on hosts without internet access; so the lake's S3 file
 configured by the standard AWS_* variables) is registered on the connection instead. A catalog
 that is itself an S3 object is fetched into a local cache first (it holds only views: a few KB)
 and opened read-only.
+
+The catalog is only ever opened read-only: every run that builds it replaces the file whole, so
+a table an analyst made in it would be gone after the next run. Their own tables go in a DuckDB
+file of theirs, beside the catalog (CatalogIsRebuilt says how).
 """
 
 import hashlib
 import os
 import tempfile
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 
 from octo_assets import settings
-from octo_assets.catalog.views import create_views
+from octo_assets.catalog.views import VIEWS, create_views
 from octo_assets.domain import LOCAL_TZ
-from octo_assets.lake import Lake
+from octo_assets.lake import Lake, history
 from octo_assets.relations import sql_literal
 from octo_assets.storage import Storage, is_remote, register_filesystems
 
@@ -37,31 +41,44 @@ class NothingThen(Exception):
     """The lake held no table at the moment asked for; the message gives the first moment it did."""
 
 
+class CatalogIsRebuilt(ValueError):
+    """connect(read_only=False): the catalog is replaced by every run; the message says where an
+    analyst's own tables go instead."""
+
+
+def rebuilt_by_every_run(location: str) -> str:
+    """Why the catalog is not opened for writing, and what to do instead, in one sentence."""
+    return (
+        f"connect(read_only=False): the catalog {location} is rebuilt by every run, which would drop "
+        "any table you create in it; keep your own tables in a DuckDB file of yours: "
+        "con = connect(); con.execute(\"ATTACH 'mine.duckdb' AS mine\"), then CREATE TABLE mine.… "
+        "(or duckdb.connect('mine.duckdb') and ATTACH the catalog READ_ONLY)."
+    )
+
+
 def connect(
     warehouse: str | os.PathLike | None = None, read_only: bool = True, as_of: str | datetime | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """Open the catalog (default: OCTO_WAREHOUSE) with the lake's filesystem registered; with
-    `as_of`, the catalog as it stood at that moment (read-only)."""
+    """Open the catalog (default: OCTO_WAREHOUSE), read-only, with the lake's filesystem
+    registered; with `as_of`, the catalog as it stood at that moment. `read_only=False` is
+    refused (CatalogIsRebuilt): every run replaces the catalog."""
+    location = str(warehouse or settings.location(settings.WAREHOUSE))
+    if not read_only:
+        raise CatalogIsRebuilt(rebuilt_by_every_run(location))
     if as_of is not None:
         with connect(warehouse) as catalog:
             return connect_as_of(catalog, moment(as_of))
-    location = str(warehouse or settings.location(settings.WAREHOUSE))
     if is_remote(location):
-        if not read_only:
-            raise ValueError(f"{location} is on object storage: it can only be opened read-only")
         path = _local_copy(location)
     else:
         path = Path(location).expanduser().resolve()
         if not path.is_file():
             raise CatalogNotFound(f"No catalog at {path}: run `make run` first (or set OCTO_WAREHOUSE).")
-    if read_only:
-        # attached to a new in-memory database: duckdb.connect(path) would hand back the database an
-        # open session of this process holds, the file as it was before the catalog was rebuilt
-        connection = duckdb.connect()
-        connection.execute(f"ATTACH {sql_literal(str(path))} AS {quoted(path.stem)} (READ_ONLY)")
-        connection.execute(f"USE {quoted(path.stem)}")
-    else:
-        connection = duckdb.connect(str(path))
+    # attached to a new in-memory database: duckdb.connect(path) would hand back the database an
+    # open session of this process holds, the file as it was before the catalog was rebuilt
+    connection = duckdb.connect()
+    connection.execute(f"ATTACH {sql_literal(str(path))} AS {quoted(path.stem)} (READ_ONLY)")
+    connection.execute(f"USE {quoted(path.stem)}")
     [(remote_views,)] = connection.execute("SELECT count(*) FROM duckdb_views() WHERE sql LIKE '%s3://%'").fetchall()
     if remote_views:
         register_filesystems(connection, ["s3://"])
@@ -83,15 +100,29 @@ def moment(as_of: str | datetime) -> datetime:
 
 def connect_as_of(catalog: duckdb.DuckDBPyConnection, at: datetime) -> duckdb.DuckDBPyConnection:
     """The views of `catalog`, over every table's version at the moment `at`, in a new in-memory
-    database."""
+    database. A table not committed yet then (the moment falls within the first run) is empty,
+    with its columns, and `lake.versions` gives it no version: what the lake held of it then."""
     rows = catalog.execute("SELECT table_name, table_uri FROM lake.versions").fetchall()
     name, uri = rows[0]
     lake = Lake(uri[: -len(name) - 1])
     connection = duckdb.connect()
     if not create_views(connection, lake, at):
         connection.close()
-        raise NothingThen(f"{lake.root} held no table at {at:%Y-%m-%d %H:%M:%S %Z}: its first commit came later.")
+        first = first_commit(lake)
+        then = f", at {first.astimezone(at.tzinfo):%Y-%m-%d %H:%M:%S %Z}; give a moment from then on" if first else ""
+        raise NothingThen(f"{lake.root} held no table at {at:%Y-%m-%d %H:%M:%S %Z}: its first commit came later{then}.")
     return connection
+
+
+def first_commit(lake: Lake) -> datetime | None:
+    """When the earliest commit the lake's tables keep was made (their logs reach back
+    OCTO_RETENTION_DAYS), or None for a lake of no table."""
+    stamps = []
+    for table in dict.fromkeys(view.table for view in VIEWS):
+        found = lake.delta(table)
+        if found is not None:
+            stamps += [entry["timestamp"] for entry in history(found)]
+    return datetime.fromtimestamp(min(stamps) / 1000, timezone.utc) if stamps else None
 
 
 def _local_copy(uri: str) -> Path:

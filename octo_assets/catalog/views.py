@@ -5,13 +5,16 @@ built (absolute paths, or s3:// URLs): every view of one catalog reads the versi
 latest together, so an analyst never joins one run's readings to another run's analytics, and a
 run publishing meanwhile changes nothing they see (the files of a replaced version stay until
 housekeeping vacuums them past the retention). `lake.versions` says which version each view reads.
-The same views, pinned at an earlier moment, are what `connect(as_of=...)` opens.
+The same views, pinned at an earlier moment, are what `connect(as_of=...)` opens. A table that
+had no commit yet at that moment (a moment within the first run, or before a later release added
+the table) is what the lake held of it then: its columns, no rows; `lake.versions` shows it with
+no version.
 
 The catalog file is written whole and then published in one step: an analyst holding the old
 file open read-only keeps reading it, and the pipeline never waits on DuckDB's single-writer lock.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -136,19 +139,34 @@ def pin_tables(lake: Lake, at: datetime | None = None) -> dict[str, TableVersion
     return {table: pinned for table in tables if (pinned := lake.pin(table, at)) is not None}
 
 
+def not_yet_committed(lake: Lake, pinned: dict[str, TableVersion]) -> dict[str, TableVersion]:
+    """The tables that exist now but are not in `pinned` (they had no commit at its moment): each
+    as an empty version with its latest columns."""
+    tables = dict.fromkeys(view.table for view in VIEWS)
+    later = {table: lake.pin(table) for table in tables if table not in pinned}
+    return {table: replace(latest, files=[]) for table, latest in later.items() if latest is not None}
+
+
 def create_views(connection: duckdb.DuckDBPyConnection, lake: Lake, at: datetime | None = None) -> list[str]:
     """Create the schemas and every view over one version of each table; returns the views made.
+    With `at`, none if the lake held no table then; a table not committed yet at `at` gets its
+    view all the same, with its columns and no rows.
 
-    `lake.versions` lists what each table view reads: the table, its version and commit time.
+    `lake.versions` lists what each table view reads: the table, its version and commit time
+    (none for a table not committed yet).
     """
     pinned = pin_tables(lake, at)
+    if at is not None and not pinned:
+        return []
+    empty = not_yet_committed(lake, pinned) if at is not None else {}
     lake.storage.register(connection)  # creating a view reads its files' schema
     connection.execute("CREATE SCHEMA IF NOT EXISTS lake; CREATE SCHEMA IF NOT EXISTS analytics;")
     created = []
     for view in VIEWS:
-        if view.table not in pinned:
+        version = pinned.get(view.table) or empty.get(view.table)
+        if version is None:
             continue
-        connection.execute(view_sql(view, pinned[view.table]))
+        connection.execute(view_sql(view, version))
         if view.description:
             connection.execute(f"COMMENT ON VIEW {view.name} IS {sql_literal(view.description)}")
         comment_columns(connection, view.name)
@@ -157,6 +175,10 @@ def create_views(connection: duckdb.DuckDBPyConnection, lake: Lake, at: datetime
         f"({sql_literal(p.table)}, {sql_literal(lake.table_uri(p.table))}, {p.version}, "
         f"{sql_literal(p.committed_at.isoformat())}::TIMESTAMPTZ)"
         for p in pinned.values()
+    ]
+    rows += [
+        f"({sql_literal(table)}, {sql_literal(lake.table_uri(table))}, NULL::INTEGER, NULL::TIMESTAMPTZ)"
+        for table in empty
     ]
     if rows:
         connection.execute(

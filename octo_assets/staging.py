@@ -4,9 +4,11 @@ Staged readings can be gigabytes, so the root is OCTO_STAGING_DIR, else the syst
 unless it is held in RAM (tmpfs), then /var/tmp. Each run works in a folder of its own
 (`staging_area`), removed when the run ends however it ends; one left by a run killed outright
 is removed by the next (`sweep_staging`). S3 uploads write their temporary copy here too
-(storage.Storage.put_file).
+(storage.Storage.put_file). A run that fills the staging disk stops with one sentence naming the
+folder, the room left and the fix (`StagingFull`), whichever process's write found it full.
 """
 
+import errno
 import fcntl
 import os
 import shutil
@@ -27,7 +29,13 @@ class StagingError(SettingError):
     """The staging root cannot be used; the message names OCTO_STAGING_DIR and the fix."""
 
 
-_RAM_FILESYSTEMS = {"tmpfs", "ramfs"}
+class StagingFull(StagingError):
+    """A run filled the disk of its staging folder; the message names it, the room left and the fix."""
+
+
+# a disk with less room than this left when a write failed for want of space is the one that filled
+FULL_BELOW_BYTES = 64 * 2**20
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def staging_root() -> str:
@@ -115,8 +123,63 @@ def staging_area() -> Iterator[Path]:
         fcntl.flock(owner, fcntl.LOCK_EX)
         try:
             yield folder
+        except Exception as exc:
+            # measured before the folder is removed (which frees what the run staged)
+            full = full_disk_problem(exc, root)
+            if full:
+                raise StagingFull(full) from None
+            raise
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from (a worker's, carried by a WorkerError), is a
+    write refused for want of space: ENOSPC or EDQUOT, as Python and pyarrow raise it (errno set)
+    or as Polars does (errno unset, the system's words in the message)."""
+    words = [os.strerror(code) for code in _NO_SPACE]
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and (exc.errno in _NO_SPACE or any(w in str(exc) for w in words)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def full_disk_problem(exc: BaseException, root: Path) -> str | None:
+    """The sentence for a run stopped by a full staging disk, or None when `exc` is not that (a
+    write refused for want of space where the staging disk still has room was another disk's:
+    the lake's, say)."""
+    if not out_of_space(exc):
+        return None
+    try:
+        disk = shutil.disk_usage(root)
+    except OSError:
+        return None
+    if disk.free >= FULL_BELOW_BYTES:
+        return None
+    return staging_full_sentence(root, disk.free, disk.total)
+
+
+def staging_full_sentence(root: Path, free: int, total: int) -> str:
+    """One sentence: the staging folder, the room left on its disk, and the fix."""
+    return (
+        f"{STAGING_DIR}: the disk of {root} is full ({size(free)} free of {size(total)}): a run stages "
+        f"about as much as the landing files it reads there; point {STAGING_DIR} at a folder on a "
+        "disk with more room, or build fewer days a run (make run ARGS='--from DAY --to DAY')."
+    )
+
+
+def size(count: int) -> str:
+    """A number of bytes for a person: 0 bytes, 512 bytes, 12 KB, 3.4 GB (powers of 1024)."""
+    if count < 1024:
+        return f"{count} bytes"
+    for unit in ("KB", "MB", "GB", "TB"):
+        count /= 1024
+        if count < 1024 or unit == "TB":
+            return f"{count:.1f} {unit}" if count < 10 else f"{count:,.0f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def sweep_staging(root: Path) -> list[Path]:

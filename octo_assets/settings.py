@@ -37,6 +37,17 @@ MIN_MEMORY_MB = 16  # below this a worker's share of a day is mostly overhead
 # more than a year of "what did we report then?" (settlement reconciliation runs reach back 14 months)
 DEFAULT_RETENTION_DAYS = 430
 
+# the most each number setting may be: past these, values stop meaning anything and start failing
+# deep in a run (a C int of processes, a date before year 1, a timeout no clock can wait for)
+MAXIMUM = {
+    WORKERS: 1024,  # processes
+    MEMORY_MB: 1024 * 1024,  # a terabyte for one worker's share of a day
+    LANDING_OPEN_DAYS: 36500,  # a hundred years of dated folders
+    RETENTION_DAYS: 36500,  # a hundred years of versions
+    DAYS_PER_RUN: 36500,
+    WORKER_TIMEOUT_S: 366 * 86400,  # a year
+}
+
 
 def cores() -> int:
     """The cores this process may use."""
@@ -75,29 +86,46 @@ def ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def shown(raw: str) -> str:
+    """A value as a sentence quotes it: whole when short, its start when long."""
+    return repr(raw) if len(raw) <= 24 else f"{raw[:20]!r}… ({len(raw):,} characters)"
+
+
 def whole_number(name: str, default: int, minimum: int, unit: str, unset: str) -> int:
-    """A setting that is a whole number of `unit`, `minimum` or more; unset: `default`. `unset`
-    ends the sentence a wrong value gets ("for one per core", ...)."""
+    """A setting that is a whole number of `unit`, from `minimum` to MAXIMUM[name]; unset:
+    `default`. `unset` ends the sentence a wrong value gets ("for one per core", ...)."""
     raw = _raw(name)
     if not raw:
         return default
-    fix = f"set it to {minimum} or more, {unset}"
+    maximum = MAXIMUM.get(name)
+    most = f" (at most {maximum:,})" if maximum else ""
+    fix = f"set it to {minimum} or more{most}, {unset}"
     if not ascii_digits(raw):
-        raise SettingError(f"{name}: {raw!r} is not a whole number of {unit}; {fix}.")
-    if int(raw) < minimum:
+        raise SettingError(f"{name}: {shown(raw)} is not a whole number of {unit}; {fix}.")
+    digits = raw.lstrip("0") or "0"
+    if maximum and (len(digits) > len(str(maximum)) or int(digits) > maximum):  # int() refuses 4,300 digits
+        raise SettingError(
+            f"{name}: {shown(raw)} is above the maximum ({maximum:,}); set it to {maximum:,} or less, {unset}."
+        )
+    if int(digits) < minimum:
         raise SettingError(f"{name}: {raw} is below the minimum ({minimum}); {fix}.")
-    return int(raw)
+    return int(digits)
 
 
 def seconds(name: str, default: float, unset: str) -> float:
-    """A setting that is a number of seconds above 0; unset: `default`."""
+    """A setting that is a number of seconds above 0, at most MAXIMUM[name], in ASCII (Python's
+    float() also reads other scripts' digits); unset: `default`."""
     raw = _raw(name)
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = float(raw) if raw.isascii() else float("nan")
     except ValueError:
         value = float("nan")
-    if not value > 0:  # also NaN
-        raise SettingError(f"{name}: {raw!r} is not a number of seconds above 0; set it to one such as 3600, {unset}.")
+    maximum = MAXIMUM.get(name, float("inf"))
+    if not 0 < value <= maximum:  # also NaN and infinity
+        most = f" and at most {maximum:,.0f}" if maximum != float("inf") else ""
+        raise SettingError(
+            f"{name}: {shown(raw)} is not a number of seconds above 0{most}; set it to one such as 3600, {unset}."
+        )
     return value

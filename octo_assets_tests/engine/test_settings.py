@@ -83,7 +83,11 @@ def test_the_workspace_itself_has_no_problem(settings_of):
         ("OCTO_MEMORY_MB", "15", "OCTO_MEMORY_MB: 15 is below the minimum (16)"),
         ("OCTO_MEMORY_MB", "1.5", "OCTO_MEMORY_MB: '1.5' is not a whole number of megabytes"),
         ("OCTO_MEMORY_MB", "lots", "OCTO_MEMORY_MB: 'lots' is not a whole number of megabytes"),
-        ("OCTO_WORKERS", "0", "OCTO_WORKERS: 0 is below the minimum (1); set it to 1 or more, or unset it for one"),
+        (
+            "OCTO_WORKERS",
+            "0",
+            "OCTO_WORKERS: 0 is below the minimum (1); set it to 1 or more (at most 1,024), or unset",
+        ),
         ("OCTO_WORKERS", "two", "OCTO_WORKERS: 'two' is not a whole number of processes; set it to 1 or more"),
         ("OCTO_WORKER_TIMEOUT_S", "soon", "OCTO_WORKER_TIMEOUT_S: 'soon' is not a number of seconds above 0"),
         ("OCTO_WORKER_TIMEOUT_S", "0", "OCTO_WORKER_TIMEOUT_S: '0' is not a number of seconds above 0"),
@@ -95,10 +99,27 @@ def test_the_workspace_itself_has_no_problem(settings_of):
         (
             "OCTO_RETENTION_DAYS",
             "0",
-            "OCTO_RETENTION_DAYS: 0 is below the minimum (1); set it to 1 or more, or unset it for 430",
+            "OCTO_RETENTION_DAYS: 0 is below the minimum (1); set it to 1 or more (at most 36,500), or unset it",
         ),
         ("OCTO_RETENTION_DAYS", "a year", "OCTO_RETENTION_DAYS: 'a year' is not a whole number of days"),
         ("OCTO_RETENTION_DAYS", "7.5", "OCTO_RETENTION_DAYS: '7.5' is not a whole number of days"),
+        (
+            "OCTO_WORKERS",
+            "1025",
+            "OCTO_WORKERS: '1025' is above the maximum (1,024); set it to 1,024 or less, or unset",
+        ),
+        (
+            "OCTO_RETENTION_DAYS",
+            "36501",
+            "OCTO_RETENTION_DAYS: '36501' is above the maximum (36,500); set it to 36,500",
+        ),
+        ("OCTO_LANDING_OPEN_DAYS", "99999999", "OCTO_LANDING_OPEN_DAYS: '99999999' is above the maximum (36,500)"),
+        ("OCTO_WORKER_TIMEOUT_S", "inf", "OCTO_WORKER_TIMEOUT_S: 'inf' is not a number of seconds above 0 and at most"),
+        (
+            "OCTO_WORKER_TIMEOUT_S",
+            "1e10",
+            "OCTO_WORKER_TIMEOUT_S: '1e10' is not a number of seconds above 0 and at most",
+        ),
     ],
 )
 def test_a_number_setting_out_of_range_names_its_range(settings_of, setting, value, says):
@@ -116,6 +137,39 @@ def test_a_whole_number_in_other_digits_is_the_projects_sentence_not_pythons(set
     line = one(settings_of(**{setting: value}))
     assert line.startswith(f"{setting}: {value!r} is not a whole number of ") and "set it to" in line
     assert "invalid literal" not in line
+
+
+# every number setting, and the most each may be (settings.MAXIMUM)
+MOST = {
+    "OCTO_WORKERS": "1024",
+    "OCTO_MEMORY_MB": "1048576",
+    "OCTO_LANDING_OPEN_DAYS": "36500",
+    "OCTO_RETENTION_DAYS": "36500",
+    "OCTO_DAYS_PER_RUN": "36500",
+    "OCTO_WORKER_TIMEOUT_S": "31622400",
+}
+# what Python would otherwise say of these: "invalid literal for int()", "could not convert
+# string to float", "Exceeds the limit (4300 digits)", or nothing (a float of other scripts'
+# digits, inf, a number too large for a C int, a date, a clock), failing later, deep in a run
+WRONG = [*OTHER_DIGITS, "½", "-1", "lots", "0x10", "1e999", "inf", "nan", "9" * 5000]
+PYTHONS_WORDS = ("invalid literal", "could not convert", "Exceeds the limit", "int()", "float()")
+
+
+@pytest.mark.parametrize("setting", list(MOST))
+@pytest.mark.parametrize("value", WRONG, ids=lambda value: value if len(value) < 10 else f"{len(value)} digits")
+def test_every_number_setting_refuses_a_wrong_value_in_one_sentence_naming_both(settings_of, setting, value):
+    line = one(settings_of(**{setting: value}))
+    assert line.startswith(f"{setting}: {settings.shown(value)} is ") and "set it to" in line
+    assert len(line) < 250  # a 5,000-digit value is quoted by its start
+    assert not any(words in line for words in PYTHONS_WORDS)
+
+
+@pytest.mark.parametrize("setting", list(MOST))
+def test_every_number_setting_takes_its_maximum_and_refuses_one_more(settings_of, setting):
+    assert settings_of(**{setting: MOST[setting]}) == []
+    line = one(settings_of(**{setting: str(int(MOST[setting]) + 1)}))
+    assert line.startswith(f"{setting}: '{int(MOST[setting]) + 1}' is ")
+    assert f"{int(MOST[setting]):,}" in line  # the maximum, named
 
 
 def test_whole_number_settings_take_ascii_digits_around_blanks(monkeypatch):

@@ -2,7 +2,11 @@
 
 On a terminal, a live bar per phase (tqdm): the landing files read, then each step of the Dagster
 run, the days assembled and the files parsed inside the readings step, with elapsed and remaining
-time. Elsewhere (CI, a log file), a plain line at each step and about every tenth of a phase.
+time. Elsewhere (CI, a log file), plain lines: each phase with the time since the command began,
+and a phase that lasts (PLAIN_AFTER_S) about every tenth of the way with its elapsed and
+remaining time and its rate, and at its end the time it took. A rate (and a remaining time, which
+follows from it) is shown once a phase has run MIN_RATE_S since its first report: over less, a
+count divided by a few microseconds says nothing ("13981013.33 files/s").
 
 Inside the run, the progress comes from the run's own event log, the lines the readings step
 writes there for the UI ("read 40,000 of 100,000 landing files", "2021-01-02: assembled part 3
@@ -22,6 +26,77 @@ from octo_assets.readings.ingest import Progress
 
 READ = re.compile(r"read ([\d,]+) of ([\d,]+) landing files")
 ASSEMBLED = re.compile(r"(\d{4}-\d{2}-\d{2}): assembled part (\d+) of (\d+)")
+MIN_RATE_S = 1.0  # a rate over less time than this is noise
+PLAIN_AFTER_S = 2.0  # a phase shorter than this gets no progress line: its own line, with its time, says enough
+LIVE_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+
+def duration(seconds: float) -> str:
+    """A time for a person: 0.4 s, 12 s, 3 min 05 s, 1 h 02 min."""
+    seconds = max(seconds, 0.0)
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def rate(items: int, elapsed: float, unit: str = "") -> str | None:
+    """`items` done in `elapsed` seconds, a second, with as many digits as mean something
+    ("1,234 files/s", "12.5 files/s", "0.25 parts/s"); None under MIN_RATE_S or with nothing done."""
+    if elapsed < MIN_RATE_S or items <= 0:
+        return None
+    per_second = items / elapsed
+    if per_second >= 100:
+        shown = f"{per_second:,.0f}"
+    elif per_second >= 10:
+        shown = f"{per_second:.1f}"
+    else:
+        shown = f"{per_second:.2g}"
+    return f"{shown} {unit}/s" if unit else f"{shown}/s"
+
+
+def remaining(items: int, left: int, elapsed: float) -> float | None:
+    """Seconds for `left` more items at the pace of `items` in `elapsed`; None when that cannot be
+    told yet (nothing done, under MIN_RATE_S)."""
+    if items <= 0 or elapsed < MIN_RATE_S:
+        return None
+    return elapsed / items * max(left, 0)
+
+
+def status(done: int, total: int | None, elapsed: float, unit: str = "", since: int = 0) -> str:
+    """A plain progress line: "40 of 100 files (40%), 2.5 s, ~3.8 s left, 16 files/s"; at the end
+    "100 of 100 files (100%) in 6.2 s, 16 files/s"; without a total "4,000 files, 12 s, 333
+    files/s". `elapsed` is the time since `since` items were done (the phase's first report)."""
+    what = f" {unit}" if unit else ""
+    count = f"{done:,} of {total:,}{what} ({done * 100 // total}%)" if total else f"{done:,}{what}"
+    finished = bool(total) and done >= total
+    parts = [f"{count} in {duration(elapsed)}" if finished else f"{count}, {duration(elapsed)}"]
+    left = remaining(done - since, total - done, elapsed) if total and not finished else None
+    if left is not None:
+        parts.append(f"~{duration(left)} left")
+    speed = rate(done - since, elapsed, unit)
+    if speed:
+        parts.append(speed)
+    return ", ".join(parts)
+
+
+def live_postfix(done: int, total: int | None, elapsed: float, unit: str = "", since: int = 0) -> str:
+    """What a live bar shows after its elapsed time, once they mean something: the time left and
+    the rate ("00:12 left, 1,234 files/s"); else nothing."""
+    from tqdm import tqdm
+
+    parts = []
+    left = remaining(done - since, total - done, elapsed) if total and done < total else None
+    if left is not None:
+        parts.append(f"{tqdm.format_interval(left)} left")
+    speed = rate(done - since, elapsed, unit)
+    if speed:
+        parts.append(speed)
+    return ", ".join(parts)
 
 
 class Display:
@@ -32,35 +107,48 @@ class Display:
         self.live = stream.isatty()
         self.bar = None
         self.phase = ""
-        self.started = time.monotonic()
+        self.unit = ""
+        self.began = time.monotonic()  # the command's start: a plain phase line says how long since
+        self.started = self.began  # the phase's first report
+        self.since: int | None = None  # what was done at the phase's first report
         self.last_tenth = -1
+        self.reported = False  # a plain line of the phase's progress was printed
 
     def start(self, phase: str, total: int | None = None, unit: str = "") -> None:
         self.close()
-        self.phase, self.started, self.last_tenth = phase, time.monotonic(), -1
+        self.phase, self.unit, self.started, self.since = phase, unit, time.monotonic(), None
+        self.last_tenth, self.reported = -1, False
         if self.live:
             from tqdm import tqdm
 
-            counted = {} if total else {"bar_format": "{desc}: {elapsed}"}  # a step: how long so far
-            self.bar = tqdm(total=total, unit=f" {unit}" if unit else "it", desc=phase, file=self.stream, **counted)
+            # a step: how long so far; a count: our own rate and time left (tqdm's own rate over a
+            # few microseconds is millions a second)
+            shape = LIVE_FORMAT if total else "{desc}: {elapsed}"
+            self.bar = tqdm(total=total, desc=phase, file=self.stream, bar_format=shape)
         else:
-            self.line(phase + (f" ({total:,} {unit})" if total else ""))
+            counted = f", {total:,} {unit}" if total else ""
+            self.line(f"{phase}{counted} (after {duration(self.started - self.began)})")
 
     def update(self, done: int, total: int) -> None:
+        if self.since is None:  # the first report: the pace is counted from here
+            self.since, self.started = done, time.monotonic()
+        elapsed = time.monotonic() - self.started
         if self.bar is not None:
             self.bar.total = total
             self.bar.n = done
+            self.bar.set_postfix_str(live_postfix(done, total, elapsed, self.unit, self.since), refresh=False)
             self.bar.refresh()
             return
         tenth = done * 10 // max(total, 1)
-        # plain lines for long work only: a phase of a second needs no report
-        if tenth > self.last_tenth and time.monotonic() - self.started >= 2:
+        if tenth <= self.last_tenth:
+            return
+        if done >= total:  # the end of a phase that reported its progress: how long it took
+            if self.reported:
+                self.line(f"  {status(done, total, elapsed, self.unit, self.since)}")
             self.last_tenth = tenth
-            elapsed = time.monotonic() - self.started
-            remaining = elapsed / done * (total - done) if done else 0
-            self.line(
-                f"  {done:,} of {total:,} ({done * 100 // max(total, 1)}%), {elapsed:.0f} s, ~{remaining:.0f} s left"
-            )
+        elif elapsed >= PLAIN_AFTER_S:  # long work only: the phase's own line says a short one
+            self.line(f"  {status(done, total, elapsed, self.unit, self.since)}")
+            self.last_tenth, self.reported = tenth, True
 
     def line(self, text: str) -> None:
         if self.bar is not None:

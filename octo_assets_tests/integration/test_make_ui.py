@@ -1,9 +1,12 @@
 """`make ui` stops when told to, however it was started: in a script's background job SIGINT is
 ignored, and `dg dev` (which handles SIGTERM as SIGINT) would then ignore `kill` too, leaving the
-UI and its daemon running. The Makefile gives it SIGINT's default back."""
+UI and its daemon running. The Makefile gives it SIGINT's default back. On a port in use it starts
+nothing: one sentence naming the process holding the port and a free one to use instead."""
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -67,9 +70,15 @@ def test_make_ui_in_the_background_stops_on_sigterm_with_everything_it_started(t
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # the daemon's sensors, on by default, tick at once: on the test's own (empty) places, never on
+    # the repository's data/
+    places = {"OCTO_READINGS_DIR": "readings", "OCTO_LAKE_DIR": "lake", "OCTO_WAREHOUSE": "warehouse.duckdb"}
+    env = {**os.environ, **{name: str(tmp_path / rel) for name, rel in places.items()}}
+    env["OCTO_SOURCE_DB"] = str(tmp_path / "case_study.db")
     make = subprocess.Popen(
         ["make", "ui", f"PORT={port}", f"DAGSTER_HOME={home}"],
         cwd=REPO_ROOT,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=ignore_sigint,
@@ -99,3 +108,63 @@ def test_make_ui_in_the_background_stops_on_sigterm_with_everything_it_started(t
         except ProcessLookupError:
             pass
         make.wait(timeout=30)
+
+
+def dagster_home(tmp_path: Path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
+def make_ui_that_should_stop(port: str, home: Path) -> subprocess.CompletedProcess:
+    """`make ui PORT=port`, expected to stop at once; if it does not (dg dev started), everything
+    it started is killed and the test fails. Its settings point beside `home`: a daemon started by
+    mistake writes nothing into the repository's data/."""
+    places = {"OCTO_READINGS_DIR": "readings", "OCTO_SOURCE_DB": "none.db", "OCTO_LAKE_DIR": "lake"}
+    env = {**os.environ, **{name: str(home.parent / rel) for name, rel in places.items()}}
+    env["OCTO_WAREHOUSE"] = str(home.parent / "warehouse.duckdb")
+    make = subprocess.Popen(
+        ["make", "ui", f"PORT={port}", f"DAGSTER_HOME={home}"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = make.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(make.pid, signal.SIGKILL)
+        out, err = make.communicate()
+        pytest.fail(f"make ui PORT={port} did not stop: {out[-500:]} {err[-500:]}")
+    return subprocess.CompletedProcess(make.args, make.returncode, out, err)
+
+
+def test_make_ui_on_a_port_in_use_says_who_holds_it_and_starts_nothing(tmp_path):
+    """dg dev on a port in use would print "Serving", fail to bind, and never exit, its daemon
+    running: make ui checks the port first."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = make_ui_that_should_stop(str(port), dagster_home(tmp_path))
+    me = Path("/proc/self/comm").read_text().strip()
+    sentence, *made = done.stderr.strip().splitlines()
+    found = re.fullmatch(rf"make ui: port {port} is in use by process {os.getpid()} \({re.escape(me)}\); "
+                         r"stop it, or run make ui PORT=(\d+)\.", sentence)  # fmt: skip
+    assert found, sentence
+    assert int(found.group(1)) != port
+    assert len(made) == 1 and made[0].startswith("make: *** ") and done.returncode != 0  # make's own line
+    assert "dg dev" not in done.stdout and "Serving" not in done.stdout + done.stderr  # nothing started
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "65536", "3000x"])
+def test_make_ui_on_something_that_is_not_a_port_says_so(tmp_path, port):
+    done = make_ui_that_should_stop(port, dagster_home(tmp_path))
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[0] == (
+        f"make ui: PORT={port} is not a port; give a number from 1 to 65535, as in make ui PORT=3001."
+    )
+    assert "dg dev" not in done.stdout

@@ -24,7 +24,7 @@ from octo_assets.readings.checks import READINGS_CHECKS, evaluate
 from octo_assets.readings.ingest import LAKE_SCHEMA, DayBuild, LandingFilesGone, Progress, build_days
 from octo_assets.readings.workers import WorkerError
 from octo_assets.resources import LakeStorage, LandingFolder, ReadingsWorkers
-from octo_assets.staging import staging_area
+from octo_assets.staging import StagingFull, staging_area
 
 LANDING = dg.AssetSpec(
     keys.LANDING,
@@ -154,7 +154,7 @@ def readings(
                     failures.append(failure)
                 else:
                     published[build.day.isoformat()] = metadata
-    except (LandingFilesGone, WorkerError) as exc:
+    except (LandingFilesGone, WorkerError, StagingFull) as exc:
         raise dg.Failure(description=str(exc)) from None
     yield from finish_days(context, published, failures, checked)
 

@@ -91,8 +91,8 @@ sql: $(BIN)/activate  ## a DuckDB SQL prompt on the catalog (read-only); ARGS='-
 bench: $(BIN)/activate  ## README's Performance benchmarks: bench.run --all, bench.up_to_date (15+ min, GBs in /tmp/octo-bench); ARGS='--fixed-cost' etc.: that part of bench.run
 	$(if $(ARGS),$(BIN)/python -m bench.run $(ARGS),$(BIN)/python -m bench.run --all && $(BIN)/python -m bench.up_to_date)
 
-migrate: $(BIN)/activate  ## convert a Parquet lake from before Delta (OCTO_LAKE_DIR) into Delta tables, in place
-	$(BIN)/python -m octo_assets.migrate
+migrate: $(BIN)/activate  ## convert a Parquet lake from before Delta (OCTO_LAKE_DIR) into Delta tables, in place; ARGS=--help
+	$(BIN)/python -m octo_assets.migrate $(ARGS)
 
 clean:  ## remove everything the pipeline generated (not the venv)
 	rm -rf data/lake data/warehouse.duckdb $(DAGSTER_HOME)

@@ -11,6 +11,7 @@ from octo_assets.automation import FRESHNESS_CHECKS, SCHEDULES, SENSORS, with_po
 from octo_assets.automation.housekeeping import lake_housekeeping_job
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.catalog.assets import catalog
+from octo_assets.home import homed
 from octo_assets.readings.assets import LANDING, readings
 from octo_assets.readings.checks import readings_against_the_source
 from octo_assets.resources import resources_from_env
@@ -39,7 +40,8 @@ defs = dg.Definitions(
     jobs=[BUILD_JOB, lake_housekeeping_job],
     schedules=SCHEDULES,
     sensors=SENSORS,
-    resources=resources_from_env(),
+    # runs refuse a Dagster instance that serves another lake (octo_assets.home)
+    resources=homed(resources_from_env()),
     # Steps run in the run's own process: the readings step parallelises its parsing itself,
     # and a process per step (the default) costs seconds of start-up for each of ~30 steps.
     executor=dg.in_process_executor,

@@ -27,8 +27,10 @@ import dagster as dg
 from octo_assets.analytics.assets import CHANGE_TAG, SNAPSHOT_TAG, SOURCE_CORRECTION, TRIGGER_TAG
 from octo_assets.analytics.checks import CHECKS
 from octo_assets.automation.jobs import CORRECTED_ASSETS, CORRECTION_JOB, SOURCE_CHECK_KEYS
+from octo_assets.home import refusal
 from octo_assets.keys import AGREEMENT, CATALOG
 from octo_assets.partitions import days_per_run
+from octo_assets.resources import LakeStorage
 from octo_assets.source.assets import CHANGE_SUMMARY, DAYS_TO_REFRESH, SNAPSHOT_VERSION
 
 EVENTS_PER_TICK = 1_000  # of each asset; the rest on the next ticks
@@ -194,7 +196,11 @@ def read_events(instance: dg.DagsterInstance, after: int | None):
     description="A new source snapshot: rebuild the analytics days it moves (its lake/agreement metadata "
     "lists them), however old, and only those; and any day built from an older snapshot than the latest.",
 )
-def source_correction_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def source_correction_sensor(context: dg.SensorEvaluationContext, lake: LakeStorage) -> dg.SensorResult | dg.SkipReason:
+    # the snapshots and days it reads in the event log are this lake's only if the instance serves it
+    refused = refusal(context.instance, lake)
+    if refused:
+        return dg.SkipReason(refused)
     after = int(context.cursor) if context.cursor else None
     snapshots, baseline, built, horizon = read_events(context.instance, after)
     cursor = str(horizon) if horizon is not None else context.cursor

@@ -8,6 +8,7 @@ import polars as pl
 from octo_assets.analytics.tables import TABLES
 from octo_assets.catalog.connect import CatalogNotFound, connect
 from octo_assets.domain import LOCAL_TZ
+from octo_assets.home import refusal
 from octo_assets.housekeeping import LakeRefused, housekeep
 from octo_assets.lake import lake_tables
 from octo_assets.metadata import markdown_table
@@ -61,11 +62,20 @@ def lake_housekeeping_job():
     lake_housekeeping()
 
 
-lake_housekeeping_schedule = dg.ScheduleDefinition(
+@dg.schedule(
     name="lake_housekeeping_schedule",
     cron_schedule=HOUSEKEEPING_CRON,
     execution_timezone=LOCAL_TZ,
     job=lake_housekeeping_job,
+    # on: nothing a reader may need is deleted (the retention, the catalog's versions, the latest)
+    default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Sunday 03:00 Europe/London: checkpoint every lake table's log, and vacuum files no version "
     "within OCTO_RETENTION_DAYS (nor the catalog) needs.",
 )
+def lake_housekeeping_schedule(
+    context: dg.ScheduleEvaluationContext, lake: LakeStorage
+) -> dg.RunRequest | dg.SkipReason:
+    refused = refusal(context.instance, lake)  # the instance serves another lake (octo_assets.home)
+    if refused:
+        return dg.SkipReason(refused)
+    return dg.RunRequest()

@@ -9,7 +9,8 @@ compared with what the lake has built, file by file (the `readings_files` accoun
 day's published partition). A day is requested when one of the files holding it, in the version
 now landed, is not in its published partition. So a late correction to a day weeks old re-runs
 that day, a file the 08:00 run happened to read for another day is still requested for its own,
-and turning the sensor on over a built lake requests nothing.
+and turning the sensor on over a built lake requests nothing. A day with a run that has not
+started yet (queued) is not requested again: that run lists the landing area when it starts.
 
 The cursor is one number: the first sight up to which versions have been compared (bounded
 however many files land). The work of a tick is bounded too: it reads new files until
@@ -36,7 +37,8 @@ import polars as pl
 
 from octo_assets.automation.jobs import DAILY_JOB
 from octo_assets.domain import FIRST_DAY
-from octo_assets.keys import AGREEMENT, PRODUCT
+from octo_assets.home import refusal
+from octo_assets.keys import AGREEMENT, PRODUCT, READINGS
 from octo_assets.lake import DAY_KEY, FILES_TABLE, Lake
 from octo_assets.partitions import daily_partitions
 from octo_assets.readings import landing as landing_index
@@ -49,6 +51,7 @@ from octo_assets.storage import Storage
 
 # the analytics in the daily job read the latest snapshot of these: without one every run fails
 SNAPSHOT_TABLES = [AGREEMENT, PRODUCT]
+PARTITION_TAG = "dagster/partition"
 # a tick reads new files until this long after it began (its listing included; at least one batch),
 # then records what it learnt. At 1M new files in a flat folder, recording took 6-10 s after a
 # 10 s budget (ticks of 15.8-20.5 s, bench/RESULTS.md). With 5 s they took 13.5-23.5 s on a slow
@@ -65,6 +68,12 @@ READ_AT_LEAST_S = 3.0
 LEARNT_SCHEMA = {"path": pl.String, "sha": pl.String, "days": pl.List(pl.Date), "rows": pl.Int64}
 
 
+# a run of a day in one of these states has not listed the landing area yet: it reads every file
+# landed by the time it starts. STARTED: it may have listed before the newest files landed
+NOT_STARTED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+IN_FLIGHT = [*NOT_STARTED, dg.DagsterRunStatus.STARTED]
+
+
 @dataclass(frozen=True)
 class LandingChanges:
     stale: dict[date, list[str]]  # day -> the files holding it whose landed version it was not built from
@@ -72,6 +81,7 @@ class LandingChanges:
     examined: int  # versions compared this time
     unread: int  # new versions whose days are not known yet (left for the next tick)
     listed_at_ns: int
+    held: frozenset[date] = frozenset()  # the days the compared versions hold
 
 
 def content_days(
@@ -133,14 +143,15 @@ def landing_changes(
     examined = landing_index.versions_since(lake, seen, since_ns, -1 if unlisted is None else unlisted)
     stale: dict[date, list[str]] = {}
     digests: dict[date, str] = {}
-    for day in sorted(examined["days"].explode().drop_nulls().unique()):
+    held = sorted(examined["days"].explode().drop_nulls().unique())
+    for day in held:
         candidates = examined.filter(pl.col("days").list.contains(day)).select("path", "sha")
         missing = candidates.join(_built_from(lake, day), on="sha", how="anti").sort("path")
         if missing.height:
             stale[day] = missing["path"].to_list()
             # the run key: the same new versions are requested once, any other delivery gets its own run
             digests[day] = hashlib.sha256(repr(list(missing.iter_rows())).encode()).hexdigest()[:16]
-    return LandingChanges(stale, digests, examined.height, unread, seen.listed_at_ns)
+    return LandingChanges(stale, digests, examined.height, unread, seen.listed_at_ns, frozenset(held))
 
 
 def survey_and_learn(
@@ -221,6 +232,17 @@ def requests_for(changes: LandingChanges, trigger: str) -> tuple[list[dg.RunRequ
     return runs, skipped
 
 
+def days_in_runs(instance: dg.DagsterInstance, statuses: list[dg.DagsterRunStatus]) -> set[str]:
+    """The days (partition keys) of the runs in `statuses` that build that day's readings: runs of
+    the daily job, or of lake/readings launched from the UI (a range run has no one day: not here)."""
+    days = set()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=statuses)):
+        day = run.tags.get(PARTITION_TAG)
+        if day and (run.job_name == DAILY_JOB.name or READINGS in (run.asset_selection or ())):
+            days.add(day)
+    return days
+
+
 def landing_event(changes: LandingChanges) -> dg.AssetMaterialization:
     """The external landing area changed: recorded so its freshness shows in the UI."""
     files = sorted({f for fs in changes.stale.values() for f in fs})
@@ -242,19 +264,24 @@ def snapshot_missing(instance: dg.DagsterInstance) -> bool:
     name="landing_sensor",
     job=DAILY_JOB,
     minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,  # a delivery's days are built within a minute, unasked
     description="New or re-delivered readings files, whatever their modification time: a run of the daily "
     "job for each day they hold that the lake has not built from them.",
 )
 def landing_sensor(
     context: dg.SensorEvaluationContext, landing: LandingFolder, lake: LakeStorage
 ) -> dg.SensorResult | dg.SkipReason:
+    refused = refusal(context.instance, lake)  # the instance serves another lake (octo_assets.home)
+    if refused:
+        return dg.SkipReason(refused)
     problem = landing.problem() or lake.problem()
     if problem:
         return dg.SkipReason(problem)
     if snapshot_missing(context.instance):
         # the cursor stays put: these files are requested once a snapshot exists
         return dg.SkipReason(
-            "waiting for the first source snapshot: turn on source_db_sensor or run source_snapshot_job"
+            "waiting for the first source snapshot: source_db_sensor takes it (if it was turned off, turn it on "
+            "or run source_snapshot_job)"
         )
     since = json.loads(context.cursor)["seen_through_ns"] if context.cursor else None
     changes = landing_changes(landing.storage(), lake.lake(), since, open_days=landing.open_days)
@@ -270,6 +297,12 @@ def landing_sensor(
             skip_reason=f"no new or changed files in {landing.path} ({changes.examined:,} compared)", cursor=cursor
         )
     runs, skipped = requests_for(changes, "landing_sensor")
+    # a day whose run has not started yet is not asked for twice: that run reads these files too
+    waiting = days_in_runs(context.instance, NOT_STARTED)
+    for run in runs:
+        if run.partition_key in waiting:
+            skipped[date.fromisoformat(run.partition_key)] = "a run of it that has not started yet will read its files"
+    runs = [run for run in runs if run.partition_key not in waiting]
     for day, reason in skipped.items():
         context.log.info(f"{day}: not requested, {reason} ({len(changes.stale[day])} file(s))")
     events = [landing_event(changes)]

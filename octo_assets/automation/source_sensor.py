@@ -12,8 +12,9 @@ import dagster as dg
 
 from octo_assets.automation.jobs import SNAPSHOT_JOB, snapshot_run_config
 from octo_assets.domain import LOCAL_TZ
+from octo_assets.home import refusal
 from octo_assets.keys import AGREEMENT
-from octo_assets.resources import SourceDatabase
+from octo_assets.resources import LakeStorage, SourceDatabase
 from octo_assets.source.assets import SOURCE_DB
 
 SNAPSHOT = AGREEMENT  # every snapshot run materialises it: its latest event is the latest snapshot
@@ -50,9 +51,17 @@ def source_event(files: list[Path]) -> dg.AssetMaterialization:
     name="source_db_sensor",
     job=SNAPSHOT_JOB,
     minimum_interval_seconds=30,
+    # on: the midnight update (and any correction) is snapshotted within a minute, and a new
+    # deployment's first snapshot, which the landing sensor waits for, is taken at once
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="The source SQLite database changed: snapshot it (today's snapshot, Europe/London).",
 )
-def source_db_sensor(context: dg.SensorEvaluationContext, source_db: SourceDatabase) -> dg.SensorResult | dg.SkipReason:
+def source_db_sensor(
+    context: dg.SensorEvaluationContext, source_db: SourceDatabase, lake: LakeStorage
+) -> dg.SensorResult | dg.SkipReason:
+    refused = refusal(context.instance, lake)  # the instance serves another lake (octo_assets.home)
+    if refused:
+        return dg.SkipReason(refused)
     path = Path(source_db.path).expanduser().resolve()
     files = database_files(path)
     if path not in files:

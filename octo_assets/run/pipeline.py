@@ -399,7 +399,8 @@ def no_readings(landing: str, unreadable) -> str:
 def dagster_home() -> dg.DagsterInstance:
     """The instance in $DAGSTER_HOME; without it, the project's .dagster (as `make run` sets it).
     A RunError (one sentence naming both lakes) if it serves another lake than OCTO_LAKE_DIR's
-    (octo_assets.home: the instance records its lake on first use)."""
+    (octo_assets.home: the instance records its lake when its first run sets the lake up, after
+    the settings were checked)."""
     from octo_assets.home import refusal
 
     if not os.environ.get("DAGSTER_HOME"):
@@ -413,7 +414,7 @@ def dagster_home() -> dg.DagsterInstance:
     if not home.is_dir():
         raise RunError(f"DAGSTER_HOME: {home} is not a folder; create it (make run does), or unset DAGSTER_HOME.")
     instance = dg.DagsterInstance.get()
-    refused = refusal(instance, definitions.defs.resources["lake"])
+    refused = refusal(instance, definitions.defs.resources["lake"], claim=False)
     if refused:
         instance.dispose()
         raise RunError(refused)

@@ -14,13 +14,20 @@ from octo_assets_tests.support.runs import materialize
 LONDON = ZoneInfo("Europe/London")
 
 
+@pytest.fixture
+def instance(tmp_path):
+    """A schedule's tick opens its instance from a reference (as the daemon's does): one on disk."""
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        yield instance
+
+
 def at(local: str) -> datetime:
     return datetime.fromisoformat(local).replace(tzinfo=LONDON)
 
 
 def tick(name: str, instance, local: str, ws=None) -> list[dg.RunRequest]:
     schedule = defs.resolve_schedule_def(name)
-    resources = {}
+    resources = {"lake": LakeStorage(root=str(instance.root_directory) + "/lake")}  # a lake of the test's own
     if ws is not None:
         resources = {"landing": LandingFolder(path=ws.readings_url), "lake": LakeStorage(root=ws.lake_url)}
     with dg.build_schedule_context(

@@ -9,7 +9,7 @@ import pytest
 from octo_assets.automation.jobs import SNAPSHOT_ASSETS, SNAPSHOT_JOB
 from octo_assets.automation.source_sensor import source_db_sensor
 from octo_assets.definitions import ASSETS, defs
-from octo_assets.resources import SourceDatabase
+from octo_assets.resources import LakeStorage, SourceDatabase
 from octo_assets.source.assets import SOURCE_DB
 
 SECOND_NS = 1_000_000_000
@@ -24,7 +24,7 @@ def watched(workspace, instance):
 
 
 def source_tick(ws, instance, cursor=None):
-    resources = {"source_db": SourceDatabase(path=str(ws.source_db))}
+    resources = {"source_db": SourceDatabase(path=str(ws.source_db)), "lake": LakeStorage(root=ws.lake_url)}
     return source_db_sensor.evaluate_tick(
         dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
     )

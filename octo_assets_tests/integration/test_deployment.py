@@ -26,11 +26,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
 from octo_assets import connect
 from octo_assets_tests.support import expected
+from octo_assets_tests.support.automation import stop as stop_automation
 from octo_assets_tests.support.postgres import PRODUCTION_YAML
 from octo_assets_tests.support.seaweedfs import free_ports
 from octo_assets_tests.support.workspace import new_workspace
@@ -44,6 +46,7 @@ MAX_BACKFILL_RUNS = 2  # ... of them, runs of one backfill
 # published empty, with allow_empty_days); the queue's load, beside the backfill's runs
 EXTRA_DAYS = ["2021-01-20", "2021-01-21", "2021-01-22"]
 BUDGET_S = 420
+BUILDS_BY_ITSELF = {"landing_sensor", "source_db_sensor", "daily_readings_schedule", "lake_housekeeping_schedule"}
 REPOSITORY = {"repositoryLocationName": "octo_assets", "repositoryName": "__repository__"}
 DAILY_AND_CATALOG = [
     ["lake", "readings"],
@@ -166,12 +169,18 @@ def queue_checked_every_second() -> dict:
 
 
 @pytest.fixture
-def deployment(postgres, s3_server, tmp_path, request) -> Iterator[tuple[Deployment, object]]:
+def deployment(postgres, s3_server, tmp_path, request, monkeypatch) -> Iterator[tuple[Deployment, object]]:
     ws = new_workspace(tmp_path / "ws", "s3", request)
     land_six_days(ws)
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(queue_checked_every_second()))
+    # the runs here are the test's (and the correction sensor's): what would build the landed days and
+    # snapshot the changed source by itself (on by default) is turned off first, as in the UI
+    for name, value in postgres.env().items():
+        monkeypatch.setenv(name, value)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        stop_automation(instance, BUILDS_BY_ITSELF)
     staging = tmp_path / "staging"
     env = {
         **os.environ,

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
+from octo_assets.home import recorded_lake, refusal
+from octo_assets.resources import LakeStorage
 from octo_assets.run import run_pipeline
 from octo_assets_tests.support.postgres import PRODUCTION_YAML
 
@@ -66,3 +68,32 @@ def test_the_pipeline_runs_on_the_production_instance(production_instance, postg
     }
     assert check_executions > 0
     assert pools == [("duckdb_catalog", 1)]  # the catalog's pool took the default limit, shared by every host
+
+
+def test_the_lake_a_deployment_serves_is_recorded_in_its_database_not_in_a_home_folder(
+    production_instance, postgres_server, tmp_path, monkeypatch
+):
+    """Each process of a deployment (webserver, daemon, every run's pod) has a DAGSTER_HOME folder
+    of its own, which it does not share: the lake the instance serves is a row in PostgreSQL, so a
+    process with a new home on the same database is refused another lake as the first one is, and
+    another database serves another lake (octo_assets.home)."""
+    first, second = tmp_path / "first_lake", tmp_path / "second_lake"
+    first.mkdir()
+    second.mkdir()
+    assert refusal(production_instance, LakeStorage(root=str(first))) is None  # its first use
+    pod_home = tmp_path / "pod_home"
+    pod_home.mkdir()
+    shutil.copy(PRODUCTION_YAML, pod_home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(pod_home)) as pod:
+        assert recorded_lake(pod) == str(first)
+        assert refusal(pod, LakeStorage(root=f"{first}/")) is None
+        assert refusal(pod, LakeStorage(root=str(second))) == (
+            f"The Dagster instance of {pod_home} (its runs in PostgreSQL) holds the runs of the lake {first}, "
+            f"not of OCTO_LAKE_DIR {second}: give that lake an instance of its own (another database: "
+            f"DAGSTER_PG_DB), or set OCTO_LAKE_DIR back to {first}."
+        )
+    for name, value in postgres_server.new_database().env().items():
+        monkeypatch.setenv(name, value)
+    with dg.DagsterInstance.from_config(str(pod_home)) as other:
+        assert recorded_lake(other) is None
+        assert refusal(other, LakeStorage(root=str(second))) is None

@@ -6,10 +6,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from octo_assets import automation, definitions
-from octo_assets_tests.support.dagster_dev import LOCATION, REPOSITORY, DagsterDev, running_dagster_dev
+from octo_assets_tests.support import automation as automation_support
+from octo_assets_tests.support.dagster_dev import LOCATION, REPOSITORY, DagsterDev, dagster_home, running_dagster_dev
 from octo_assets_tests.support.workspace import SAMPLE
 
 ASSET_JOB = "__ASSET_JOB"
@@ -45,6 +47,7 @@ DAILY = {
 SOURCE_SNAPSHOT = ["lake/agreement", "lake/product", "lake/meterpoint"]
 ONE_DAY = ["lake/readings", "analytics/half_hourly_consumption"]
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+BUILDS_BY_ITSELF = {"landing_sensor", "source_db_sensor", "daily_readings_schedule", "lake_housekeeping_schedule"}
 REPOSITORY_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
 
 
@@ -61,7 +64,11 @@ def dev(module_workspace, tmp_path_factory) -> Iterator[DagsterDev]:
     ws = module_workspace
     shutil.copytree(SAMPLE / "readings", ws.readings, dirs_exist_ok=True)
     shutil.copy(SAMPLE / "case_study.db", ws.source_db)
-    with running_dagster_dev(tmp_path_factory.mktemp("ui"), ws, BUDGET_S) as server:
+    root = tmp_path_factory.mktemp("ui")
+    # an operator who builds by hand: what would build by itself (on by default) is turned off first
+    with dg.DagsterInstance.from_config(str(dagster_home(root))) as instance:
+        automation_support.stop(instance, BUILDS_BY_ITSELF)
+    with running_dagster_dev(root, ws, BUDGET_S) as server:
         yield server
 
 

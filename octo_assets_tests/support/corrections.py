@@ -4,12 +4,14 @@ switched, renamed, a meterpoint added, reordered); the helpers that build, snaps
 source_correction_sensor and run its requests as the daemon would."""
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 
 from octo_assets.automation.correction_sensor import source_correction_sensor as sensor
 from octo_assets.automation.jobs import DAILY_ASSETS, SNAPSHOT_ASSETS, snapshot_run_config
 from octo_assets.definitions import ASSET_CHECKS, ASSETS, defs
+from octo_assets.resources import LakeStorage
 from octo_assets_tests.support import expected
 from octo_assets_tests.support.runs import materialize
 
@@ -64,7 +66,10 @@ def build(ws, instance, days: list[str] = DAYS) -> None:
 
 
 def tick(instance, cursor: str | None) -> dg.SensorResult:
-    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+    # the sensor skips where the instance serves another lake: this one serves the test's only
+    lake = LakeStorage(root=str(Path(instance.root_directory) / "lake"))
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake}, definitions=defs)
+    return sensor.evaluate_tick(context)
 
 
 def requested_days(requests: list[dg.RunRequest]) -> dict[str, list[str]]:

@@ -50,6 +50,7 @@ PARTITION = "partition"
 CONTENT_SHA256 = "octo.content_sha256"  # a source snapshot's content (its data version in Dagster)
 WATERMARK = "octo.deliveries_seen_ns"  # the newest delivery a readings day was built from
 COMMIT = "octo.commit"  # a commit's own id: how a writer finds the version it committed
+CHECKPOINT_INTERVAL = 10  # commits between two checkpoints of a table's log
 MAX_ATTEMPTS = 50  # commits lost to concurrent writers of the same table before giving up
 SOURCE_TABLES = ("agreement", "product", "meterpoint")
 WRITER = WriterProperties(compression="ZSTD")
@@ -277,9 +278,16 @@ class Lake:
         return committed_version(current, before, commit)
 
     def table_configuration(self) -> dict[str, str]:
-        """Time travel reaches back `retention_days`: neither the log nor replaced files go sooner."""
+        """Time travel reaches back `retention_days`: neither the log nor replaced files go sooner.
+        A checkpoint every CHECKPOINT_INTERVAL commits: opening a table reads it and at most that
+        many commits, however long its history (a day is a commit: Delta's default, 100, made a
+        year's `make run` with nothing new twice as slow as a day's)."""
         interval = f"interval {self.retention_days} days"
-        return {"delta.logRetentionDuration": interval, "delta.deletedFileRetentionDuration": interval}
+        return {
+            "delta.logRetentionDuration": interval,
+            "delta.deletedFileRetentionDuration": interval,
+            "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
+        }
 
     def commit_info(self, table: str, value: str, limit: int = 200) -> dict | None:
         """The newest commit (within the last `limit`) that published the partition `value`."""

@@ -81,7 +81,7 @@ class Built:
     up_to_date: list[str] = ()  # landed days left alone: nothing they are built from changed
     snapshot: str = ""  # what became of the source snapshot
     catalog: str = ""  # why the catalog alone was rebuilt ("": it was not, or with a run)
-    upgraded: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # table -> (days, why) rebuilt
+    refreshed: dict[str, dict[str, str]] = field(default_factory=dict)  # analytics table -> day -> why rebuilt
 
 
 def build(
@@ -314,20 +314,25 @@ def run_pipeline(
         checks = SOURCE_CHECK_KEYS if table == "daily_product_consumption" else []
         result = build(instance, resources, first, last, {}, display, CORRECTION_JOB.name, selection, checks)
         failed += failed_checks(result)
-    upgraded = {}
+    refreshed: dict[str, dict[str, str]] = {}  # analytics table -> day -> why it is rebuilt
+    done = set(keys)
+    for table, days in up_to_date.analytics_behind(found_lake, ANALYTICS_TABLES).items():
+        for day in sorted(set(days) - done - set(corrected.get(table, []))):
+            refreshed.setdefault(table, {})[day] = "not built from the day's readings (a run stopped before it)"
     for table in ANALYTICS_TABLES:
         added = up_to_date.missing_columns(found_lake, analytics_table(table.name), list(table.schema))
-        if not added:
-            continue
-        done = set(keys) | set(corrected.get(table.name, []))
-        days = [d for d in lake.partition_values(analytics_table(table.name), table.partition_key) if d not in done]
-        upgraded[table.name] = (days, f"the code writes column(s) the table lacks: {', '.join(added)}")
-        for first, last in contiguous(days):
-            display.line(f"rebuilding {table.name} {first} .. {last}: {upgraded[table.name][1]}")
-            result = build(instance, resources, first, last, {}, display, selection=[ANALYTICS[table.name], CATALOG])
-            failed += failed_checks(result)
+        if added:
+            days = lake.partition_values(analytics_table(table.name), table.partition_key)
+            why = f"the code writes column(s) the table lacks: {', '.join(added)}"
+            for day in sorted(set(days) - done - set(corrected.get(table.name, []))):
+                refreshed.setdefault(table.name, {})[day] = why
+    for table, days in sorted(refreshed.items()):
+        for first, last, why in up_to_date.spans({date.fromisoformat(d): w for d, w in days.items()}):
+            display.line(f"rebuilding {table} {first} .. {last}: {why}")
+            selection = [ANALYTICS[table], CATALOG]
+            failed += failed_checks(build(instance, resources, str(first), str(last), {}, display, selection=selection))
     catalog = ""
-    if not keys and not snapshot.startswith("published") and not any(corrected.values()) and not upgraded:
+    if not keys and not snapshot.startswith("published") and not any(corrected.values()) and not refreshed:
         storage, name = resources["warehouse"].location()
         catalog = up_to_date.catalog_behind(found_lake, storage.uri(name), lake_tables(tuple(ANALYTICS))) or ""
         if catalog:
@@ -335,7 +340,7 @@ def run_pipeline(
             build(instance, resources, None, None, {}, display, SNAPSHOT_JOB.name, [CATALOG])
     left = sorted(d for d in landed if d in valid and d not in set(keys) and d not in kept)
     corrected = {table: days_moved for table, days_moved in corrected.items() if days_moved}
-    return Built(keys, failed, empty, reasons, corrected, kept, left, snapshot, catalog, upgraded)
+    return Built(keys, failed, empty, reasons, corrected, kept, left, snapshot, catalog, refreshed)
 
 
 def keys_of_source() -> list[dg.AssetKey]:
@@ -451,8 +456,10 @@ def main() -> None:
         display.close()
         raise
     print_plan(built)
-    if built.days:
-        print_summary(settings.location(settings.WAREHOUSE), built.days, built.failed_checks, built.empty)
+    touched = set(built.days) | {d for days in built.corrected.values() for d in days}
+    touched |= {d for days in built.refreshed.values() for d in days}
+    if touched:  # every day a table of which was built, read back through the catalog
+        print_summary(settings.location(settings.WAREHOUSE), sorted(touched), built.failed_checks, built.empty)
     elif built.failed_checks:
         print_failed_checks(built.failed_checks)
     print(f"\ndone in {time.monotonic() - started:.1f} s")
@@ -467,9 +474,9 @@ def print_plan(built: Built) -> None:
         for first, last in contiguous(days):
             days = span(date.fromisoformat(first), date.fromisoformat(last))
             print(f"  {table} rebuilt {days}: the new snapshot moves it")
-    for table, (days, why) in sorted(built.upgraded.items()):
-        for first, last in contiguous(days):
-            print(f"  {table} rebuilt {span(date.fromisoformat(first), date.fromisoformat(last))}: {why}")
+    for table, days in sorted(built.refreshed.items()):
+        for first, last, why in up_to_date.spans({date.fromisoformat(d): w for d, w in days.items()}):
+            print(f"  {table} rebuilt {span(first, last)}: {why}")
     for day, why in sorted(built.kept.items()):
         print(f"  not rebuilt {day}: {why}")
     if built.up_to_date:
@@ -480,7 +487,8 @@ def print_plan(built: Built) -> None:
     print(f"  source snapshot: {built.snapshot}")
     if built.catalog:
         print(f"  catalog rebuilt: {built.catalog}")
-    if not (built.days or built.corrected or built.catalog or built.upgraded or built.snapshot.startswith("published")):
+    published = built.snapshot.startswith("published")
+    if not (built.days or built.corrected or built.catalog or built.refreshed or published):
         print("  nothing to build: every landed day is up to date, nothing was committed")
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
+import pyarrow as pa
 from deltalake import DeltaTable
 
 from octo_assets.catalog.connect import CatalogNotFound, connect
@@ -31,6 +32,7 @@ from octo_assets.lake import (
     SNAPSHOT_KEY,
     SOURCE_TABLES,
     Lake,
+    analytics_table,
     source_table,
 )
 from octo_assets.readings import landing as landing_state
@@ -162,6 +164,32 @@ def missing_columns(lake: Lake, table: str, columns: list[str]) -> list[str]:
         return []
     have = set(found.schema().to_arrow().names)
     return [column for column in columns if column not in have]
+
+
+def newest_file_per_day(found: DeltaTable | None, key: str) -> dict[str, int]:
+    """Day -> when its newest file in the table's latest version was written (ms)."""
+    if found is None:
+        return {}
+    actions = pl.from_arrow(pa.table(found.get_add_actions(flatten=True)))
+    if actions.is_empty():
+        return {}
+    newest = actions.group_by(day=pl.col(f"partition.{key}").cast(pl.String)).agg(pl.col("modification_time").max())
+    return dict(newest.iter_rows())
+
+
+def analytics_behind(lake: Lake, tables) -> dict[str, list[str]]:
+    """Per analytics table that reads the readings, the days with readings whose analytics were
+    not written after them (a run stopped between the two): such a day has rows, so a file. From
+    the tables' logs alone, however many days. (A table that does not read the readings may be
+    empty on a day, and is written before them or after: not judged here.)"""
+    readings = newest_file_per_day(lake.delta(READINGS_TABLE), DAY_KEY)
+    behind = {}
+    for table in (t for t in tables if t.reads_readings):
+        built = newest_file_per_day(lake.delta(analytics_table(table.name)), table.partition_key)
+        days = [d for d, at in readings.items() if built.get(d, -1) < at]
+        if days:
+            behind[table.name] = sorted(days)
+    return behind
 
 
 def published_snapshot_hashes(lake: Lake) -> dict[str, str | None]:

@@ -253,10 +253,29 @@ def test_a_column_the_code_adds_rebuilds_every_day_of_its_table_and_no_other(bui
     )
     before = versions(built)
     again = run(built)
-    assert again.days == [] and list(again.upgraded) == [table]
-    days, why = again.upgraded[table]
-    assert days == DAYS and why == f"the code writes column(s) the table lacks: {column}"
+    assert again.days == [] and list(again.refreshed) == [table]
+    assert again.refreshed[table] == {day: f"the code writes column(s) the table lacks: {column}" for day in DAYS}
     after = versions(built)
     assert {t: v for t, v in after.items() if t != folder} == {t: v for t, v in before.items() if t != folder}
     assert contents(built) == from_scratch(built, tmp_path)
-    assert run(built).upgraded == {}
+    assert run(built).refreshed == {}
+
+
+def test_analytics_a_run_stopped_before_are_built_and_nothing_else(built, tmp_path):
+    """A run stopped after a day's readings were published and before its analytics: the next run
+    builds the analytics it missed, whether a day's are missing or older than its readings."""
+    lake = Lake(built.lake_url)
+    lake.delta("analytics/half_hourly_consumption").delete("date = '2021-01-02'")
+    day = lake.read_day("readings", "date", "2021-01-03")
+    lake.publish("readings", "date", "2021-01-03", day, "a run stopped after its readings")
+    before = versions(built)
+    again = run(built)
+    why = "not built from the day's readings (a run stopped before it)"
+    assert again.days == [] and again.refreshed == {
+        "daily_product_consumption": {"2021-01-03": why},
+        "half_hourly_consumption": {"2021-01-02": why, "2021-01-03": why},
+    }
+    after = versions(built)
+    assert after["readings"] == before["readings"]
+    assert contents(built) == from_scratch(built, tmp_path)
+    assert run(built).refreshed == {}

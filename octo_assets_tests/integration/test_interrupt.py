@@ -148,7 +148,7 @@ def test_an_interrupted_run_says_so_in_one_sentence_and_the_next_run_completes(
         [sys.executable, "-m", "octo_assets.run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "kWh reconciled" in again.stdout and "NO: the three tables disagree" not in again.stdout
+    assert "kWh reconciled" in again.stdout and "NO: the three tables disagree" not in again.stdout, again.stdout
     assert totals(tmp_path) == (generated["rows"], pytest.approx(generated["total_kwh"], abs=1e-6))
 
 

@@ -218,10 +218,10 @@ def test_the_ui_lists_the_columns_analysts_query(built):
 
 
 def test_running_twice_gives_identical_tables(built, tmp_path):
-    """A second run may publish its days again (Delta: new commits, new file names, the replaced
-    files kept until vacuum), so "identical" is not the same bytes on disk any more: it is the same
-    tables, each of whose current version has the same columns and the same rows, and the same
-    plain Parquet files (the audits' rejects) byte for byte."""
+    """A second run with nothing new commits nothing (in_process/test_up_to_date.py), and a rebuild
+    of the same inputs gives the same tables: each current version with the same columns and rows,
+    and the same plain Parquet files (the audits' rejects) byte for byte. On disk the copy is run
+    again: its folders are new to the landing state, its files new versions of the same content."""
     ws, instance, _ = built
     if not ws.s3:  # the session's shared build stays as it is: run again on a copy, as a new session would
         ws, instance = ws.copy_to(tmp_path / "copy"), dg.DagsterInstance.ephemeral()

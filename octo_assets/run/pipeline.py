@@ -462,7 +462,7 @@ def main() -> None:
         print_summary(settings.location(settings.WAREHOUSE), sorted(touched), built.failed_checks, built.empty)
     elif built.failed_checks:
         print_failed_checks(built.failed_checks)
-    print(f"\ndone in {time.monotonic() - started:.1f} s")
+    print(f"\ndone in {time.monotonic() - started:.2f} s")
 
 
 def print_plan(built: Built) -> None:

@@ -302,8 +302,8 @@ def run_pipeline(
         config = {"ops": {"lake__readings": {"config": readings_config}}}
         held = set(landed)
         empty = [d for d in keys if d not in held] if allow_empty else []
-        daily = [key for key in definitions.defs.resolve_job_def(BUILD_JOB.name).asset_layer.selected_asset_keys]
-        without_source = [key for key in daily if key not in set(keys_of_source())]
+        every = definitions.defs.resolve_job_def(BUILD_JOB.name).asset_layer.selected_asset_keys
+        without_source = [key for key in every if key not in SOURCE_KEYS.values()]  # published above, if changed
         for first, last in contiguous(keys):
             display.line(f"materialising {first} .. {last} from {landing.url}")
             failed += failed_checks(build(instance, resources, first, last, config, display, selection=without_source))
@@ -314,18 +314,7 @@ def run_pipeline(
         checks = SOURCE_CHECK_KEYS if table == "daily_product_consumption" else []
         result = build(instance, resources, first, last, {}, display, CORRECTION_JOB.name, selection, checks)
         failed += failed_checks(result)
-    refreshed: dict[str, dict[str, str]] = {}  # analytics table -> day -> why it is rebuilt
-    done = set(keys)
-    for table, days in up_to_date.analytics_behind(found_lake, ANALYTICS_TABLES).items():
-        for day in sorted(set(days) - done - set(corrected.get(table, []))):
-            refreshed.setdefault(table, {})[day] = "not built from the day's readings (a run stopped before it)"
-    for table in ANALYTICS_TABLES:
-        added = up_to_date.missing_columns(found_lake, analytics_table(table.name), list(table.schema))
-        if added:
-            days = lake.partition_values(analytics_table(table.name), table.partition_key)
-            why = f"the code writes column(s) the table lacks: {', '.join(added)}"
-            for day in sorted(set(days) - done - set(corrected.get(table.name, []))):
-                refreshed.setdefault(table.name, {})[day] = why
+    refreshed = up_to_date.analytics_to_rebuild(found_lake, ANALYTICS_TABLES, set(keys), corrected)
     for table, days in sorted(refreshed.items()):
         for first, last, why in up_to_date.spans({date.fromisoformat(d): w for d, w in days.items()}):
             display.line(f"rebuilding {table} {first} .. {last}: {why}")
@@ -341,10 +330,6 @@ def run_pipeline(
     left = sorted(d for d in landed if d in valid and d not in set(keys) and d not in kept)
     corrected = {table: days_moved for table, days_moved in corrected.items() if days_moved}
     return Built(keys, failed, empty, reasons, corrected, kept, left, snapshot, catalog, refreshed)
-
-
-def keys_of_source() -> list[dg.AssetKey]:
-    return list(SOURCE_KEYS.values())
 
 
 def refresh_snapshot(
@@ -365,7 +350,7 @@ def refresh_snapshot(
         return "unchanged since the latest snapshot: not published again", {}, []
     why = "its content differs from the latest snapshot" if any(published.values()) else "no snapshot yet"
     display.line(f"snapshotting {source.path}: {why}")
-    result = build(instance, resources, None, None, {}, display, SNAPSHOT_JOB.name, keys_of_source())
+    result = build(instance, resources, None, None, {}, display, SNAPSHOT_JOB.name, list(SOURCE_KEYS.values()))
     event = next(m for m in result.get_asset_materialization_events() if m.asset_key == SOURCE_KEYS["agreement"])
     recorded = event.materialization.metadata.get(DAYS_TO_REFRESH)
     ranges = recorded.value if recorded is not None else {}

@@ -192,6 +192,26 @@ def analytics_behind(lake: Lake, tables) -> dict[str, list[str]]:
     return behind
 
 
+def analytics_to_rebuild(
+    lake: Lake, tables, built: set[str], corrected: dict[str, list[str]]
+) -> dict[str, dict[str, str]]:
+    """Analytics table -> day -> why it is rebuilt, beside the days `built` (readings and analytics)
+    and those `corrected` for a new snapshot: days a run stopped before, and every day of a table
+    the code now writes a column of that the table lacks."""
+    rebuild: dict[str, dict[str, str]] = {}
+    for table, days in analytics_behind(lake, tables).items():
+        for day in sorted(set(days) - built - set(corrected.get(table, []))):
+            rebuild.setdefault(table, {})[day] = "not built from the day's readings (a run stopped before it)"
+    for table in tables:
+        added = missing_columns(lake, analytics_table(table.name), list(table.schema))
+        if added:
+            why = f"the code writes column(s) the table lacks: {', '.join(added)}"
+            days = lake.partition_values(analytics_table(table.name), table.partition_key)
+            for day in sorted(set(days) - built - set(corrected.get(table.name, []))):
+                rebuild.setdefault(table.name, {})[day] = why
+    return rebuild
+
+
 def published_snapshot_hashes(lake: Lake) -> dict[str, str | None]:
     """The content hash of each source table's latest published snapshot (None: none yet)."""
     hashes = {}

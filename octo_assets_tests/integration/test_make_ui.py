@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from octo_assets_tests.support.commands import as_a_shell_runs_make
 from octo_assets_tests.support.dagster_dev import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +123,7 @@ def make_ui_that_should_stop(port: str, home: Path) -> subprocess.CompletedProce
     it started is killed and the test fails. Its settings point beside `home`: a daemon started by
     mistake writes nothing into the repository's data/."""
     places = {"OCTO_READINGS_DIR": "readings", "OCTO_SOURCE_DB": "none.db", "OCTO_LAKE_DIR": "lake"}
-    env = {**os.environ, **{name: str(home.parent / rel) for name, rel in places.items()}}
+    env = {**as_a_shell_runs_make(), **{name: str(home.parent / rel) for name, rel in places.items()}}
     env["OCTO_WAREHOUSE"] = str(home.parent / "warehouse.duckdb")
     make = subprocess.Popen(
         ["make", "ui", f"PORT={port}", f"DAGSTER_HOME={home}"],

@@ -4,11 +4,14 @@ target it declares does something (`make -n`: the commands, not run)."""
 import re
 import subprocess
 
+from octo_assets_tests.support.commands import as_a_shell_runs_make
 from octo_assets_tests.support.workspace import REPO_ROOT
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["make", *args], cwd=REPO_ROOT, env=as_a_shell_runs_make(), capture_output=True, text=True, timeout=60
+    )
 
 
 def declared() -> set[str]:

@@ -21,6 +21,12 @@ NO_AWS = {
 }
 
 
+def as_a_shell_runs_make(env: dict | None = None) -> dict:
+    """The environment of `make` typed in a shell: under `make test`, MAKELEVEL and MAKEFLAGS say
+    make is nested, and a nested make prints `make[1]:` and the directories it enters."""
+    return {k: v for k, v in (env or os.environ).items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+
+
 def workspace_env(ws: Workspace, **overrides: str | None) -> dict:
     """This process's environment with the workspace's settings (OCTO_*); an override of None
     unsets that variable."""

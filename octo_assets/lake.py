@@ -316,10 +316,11 @@ class Lake:
         schema = pa.schema([f for f in pa.schema(current.schema().to_arrow()) if f.name != key])
         if not files:
             return pl.from_arrow(schema.empty_table())
-        frames = [pl.read_parquet(self._local_or_stream(uri)) for uri in files]
+        frames = [pl.read_parquet(self.readable(uri)) for uri in files]
         return pl.concat(frames, how="vertical_relaxed").select(schema.names)
 
-    def _local_or_stream(self, uri: str):
+    def readable(self, uri: str):
+        """A file of a table's, as Polars and pyarrow read it: its path on disk, a stream on S3."""
         return uri if self.storage.is_local else self.storage.fs.open(uri)
 
     def partition_values(self, table: str, key: str) -> list[str]:

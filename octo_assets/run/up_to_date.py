@@ -107,14 +107,18 @@ def published_days(lake: Lake) -> set[date]:
 
 
 def built_from(lake: Lake, days: set[date]) -> pl.DataFrame:
-    """date, source_file, sha: the file versions each of `days` was published from (one scan)."""
+    """date, source_file, sha: the file versions each of `days` was published from (only those
+    days' files are read: the table's other days cost nothing)."""
     schema = {DAY_KEY: pl.Date, "source_file": pl.String, "sha": pl.String}
     table = lake.delta(FILES_TABLE)
     if table is None or not days:
         return pl.DataFrame(schema=schema)
-    values = [d.isoformat() for d in sorted(days)]
-    rows = table.to_pyarrow_table(filters=[(DAY_KEY, "in", values)], columns=list(schema))
-    return pl.from_arrow(rows).cast(schema)
+    frames = [pl.DataFrame(schema=schema)]
+    for day in sorted(days):
+        for uri in table.file_uris(file_pruning_predicate=[(DAY_KEY, "=", day.isoformat())]):
+            rows = pl.read_parquet(lake.readable(uri), columns=["source_file", "sha"])
+            frames.append(rows.with_columns(pl.lit(day).alias(DAY_KEY)).select(list(schema)).cast(schema))
+    return pl.concat(frames)
 
 
 def files_holding(lake: Lake, seen: landing_state.Survey, current: pl.DataFrame, days: set[date]) -> pl.DataFrame:

@@ -24,7 +24,7 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp config/dagster.yaml $@
 
-run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset for every landed day; ARGS='--from 2021-01-02 --to 2021-01-03' a range
+run: $(BIN)/activate $(DAGSTER_HOME)/dagster.yaml  ## bring the lake up to date: build only what changed, say why; ARGS='--from 2021-01-02 --to 2021-01-03' rebuilds a range
 	$(BIN)/python -m octo_assets.run $(ARGS)
 
 test: $(BIN)/activate  ## the whole suite: on every core, then the `serial` tests alone; prints each tier's time

@@ -74,14 +74,8 @@ def status(done: int, total: int | None, elapsed: float, unit: str = "", since: 
     what = f" {unit}" if unit else ""
     count = f"{done:,} of {total:,}{what} ({done * 100 // total}%)" if total else f"{done:,}{what}"
     finished = bool(total) and done >= total
-    parts = [f"{count} in {duration(elapsed)}" if finished else f"{count}, {duration(elapsed)}"]
-    left = remaining(done - since, total - done, elapsed) if total and not finished else None
-    if left is not None:
-        parts.append(f"~{duration(left)} left")
-    speed = rate(done - since, elapsed, unit)
-    if speed:
-        parts.append(speed)
-    return ", ".join(parts)
+    first = f"{count} in {duration(elapsed)}" if finished else f"{count}, {duration(elapsed)}"
+    return ", ".join([first, *left_and_rate(done, total, elapsed, unit, since, lambda s: f"~{duration(s)} left")])
 
 
 def live_postfix(done: int, total: int | None, elapsed: float, unit: str = "", since: int = 0) -> str:
@@ -89,14 +83,19 @@ def live_postfix(done: int, total: int | None, elapsed: float, unit: str = "", s
     the rate ("00:12 left, 1,234 files/s"); else nothing."""
     from tqdm import tqdm
 
+    return ", ".join(left_and_rate(done, total, elapsed, unit, since, lambda s: f"{tqdm.format_interval(s)} left"))
+
+
+def left_and_rate(done: int, total: int | None, elapsed: float, unit: str, since: int, said_left) -> list[str]:
+    """The time left (as `said_left` words it) and the rate, each once it means something."""
     parts = []
     left = remaining(done - since, total - done, elapsed) if total and done < total else None
     if left is not None:
-        parts.append(f"{tqdm.format_interval(left)} left")
+        parts.append(said_left(left))
     speed = rate(done - since, elapsed, unit)
     if speed:
         parts.append(speed)
-    return ", ".join(parts)
+    return parts
 
 
 class Display:

@@ -73,9 +73,7 @@ def test_make_ui_in_the_background_stops_on_sigterm_with_everything_it_started(t
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     # the daemon's sensors, on by default, tick at once: on the test's own (empty) places, never on
     # the repository's data/
-    places = {"OCTO_READINGS_DIR": "readings", "OCTO_LAKE_DIR": "lake", "OCTO_WAREHOUSE": "warehouse.duckdb"}
-    env = {**os.environ, **{name: str(tmp_path / rel) for name, rel in places.items()}}
-    env["OCTO_SOURCE_DB"] = str(tmp_path / "case_study.db")
+    env = settings_beside(tmp_path, "case_study.db")
     make = subprocess.Popen(
         ["make", "ui", f"PORT={port}", f"DAGSTER_HOME={home}"],
         cwd=REPO_ROOT,
@@ -118,13 +116,19 @@ def dagster_home(tmp_path: Path) -> Path:
     return home
 
 
+def settings_beside(folder: Path, source_db: str) -> dict:
+    """`make`'s environment as a shell gives it, the pipeline's places in `folder`: a daemon that
+    `make ui` starts writes nothing into the repository's data/."""
+    places = {"OCTO_READINGS_DIR": "readings", "OCTO_SOURCE_DB": source_db, "OCTO_LAKE_DIR": "lake"}
+    places["OCTO_WAREHOUSE"] = "warehouse.duckdb"
+    return {**as_a_shell_runs_make(), **{name: str(folder / rel) for name, rel in places.items()}}
+
+
 def make_ui_that_should_stop(port: str, home: Path) -> subprocess.CompletedProcess:
     """`make ui PORT=port`, expected to stop at once; if it does not (dg dev started), everything
     it started is killed and the test fails. Its settings point beside `home`: a daemon started by
     mistake writes nothing into the repository's data/."""
-    places = {"OCTO_READINGS_DIR": "readings", "OCTO_SOURCE_DB": "none.db", "OCTO_LAKE_DIR": "lake"}
-    env = {**as_a_shell_runs_make(), **{name: str(home.parent / rel) for name, rel in places.items()}}
-    env["OCTO_WAREHOUSE"] = str(home.parent / "warehouse.duckdb")
+    env = settings_beside(home.parent, "none.db")
     make = subprocess.Popen(
         ["make", "ui", f"PORT={port}", f"DAGSTER_HOME={home}"],
         cwd=REPO_ROOT,

@@ -27,6 +27,9 @@ LANDING_OPEN_DAYS = "OCTO_LANDING_OPEN_DAYS"  # dated delivery folders still lis
 DAYS_PER_RUN = "OCTO_DAYS_PER_RUN"  # the most days one backfill run builds
 STAGING_DIR = "OCTO_STAGING_DIR"  # local scratch space of a run (storage.staging_root)
 RETENTION_DAYS = "OCTO_RETENTION_DAYS"  # how far back "as of" reaches: housekeeping keeps that history
+# how a run's steps are started (executors.py)
+STEP_EXECUTOR = "OCTO_STEP_EXECUTOR"  # multiprocess (unset: one machine) or k8s (a Kubernetes Job a step)
+STEP_K8S_CONFIG = "OCTO_STEP_K8S_CONFIG"  # k8s: the k8s_job_executor's config, YAML (deploy/values.yaml)
 
 
 # the defaults of the settings a run works by

@@ -105,6 +105,19 @@ class DataFile:
 
 
 @dataclass(frozen=True)
+class Placed:
+    """A Parquet file already in its table's day folder under a name of its own, awaiting the
+    commit that names it (Lake.place). Written by the step that assembled it, committed by the
+    step that publishes the day: a day's many files pass between them as these few hundred bytes."""
+
+    rel: str  # inside the table: <key>=<day>/part-<uuid>.zstd.parquet
+    size: int
+    rows: int
+    schema: pa.Schema
+    stats: str
+
+
+@dataclass(frozen=True)
 class TableVersion:
     """One version of a table as a reader pins it: its files and when it was committed."""
 
@@ -153,15 +166,16 @@ class Lake:
         table: str,
         key: str,
         value: str,
-        data: pl.DataFrame | Path | list[DataFile],
+        data: pl.DataFrame | Path | list[Placed],
         run_id: str,
         watermark_ns: int | None = None,
         force: bool = False,
         metadata: dict[str, str] | None = None,
     ) -> Published:
         """Replace the day `key = value` of `table` with `data` in one commit, creating the table on
-        first use. `data` is a frame or a staged Parquet file, which delta-rs encodes, or DataFiles,
-        which are copied into the table as they are (a large day: no second encoding).
+        first use. `data` is a frame or a staged Parquet file, which delta-rs encodes, or files
+        already placed in the day's folder (`place`), committed as they are (a large day: no second
+        encoding, and no copy).
 
         With `watermark_ns` (the newest delivery the day was built from), a day published from
         newer deliveries is kept (returns version None) unless `force` (an operator's rebuild).
@@ -172,7 +186,6 @@ class Lake:
         if watermark_ns is not None:
             info[WATERMARK] = str(watermark_ns)
             transactions = [Transaction(app_id, watermark_ns)]
-        added: list[AddAction] | None = None  # DataFiles uploaded (once, whatever the retries)
         for attempt in range(MAX_ATTEMPTS):
             # the comparison and the commit go through one table object: a commit of the same day
             # since it was read changed the day's application transaction, and makes ours fail
@@ -183,7 +196,8 @@ class Lake:
                     return Published(None, self.table_uri(table))
             try:
                 if isinstance(data, list):
-                    added = added or self._upload(table, key, value, data)
+                    now = int(time.time() * 1000)
+                    added = [AddAction(f.rel, f.size, {key: value}, now, True, f.stats) for f in data]
                     schema = _table_schema(data, key)
                     version = self._commit(current, table, key, value, schema, added, info, transactions)
                     return Published(version, self.table_uri(table))
@@ -226,17 +240,12 @@ class Lake:
             writer_properties=WRITER,
         )
 
-    def _upload(self, table: str, key: str, value: str, files: list[DataFile]) -> list[AddAction]:
-        """Put each file in the day's folder of the table, under a name of its own; nothing reads
-        it until the commit names it (a commit that never comes leaves it to housekeeping)."""
-        actions = []
-        for file in files:
-            rel = f"{key}={value}/part-{uuid.uuid4()}.zstd.parquet"
-            self.storage.put_file(f"{table}/{rel}", file.path)
-            size = file.path.stat().st_size
-            now = int(time.time() * 1000)
-            actions.append(AddAction(rel, size, {key: value}, now, True, file.stats))
-        return actions
+    def place(self, table: str, key: str, value: str, file: DataFile) -> Placed:
+        """Put a file in the day's folder of the table, under a name of its own; nothing reads it
+        until a commit names it (a commit that never comes leaves it to housekeeping)."""
+        rel = f"{key}={value}/part-{uuid.uuid4()}.zstd.parquet"
+        self.storage.put_file(f"{table}/{rel}", file.path)
+        return Placed(rel, file.path.stat().st_size, file.rows, file.schema, file.stats)
 
     def _commit(
         self,
@@ -417,7 +426,7 @@ def delta_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _table_schema(files: list[DataFile], key: str) -> pa.Schema:
+def _table_schema(files: list[Placed], key: str) -> pa.Schema:
     """The table's schema for a day of `files`: theirs, and the partition column."""
     schemas = {file.schema for file in files}
     if not schemas:

@@ -6,10 +6,12 @@ writes, and so all a root of ours may hold (names starting with a dot are tempor
 files, never listed, see storage.Storage.list_files):
 
     <table>/_delta_log/...                                   each table's Delta log (delta-rs)
-    <table>/<key>=<day>/part-<uuid>.zstd.parquet             a day's file committed as written (Lake._upload)
+    <table>/<key>=<day>/part-<uuid>.zstd.parquet             a day's file committed as written (Lake.place)
     <table>/<key>=<day>/part-00000-<uuid>-c000.zstd.parquet  a file delta-rs wrote (write_deltalake)
     _state/, _rejected/, _migrated/                          the landing state, the audits' rejects, and
                                                              the old files `make migrate` moved
+    _staging/<run id>/                                       what a readings run's steps pass each other
+                                                             (readings.exchange)
 
 with <table> one of lake.lake_tables (readings..., source/<table>, analytics/<table>). A lake from
 before Delta held `<table>/<key>=<day>/part-0.parquet` files and no `_delta_log`.
@@ -44,6 +46,7 @@ from octo_assets.lake import (
     analytics_table,
     source_table,
 )
+from octo_assets.readings.exchange import EXCHANGE
 from octo_assets.readings.landing import STATE
 from octo_assets.settings import LAKE_DIR
 from octo_assets.storage import Storage
@@ -60,14 +63,14 @@ TABLE_KEYS: dict[str, str] = {
 # the folders at the root that hold tables (source/agreement, analytics/...): nothing else in them
 NAMESPACES = sorted({t.split("/")[0] for t in TABLE_KEYS if "/" in t})
 # the lake's plain folders, whose content is its own
-PLAIN = sorted({STATE.split("/")[0], REJECTED, MIGRATED})
+PLAIN = sorted({STATE.split("/")[0], REJECTED, MIGRATED, EXCHANGE})
 ROOT_NAMES = {*(t.split("/")[0] for t in TABLE_KEYS), *PLAIN}
 
 SHOWN = 3  # paths a sentence names
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _DATA_NAME = (
-    rf"part-{_UUID}\.zstd\.parquet"  # lake.Lake._upload
+    rf"part-{_UUID}\.zstd\.parquet"  # lake.Lake.place
     rf"|part-\d{{5}}-{_UUID}-c\d{{3}}(?:\.[a-z0-9]+)?\.parquet"  # delta-rs's writer (.zstd, .snappy, none)
 )
 # a data file's name, or the temporary file storage.Storage.put_file writes it through (a killed upload's)
@@ -76,7 +79,7 @@ _LAKE_FILE = re.compile(rf"(?:{_DATA_NAME})|\.(?:{_DATA_NAME})\.[0-9a-f]{{32}}\.
 
 def written_by_lake(rel: str, key: str) -> bool:
     """Whether `rel` (a path inside a table partitioned by `key`) is a data file as the lake names
-    the files it writes: `<key>=<day>/` and a name of lake._upload's or delta-rs's."""
+    the files it writes: `<key>=<day>/` and a name of Lake.place or delta-rs."""
     folder, _, name = rel.partition("/")
     return folder.startswith(f"{key}=") and len(folder) > len(key) + 1 and bool(_LAKE_FILE.fullmatch(name))
 

@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from octo_assets import settings
 from octo_assets.lake import Lake
 from octo_assets.lake_root import root_problem
+from octo_assets.readings.exchange import Exchange
 from octo_assets.settings import (
     DEFAULT_MEMORY_MB,
     DEFAULT_RETENTION_DAYS,
@@ -23,6 +24,7 @@ from octo_assets.settings import (
     MEMORY_MB,
     MIN_MEMORY_MB,
     OPEN_DAYS,
+    READINGS_STEPS,
     RETENTION_DAYS,
     WORKER_TIMEOUT_S,
     WORKERS,
@@ -145,11 +147,14 @@ class Warehouse(dg.ConfigurableResource):
 class ReadingsWorkers(dg.ConfigurableResource):
     """How the readings step may use the machine; the engine is handed these as plain values."""
 
-    processes: int = 0  # worker processes; 0: one per core this process may use
+    processes: int = 0  # make run's pre-pass worker processes; 0: one per core this process may use
+    steps: int = 0  # parse and assembling steps a readings run takes; 0: from its files (readings.steps.steps_for)
     task_timeout_s: float = DEFAULT_TIMEOUT_S  # the longest one task (a batch of files, a slice of a day) may take
     memory_mb: int = DEFAULT_MEMORY_MB  # what one worker's share of a day may hold
 
     def problem(self) -> str | None:
+        if self.steps < 0:
+            return f"{READINGS_STEPS}: {self.steps} is not a number of steps; set it to 1 or more, or unset it."
         if self.processes < 0:
             return f"{WORKERS}: {self.processes} is not a number of processes; set it to 1 or more."
         if not self.task_timeout_s > 0:
@@ -162,6 +167,27 @@ class ReadingsWorkers(dg.ConfigurableResource):
     def limits(self) -> WorkerLimits:
         _fail_on(self.problem())
         return WorkerLimits(self.processes or cores(), self.task_timeout_s, self.memory_mb)
+
+
+class ExchangeIOManager(dg.ConfigurableIOManager):
+    """The outputs of a readings run's steps (descriptors and counts, kilobytes), pickled under the
+    producing run's prefix of the lake (readings.exchange): every step can read them, on whichever
+    machine it runs, and a re-execution reads its parent run's."""
+
+    root: str  # the lake's (LakeStorage.root)
+
+    def _where(self, identifier: list[str]) -> tuple:
+        run, *rest = identifier
+        name = "/".join(part.replace("/", "_") for part in rest)
+        return Exchange(Storage(self.root).url, run), f"io/{name}.pickle"
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        exchange, name = self._where(context.get_identifier())
+        exchange.write_object(name, obj)
+
+    def load_input(self, context: dg.InputContext):
+        exchange, name = self._where(context.upstream_output.get_identifier())
+        return exchange.read_object(name)
 
 
 def _storage_problem(url: str) -> str | None:
@@ -219,12 +245,15 @@ def build_resources(
     workers=None,
     retention_days: int = DEFAULT_RETENTION_DAYS,
 ) -> dict:
+    lake = LakeStorage(root=str(lake_dir), retention_days=retention_days)
     return {
         "landing": LandingFolder(path=str(readings_dir), open_days=open_days),
         "source_db": SourceDatabase(path=str(source_db)),
-        "lake": LakeStorage(root=str(lake_dir), retention_days=retention_days),
+        "lake": lake,
         "warehouse": Warehouse(path=str(warehouse)),
         "workers": workers or ReadingsWorkers(),
+        # a readings run's steps hand each other their outputs through the lake's storage
+        "readings_exchange_io": ExchangeIOManager(root=str(lake_dir)),
         # analytics SQL runs in a private in-memory database over Parquet, never in the catalog
         "duckdb": DuckDBResource(database=":memory:", connection_config={"threads": 2}),
     }
@@ -241,6 +270,7 @@ def resources_from_env() -> dict:
         memory_mb=settings.whole_number(
             MEMORY_MB, DEFAULT_MEMORY_MB, MIN_MEMORY_MB, "megabytes", f"or unset it for {DEFAULT_MEMORY_MB}"
         ),
+        steps=settings.whole_number(READINGS_STEPS, 0, 1, "steps", "or unset it to choose from the day's files"),
     )
     return build_resources(
         location(settings.READINGS_DIR),

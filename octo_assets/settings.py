@@ -23,6 +23,7 @@ LOCATIONS = {
 WORKERS = "OCTO_WORKERS"  # readings worker processes; unset: one per core
 WORKER_TIMEOUT_S = "OCTO_WORKER_TIMEOUT_S"  # the longest one worker task may take
 MEMORY_MB = "OCTO_MEMORY_MB"  # what one worker's share of a day may hold
+READINGS_STEPS = "OCTO_READINGS_STEPS"  # parse and assembling steps of a readings run; unset: from its files
 LANDING_OPEN_DAYS = "OCTO_LANDING_OPEN_DAYS"  # dated delivery folders still listed every time
 DAYS_PER_RUN = "OCTO_DAYS_PER_RUN"  # the most days one backfill run builds
 STAGING_DIR = "OCTO_STAGING_DIR"  # local scratch space of a run (storage.staging_root)
@@ -44,6 +45,7 @@ DEFAULT_RETENTION_DAYS = 430
 # deep in a run (a C int of processes, a date before year 1, a timeout no clock can wait for)
 MAXIMUM = {
     WORKERS: 1024,  # processes
+    READINGS_STEPS: 64,  # readings.stage.SLICES: the most assembling steps a run can have
     MEMORY_MB: 1024 * 1024,  # a terabyte for one worker's share of a day
     LANDING_OPEN_DAYS: 36500,  # a hundred years of dated folders
     RETENTION_DAYS: 36500,  # a hundred years of versions

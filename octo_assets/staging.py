@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from octo_assets.settings import STAGING_DIR, SettingError, ascii_digits
+from octo_assets.settings import MEMORY_MB, STAGING_DIR, SettingError, ascii_digits
 
 STALE_TMP_S = 3600  # a temporary file this old was left by a killed writer: no live write takes that long
 PUBLISH_PREFIX = "publish-"  # an S3 upload's temporary folder
@@ -165,9 +165,9 @@ def full_disk_problem(exc: BaseException, root: Path) -> str | None:
 def staging_full_sentence(root: Path, free: int, total: int) -> str:
     """One sentence: the staging folder, the room left on its disk, and the fix."""
     return (
-        f"{STAGING_DIR}: the disk of {root} is full ({size(free)} free of {size(total)}): a run stages "
-        f"about as much as the landing files it reads there; point {STAGING_DIR} at a folder on a "
-        "disk with more room, or build fewer days a run (make run ARGS='--from DAY --to DAY')."
+        f"{STAGING_DIR}: the disk of {root} is full ({size(free)} free of {size(total)}): a run's steps "
+        f"write each part of a day they assemble there (up to {MEMORY_MB}'s worth) and S3 uploads; point "
+        f"{STAGING_DIR} at a folder on a disk with more room, or lower {MEMORY_MB}."
     )
 
 

@@ -240,15 +240,16 @@ class Storage:
     # -- writing -------------------------------------------------------------------------------
 
     @contextmanager
-    def publish(self, rel: str, expect: str | None = ANY) -> Iterator[Path]:
+    def publish(self, rel: str, expect: str | None = ANY, durable: bool = True) -> Iterator[Path]:
         """Yield a local path to write the file to; on leaving the block it replaces `rel` whole.
 
         `expect` makes the replacement conditional on the version the caller last saw (None: the
         file must not exist); otherwise VersionConflict is raised and nothing is replaced. If the
-        block raises, nothing is replaced either.
+        block raises, nothing is replaced either. Without `durable` a local file is not synced to
+        the disk (a run's intermediate files: a power cut loses the run, which is re-run anyway).
         """
         if self.is_local:
-            with self._publish_local(rel, expect) as path:
+            with self._publish_local(rel, expect, durable) as path:
                 yield path
         else:
             with self._publish_s3(rel, expect) as path:
@@ -293,12 +294,18 @@ class Storage:
             pass
 
     @contextmanager
-    def _publish_local(self, rel: str, expect: str | None) -> Iterator[Path]:
+    def _publish_local(self, rel: str, expect: str | None, durable: bool = True) -> Iterator[Path]:
         target = Path(self._path(rel))
-        _make_dirs_durably(target.parent)
+        if durable:
+            _make_dirs_durably(target.parent)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             yield tmp
+            if not durable:
+                os.replace(tmp, target)
+                return
             _fsync_file(tmp)  # the bytes reach the disk before the name points at them
             with _lock(target) if expect != ANY else _no_lock():
                 if expect != ANY and _local_version_or_none(target) != expect:

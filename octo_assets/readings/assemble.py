@@ -15,11 +15,11 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from octo_assets.domain import LOCAL_TZ, SHOWN, day_bounds_utc, half_hours_in_day
-from octo_assets.lake import DataFile, data_file
+from octo_assets.lake import DAY_KEY, READINGS_TABLE, Lake, Placed, data_file
+from octo_assets.readings.exchange import Exchange
 
 KEY = ["meterpoint_id", "interval_start_utc"]
 LAKE_COLUMNS = ["meterpoint_id", "interval_start_utc", "interval_start_local", "consumption_kwh", "source_file"]
@@ -38,10 +38,14 @@ CONFLICTS_SCHEMA = {
 @dataclass(frozen=True)
 class AssembleTask:
     day: date
-    group: int
-    sources: list[tuple[str, list[int]]]  # staged IPC files, and the record batches of this group in each
-    folder: str  # the run's staging folder
-    file_list: str  # IPC of the run's files: `path` and `delivery` (rank, newest highest), by position
+    group: int  # the part of the day: its number among the day's parts
+    # staged IPC files (in the exchange of the step that staged them), and the record batches of
+    # this part in each
+    sources: list[tuple[Exchange, str, list[int]]]
+    folder: str  # the step's own scratch folder
+    file_list: tuple[Exchange, str]  # the run's files: `path` and `delivery` (rank, newest highest), by position
+    lake: str  # the lake's URL: the part is written into the readings table's day folder
+    parts: int = 1  # the day's parts in all (for progress: "part 3 of 8")
 
     def describe(self) -> str:
         return f"{self.day} part {self.group}"
@@ -64,7 +68,7 @@ class Finding:
 class Assembled:
     day: date
     group: int
-    output: DataFile | None  # Parquet file of the kept readings (LAKE_COLUMNS), in the lake's layout
+    output: Placed | None  # Parquet file of the kept readings (LAKE_COLUMNS), in the table's day folder
     preview: pl.DataFrame  # its first rows
     staged: int
     loaded: int
@@ -105,8 +109,12 @@ def assemble_group(task: AssembleTask) -> Assembled:
         # no Arrow schema in the footer: every reader sees the types the Delta table declares
         # (source_file a string, stored once per page in Parquet's dictionary)
         pq.write_table(table, path, compression="zstd", store_schema=False)
-        output, preview = data_file(path), pl.from_arrow(table.slice(0, 10))
+        preview = pl.from_arrow(table.slice(0, 10))
         del table
+        # in the table's day folder under a name of its own: nothing reads it until the day's
+        # commit names it (a lost attempt's file is left to housekeeping)
+        output = Lake(task.lake).place(READINGS_TABLE, DAY_KEY, task.day.isoformat(), data_file(path))
+        path.unlink()
     return Assembled(
         day=task.day,
         group=task.group,
@@ -219,10 +227,10 @@ def _named_sources(conflicts: pl.DataFrame, paths: pl.Series) -> pl.DataFrame:
     )
 
 
-def _read_staged(sources: list[tuple[str, list[int]]]) -> pl.DataFrame:
+def _read_staged(sources: list[tuple[Exchange, str, list[int]]]) -> pl.DataFrame:
     batches = []
-    for path, indexes in sources:
-        reader = ipc.open_file(pa.memory_map(path))
+    for exchange, name, indexes in sources:
+        reader = exchange.arrow_file(name)
         batches.extend(reader.get_batch(i) for i in indexes)
     if not batches:
         from octo_assets.readings.stage import STAGED_SCHEMA
@@ -232,6 +240,7 @@ def _read_staged(sources: list[tuple[str, list[int]]]) -> pl.DataFrame:
 
 
 @functools.lru_cache(maxsize=4)
-def _file_list(path: str) -> pl.DataFrame:
-    """The run's file list (read once per worker and run): path and delivery, by position."""
-    return pl.read_ipc(path)
+def _file_list(where: tuple[Exchange, str]) -> pl.DataFrame:
+    """The run's file list (read once per process and run): path and delivery, by position."""
+    exchange, name = where
+    return pl.from_arrow(exchange.arrow_file(name).read_all())

@@ -9,7 +9,6 @@ is kept under `_rejected/` in the lake for inspection.
 """
 
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -20,8 +19,10 @@ from octo_assets.keys import READINGS
 from octo_assets.lake import CONFLICTS_TABLE, DAY_KEY, FILES_TABLE, QUARANTINE_TABLE, READINGS_TABLE, Lake, Published
 from octo_assets.metadata import column_lineage, column_schema, markdown_table, version_metadata
 from octo_assets.partitions import backfill_policy, daily_partitions
+from octo_assets.readings import steps
 from octo_assets.readings.checks import READINGS_CHECKS, evaluate
-from octo_assets.readings.ingest import LAKE_SCHEMA, DayBuild, LandingFilesGone, Progress, build_days
+from octo_assets.readings.exchange import Exchange
+from octo_assets.readings.ingest import LAKE_SCHEMA, PRESTAGED, DayBuild, LandingFilesGone
 from octo_assets.readings.workers import WorkerError
 from octo_assets.resources import LakeStorage, LandingFolder, ReadingsWorkers
 from octo_assets.staging import StagingFull, staging_area
@@ -59,7 +60,7 @@ class ReadingsConfig(dg.Config):
 
     force: bool = False  # rebuild days even if landing files they were built from are gone
     allow_empty_days: bool = False  # publish a day that no landing file holds, as an empty partition
-    prestaged: str | None = None  # internal to `make run`: files it parsed in this process before the run
+    prestaged: str | None = None  # internal to `make run`: the exchange of the files it parsed before the run
 
 
 def publish_day(lake: Lake, build: DayBuild, force: bool, run_id: str) -> Published:
@@ -82,10 +83,11 @@ def publish_day(lake: Lake, build: DayBuild, force: bool, run_id: str) -> Publis
 
 
 def reject_day(lake: Lake, build: DayBuild, run_id: str) -> str:
-    """Keep a day that failed its audit where an operator can inspect it; returns its folder's URI."""
+    """Keep a day that failed its audit where an operator can inspect it; returns its folder's URI.
+    Its files, placed in the table's day folder and never committed, are moved there."""
     folder = lake.rejected_path(READINGS_TABLE, DAY_KEY, build.day.isoformat(), run_id).removesuffix(".parquet")
     for number, part in enumerate(build.readings):
-        lake.storage.put_file(f"{folder}/part-{number:04d}.parquet", part.path)
+        lake.storage.move(f"{READINGS_TABLE}/{part.rel}", f"{folder}/part-{number:04d}.parquet")
     return lake.uri(folder)
 
 
@@ -111,52 +113,151 @@ def day_metadata(build: DayBuild, published: Published) -> dict:
     }
 
 
-@dg.asset(
-    key=READINGS,
-    deps=[LANDING],
-    partitions_def=daily_partitions,
-    backfill_policy=backfill_policy(),
-    group_name="readings",
-    check_specs=READINGS_CHECKS,
-    output_required=False,  # a run whose day fails is recorded for the good days only
-    metadata={"dagster/column_schema": column_schema(TABLE_SCHEMA, COLUMN_DESCRIPTIONS)},
-    description="Half-hourly readings of one Europe/London day, de-duplicated (newest delivery wins), "
-    "instants in UTC. Rows that cannot be loaded go to readings_quarantine with the reason.",
+EXCHANGE_IO = "readings_exchange_io"  # resources.ExchangeIOManager: step outputs through the lake's storage
+HEAVY = {"octo/step": "heavy"}  # parse and assemble: the steps that read and write rows (deploy: their resources)
+
+
+def _failing_as_one_sentence(work):
+    """Our own errors end a step with their sentence, not a stack."""
+    try:
+        return work()
+    except (LandingFilesGone, WorkerError, StagingFull) as exc:
+        raise dg.Failure(description=str(exc)) from None
+
+
+@dg.op(
+    ins={"landing": dg.In(dg.Nothing)},
+    out={"plan": dg.Out(io_manager_key=EXCHANGE_IO), "shards": dg.DynamicOut(io_manager_key=EXCHANGE_IO)},
 )
-def readings(
-    context: dg.AssetExecutionContext,
+def readings_plan(
+    context: dg.OpExecutionContext,
     config: ReadingsConfig,
     landing: LandingFolder,
     lake: LakeStorage,
     workers: ReadingsWorkers,
 ):
+    """The run's landing files and its steps: one parse step per range of files (readings.steps)."""
     store = lake.lake()
+    exchange = Exchange(store.storage.url, context.run_id)
+    prestaged = Exchange(store.storage.url, config.prestaged).read_object(PRESTAGED) if config.prestaged else None
     days = [date.fromisoformat(key) for key in context.partition_keys]
+    made = _failing_as_one_sentence(
+        lambda: steps.plan(
+            landing.storage(),
+            store,
+            days,
+            exchange,
+            workers.limits().memory_bytes,
+            workers.steps,
+            prestaged,
+            landing.open_days,
+            config.force,
+        )
+    )
+    context.log.info(f"plan: {made.describe()}")
+    yield dg.Output(made, output_name="plan")
+    # at least one parse step, even with nothing left to parse: what follows a fan-out of none is skipped
+    for shard in made.shards or [steps.Shard(steps.after(prestaged), made.files, 0)]:
+        yield dg.DynamicOutput(shard, mapping_key=f"files_{shard.first}", output_name="shards")
+
+
+@dg.op(out=dg.Out(io_manager_key=EXCHANGE_IO), tags=HEAVY)
+def readings_parse(context: dg.OpExecutionContext, plan: steps.Plan, shard: steps.Shard) -> steps.Parsed:
+    """Read, hash and parse one range of the run's landing files."""
+    parsed = _failing_as_one_sentence(lambda: steps.parse_shard(plan, shard))
+    context.log.info(f"read {shard.count:,} landing files from position {shard.first:,}")
+    return parsed
+
+
+@dg.op(out={"split": dg.Out(io_manager_key=EXCHANGE_IO), "ranges": dg.DynamicOut(io_manager_key=EXCHANGE_IO)})
+def readings_split(context: dg.OpExecutionContext, plan: steps.Plan, parsed: list[steps.Parsed]):
+    """Record what parsing learnt, and cut each day into ranges of meterpoints to assemble."""
+
+    def work():
+        with staging_area() as scratch:
+            return steps.split(plan, parsed, str(scratch))
+
+    done = _failing_as_one_sentence(work)
+    yield dg.Output(done, output_name="split")
+    for number, tasks in enumerate(done.tasks):
+        yield dg.DynamicOutput(tasks, mapping_key=f"range_{number}", output_name="ranges")
+
+
+@dg.op(out=dg.Out(io_manager_key=EXCHANGE_IO), tags=HEAVY)
+def readings_assemble(context: dg.OpExecutionContext, plan: steps.Plan, tasks: list) -> list[steps.Part]:
+    """De-duplicate and measure one range of meterpoints of every day; its files go into the
+    readings table's day folders, committed by readings_publish."""
+
+    def said(task) -> None:  # make run's progress bar reads these lines
+        context.log.info(f"{task.day}: assembled part {task.group + 1} of {task.parts}")
+
+    def work():
+        with staging_area() as scratch:
+            return steps.assemble_range(plan, tasks, str(scratch), said)
+
+    return _failing_as_one_sentence(work)
+
+
+def _check_outs() -> dict[str, dg.Out]:
+    return {f"{READINGS.to_python_identifier()}_{spec.name}": dg.Out(is_required=False) for spec in READINGS_CHECKS}
+
+
+@dg.op(out={"result": dg.Out(is_required=False), **_check_outs()})
+def readings_publish(
+    context: dg.AssetExecutionContext,
+    config: ReadingsConfig,
+    lake: LakeStorage,
+    plan: steps.Plan,
+    split: steps.Split,
+    parts: list[list[steps.Part]],
+):
+    """Audit each day (the blocking checks) and publish it in one commit per table."""
+    store = lake.lake()
+    builds = steps.gather(plan, split, [part for step in parts for part in step])
     failures, published, checked = [], {}, []
-    try:
-        with staging_area() as folder:
-            builds = build_days(
-                landing.storage(),
-                store,
-                days,
-                folder,
-                workers.limits(),
-                config.force,
-                _progress_logger(context),
-                Path(config.prestaged) if config.prestaged else None,
-                landing.open_days,
-            )
-            for build in builds:
-                evaluations = evaluate(build)
-                checked += evaluations
-                failure, metadata = _audit_and_publish(context, store, build, config, evaluations)
-                if failure:
-                    failures.append(failure)
-                else:
-                    published[build.day.isoformat()] = metadata
-    except (LandingFilesGone, WorkerError, StagingFull) as exc:
-        raise dg.Failure(description=str(exc)) from None
+    for build in builds:
+        evaluations = evaluate(build)
+        checked += evaluations
+        failure, metadata = _audit_and_publish(context, store, build, config, evaluations)
+        if failure:
+            failures.append(failure)
+        else:
+            published[build.day.isoformat()] = metadata
+    # the run's exchange is done with (a re-execution's too): a failed step above leaves it, for a re-execution
+    for run in {plan.exchange.run, context.run.run_id}:
+        Exchange(store.storage.url, run).clear()
     yield from finish_days(context, published, failures, checked)
+
+
+@dg.graph_multi_asset(
+    name="lake__readings",
+    outs={
+        "result": dg.AssetOut(
+            key=READINGS,
+            metadata={"dagster/column_schema": column_schema(TABLE_SCHEMA, COLUMN_DESCRIPTIONS)},
+            description="Half-hourly readings of one Europe/London day, de-duplicated (newest delivery wins), "
+            "instants in UTC. Rows that cannot be loaded go to readings_quarantine with the reason.",
+            is_required=False,  # a run whose day fails is recorded for the good days only
+        )
+    },
+    ins={"landing": dg.AssetIn(key=LANDING.key, dagster_type=dg.Nothing)},
+    partitions_def=daily_partitions,
+    backfill_policy=backfill_policy(),
+    group_name="readings",
+    check_specs=READINGS_CHECKS,
+    config=dg.ConfigMapping(
+        config_schema=ReadingsConfig.to_config_schema(),
+        config_fn=lambda config: {op.name: {"config": config} for op in (readings_plan, readings_publish)},
+    ),
+)
+def readings(landing):
+    """plan ──> parse × S ──> split ──> assemble × G ──> publish (readings.steps)."""
+    plan, shards = readings_plan(landing)
+    parsed = shards.map(lambda shard: readings_parse(plan, shard)).collect()
+    split, ranges = readings_split(plan, parsed)
+    parts = ranges.map(lambda tasks: readings_assemble(plan, tasks)).collect()
+    published = readings_publish(plan, split, parts)
+    return {name: getattr(published, name) for name in readings_publish.outs}
 
 
 def _audit_and_publish(
@@ -182,22 +283,3 @@ def _audit_and_publish(
         context.log.warning(f"{key}: {SUPERSEDED}")
         metadata = {"superseded": SUPERSEDED, "path": metadata["path"]}
     return None, metadata
-
-
-def _progress_logger(context):
-    """Progress in the run log, for the UI and `make run`'s bar: about every twentieth of the files
-    read, and of each day's parts assembled."""
-    last: dict[str, int] = {}
-
-    def report(progress: Progress) -> None:
-        step = progress.done * 20 // max(progress.total, 1)
-        key = f"{progress.phase}{progress.day}"
-        if step == last.get(key) and progress.done != progress.total:
-            return
-        last[key] = step
-        if progress.phase == "reading":
-            context.log.info(f"read {progress.done:,} of {progress.total:,} landing files")
-        else:
-            context.log.info(f"{progress.day}: assembled part {progress.done} of {progress.total}")
-
-    return report

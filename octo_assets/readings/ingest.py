@@ -17,32 +17,26 @@ Nothing here publishes: the asset audits each day, then publishes it (readings.a
 """
 
 import math
-import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from octo_assets.domain import LOCAL_TZ
-from octo_assets.lake import DAY_KEY, FILES_TABLE, DataFile, Lake
+from octo_assets.lake import DAY_KEY, FILES_TABLE, Lake, Placed
 from octo_assets.readings import landing as index_of_landing
-from octo_assets.readings.assemble import (
-    CONFLICTS_SCHEMA,
-    SHOWN,
-    Assembled,
-    AssembleTask,
-    Finding,
-    assemble_group,
-)
+from octo_assets.readings.assemble import Finding
+from octo_assets.readings.exchange import Exchange
 from octo_assets.readings.parse import NOT_READINGS, QUARANTINE_SCHEMA, gzip_file, readings_file
 from octo_assets.readings.stage import (
     DAY_ROWS_SCHEMA,
     FILE_FACTS_SCHEMA,
     MAX_BUCKETS,
+    SLICES,
+    Parsed,
     Staged,
     StageTask,
     stage_files,
@@ -87,7 +81,7 @@ class DayBuild:
     """One day, staged and measured, ready for its audit and publication."""
 
     day: date
-    readings: list[DataFile]  # the day's Parquet files, in staging, committed as they are
+    readings: list[Placed]  # the day's Parquet files, in the table's day folder, committed as they are
     watermark_ns: int  # the newest delivery (first sight) the day was built from
     files: int  # landing files holding the day
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
@@ -134,7 +128,7 @@ class Progress:
     day: date | None = None
 
 
-PRESTAGED = "prestaged.pickle"
+PRESTAGED = "prestaged.pickle"  # in the pre-pass's exchange
 # the landing survey's columns that staging and delivery order use (landing.delivery_order sorts by the last three)
 STAGING_COLUMNS = ("path", "size", "first_seen_ns", "mtime_ns")
 
@@ -145,7 +139,7 @@ class Prestaged:
 
     seen: index_of_landing.Survey  # the folders listed, as recorded
     files: pl.DataFrame  # path of each staged file, in file-list order
-    staged: list[Staged]
+    staged: list[Parsed]  # in the exchange
     buckets: int
 
 
@@ -165,6 +159,7 @@ class Landed:
     # tomorrow), built by the first run after it ends: `files` listed that hold it, and `rows_read`,
     # its rows in the files this run read (a file read by an earlier run is not read again)
     not_ended: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NOT_ENDED_SCHEMA))
+    files: int = 0  # landing files holding the days chosen: what the runs that build them read
 
     @property
     def not_readings(self) -> pl.DataFrame:
@@ -203,7 +198,7 @@ def not_ended(staged: list[Staged], current: pl.DataFrame, last_ended: date | No
 def prestage(
     landing: Storage,
     lake: Lake,
-    folder: Path,
+    exchange: Exchange,
     limits: WorkerLimits,
     choose_days: Callable[[list[date], index_of_landing.Survey, pl.DataFrame], list[date]],
     wanted: list[date] | None = None,
@@ -212,11 +207,11 @@ def prestage(
     everything: bool = True,
 ) -> Landed:
     """Read every new file of the folders `wanted` needs (every folder when None), once, keeping the
-    rows of `wanted` (all rows when None) in `folder` for the run that follows in this process.
+    rows of `wanted` (all rows when None) in `exchange` for the runs that follow.
 
-    `make run` must name its days before its run starts. It learns them here while parsing, and
-    its readings step uses this survey and what was staged (build_days(prestaged=folder)): nothing
-    is listed or read twice. `choose_days` turns the landed days, the survey and its files with
+    `make run` must name its days before its runs start. It learns them here while parsing, and
+    the runs' plan uses this survey and what was staged (readings.steps.plan, `prestaged`):
+    nothing is listed or read twice. `choose_days` turns the landed days, the survey and its files with
     what reading them told (path, sha, days) into the days the run builds; the last of them is where
     files with no readable day are reported (the run that read them says so). Without `everything`
     (and `wanted`), only the folders `landing.plan` chooses are listed, and the folders holding the
@@ -227,10 +222,11 @@ def prestage(
     )
     # only what staging needs: at a million files each column of the survey is tens of MB
     unknown = index_of_landing.delivery_order(seen.current.filter(pl.col("days").is_null()).select(*STAGING_COLUMNS))
-    buckets = _buckets(json_bytes(seen.current), limits.memory_bytes)
+    buckets = buckets_for(json_bytes(seen.current), limits.memory_bytes)
     with _pool(json_bytes(unknown), limits) as pool:
-        staged = _stage(pool, landing, unknown, folder, wanted, buckets, 0, progress, report_on=None)
+        staged = _stage(pool, landing, unknown, exchange, wanted, buckets, 0, progress, report_on=None)
     learnt = _learnt(unknown, staged)
+    counts = [s.facts.height for s in staged]
     staged = [replace(s, facts=s.facts.clear()) for s in staged]  # in `learnt` now: the run reads none of them
     landed = sorted(
         set(index_of_landing.landed_days(seen.folders.frame, seen.current))
@@ -246,10 +242,14 @@ def prestage(
     if wanted is None and not everything and unlisted.is_in(built).any():
         # a day to build is held by a folder not listed: list it, so that the run reads all its files
         seen = index_of_landing.survey(landing, lake, index_of_landing.now_ns(), set(built), open_days=open_days)
-    with open(folder / PRESTAGED, "wb") as file:  # streamed: one frame's bytes in memory at a time
-        pickle.dump(Prestaged(seen.without_file_tables(), unknown.select("path"), staged, buckets), file)
+    parsed, first = [], 0
+    for batch, count in zip(staged, counts):
+        parsed.append(Parsed.of(batch, first, count))
+        first += count
+    exchange.write_object(PRESTAGED, Prestaged(seen.without_file_tables(), unknown.select("path"), parsed, buckets))
     unreadable = _rejected_whole(staged, unknown.select("path"))
-    return Landed(landed, unreadable, report_on, not_ended(staged, seen.current))
+    held = index_of_landing.files_for_days(seen.current, set(built)).height
+    return Landed(landed, unreadable, report_on, not_ended(staged, seen.current), held)
 
 
 def report_unread_on(staged: list[Staged], learnt: pl.DataFrame, day: date | None) -> tuple[list[Staged], pl.DataFrame]:
@@ -278,87 +278,25 @@ def _rejected_whole(staged: list[Staged], files: pl.DataFrame) -> pl.DataFrame:
     return rows.select(source_file=files["path"].gather(rows["file"]), reason="reason").sort("source_file")
 
 
-def build_days(
-    landing: Storage,
-    lake: Lake,
-    days: list[date],
-    folder: Path,
-    limits: WorkerLimits,
-    force: bool = False,
-    progress: Callable[[Progress], None] = lambda p: None,
-    prestaged: Path | None = None,
-    open_days: int = OPEN_DAYS,
-) -> Iterator[DayBuild]:
-    """Stage and assemble `days` from the landing area, one DayBuild a day, in `folder`.
-
-    Unless `force`, a day whose published partition was built from files no longer in the
-    landing area is refused (LandingFilesGone) before anything is assembled. `prestaged`: a
-    folder `prestage` filled in this process, whose survey and staged files are used. A new file
-    in which no day can be read is reported on the last of `days`.
-    """
-    wanted = sorted(set(days))
-    before: Prestaged | None = None
-    if prestaged is not None and (prestaged / PRESTAGED).is_file():
-        with open(prestaged / PRESTAGED, "rb") as file:
-            before = pickle.load(file)
-    seen = before.seen if before else _survey(landing, lake, set(wanted), open_days)
-    current = seen.current
-    needed = index_of_landing.files_for_days(current, set(wanted))
-    if before:  # what prestage read is not read again (usually all of it: nothing left to sort)
-        needed = needed.join(before.files, on="path", how="anti")
-    needed = index_of_landing.delivery_order(needed)
-    to_read = pl.concat([before.files, needed.select("path")]) if before else needed.select("path")
-    to_read = to_read.join(current.select("path", "size"), on="path", how="left", maintain_order="left")
-    budget = limits.memory_bytes
-    buckets = before.buckets if before else _buckets(json_bytes(to_read), budget)
-
-    with _pool(json_bytes(to_read), limits) as pool:
-        first = before.files.height if before else 0
-        report_on = wanted[-1] if wanted else None
-        staged = (before.staged if before else []) + _stage(
-            pool, landing, needed, folder, wanted, buckets, first, progress, report_on
-        )
-        if needed.height:
-            learnt = _learnt(needed, staged[len(before.staged) if before else 0 :], first)
-            current = index_of_landing.record(lake, seen, learnt).current
-        if not force:
-            _refuse_if_files_gone(lake, current, wanted)
-        # the columns the day's builds use: delivery order, content hash, days
-        merged = current.select(*STAGING_COLUMNS, "sha", "days").join(to_read.select("path"), on="path", how="semi")
-        del before, seen, current  # a few hundred MB at a million files; not needed again
-        order = _file_list(to_read, merged, folder)
-        del to_read
-        for day in wanted:
-            holding = merged.filter(pl.col("days").list.contains(day))
-            build = DayBuild(
-                day=day,
-                readings=[],
-                watermark_ns=int(holding["first_seen_ns"].max() or 0),
-                files=holding.height,
-                quarantine=_day_quarantine(staged, order, day),
-                conflicts=pl.DataFrame(schema=CONFLICTS_SCHEMA),
-                accounting=pl.DataFrame(schema=ACCOUNTING_SCHEMA),
-            )
-            groups = _assemble_tasks(staged, day, budget, folder, str(folder / "files.arrow"))
-            _assemble(build, pool.run(assemble_group, groups), order, progress, len(groups))
-            yield build
-
-
 def _pool(input_bytes: int, limits: WorkerLimits) -> Pool:
     """For a small input a worker's start-up (~0.5 s) costs more than it saves: one process."""
     return Pool(limits.processes if input_bytes > POOL_MIN_BYTES else 1, limits.task_timeout_s)
 
 
-def _survey(landing: Storage, lake: Lake, days: set[date], open_days: int) -> index_of_landing.Survey:
-    return index_of_landing.survey(landing, lake, index_of_landing.now_ns(), days, open_days=open_days)
-
-
 def _stage(
-    pool: Pool, landing: Storage, files: pl.DataFrame, folder: Path, days, buckets: int, first: int, progress, report_on
+    pool: Pool,
+    landing: Storage,
+    files: pl.DataFrame,
+    exchange: Exchange,
+    days,
+    buckets: int,
+    first: int,
+    progress,
+    report_on,
 ):
     staged = []
     done = 0
-    tasks = _stage_tasks(landing, files, folder, days, buckets, first, pool.workers, report_on)
+    tasks = _stage_tasks(landing, files, exchange, days, buckets, first, pool.workers, report_on)
     for result in pool.run(stage_files, tasks):
         staged.append(result)
         done += result.facts.height
@@ -366,7 +304,7 @@ def _stage(
     return staged
 
 
-def _refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) -> None:
+def refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) -> None:
     """A re-run never blanks a day: refuse days whose published rows came from files no longer in
     the landing area (a file moved within it, same content, is not gone)."""
     listed = current.select("path", "sha")
@@ -399,17 +337,17 @@ def json_bytes(files: pl.DataFrame) -> int:
     return int(files.select((pl.col("size") * weight).sum()).item() or 0)
 
 
-def _buckets(input_bytes: int, budget: int) -> int:
-    """Hash buckets per day: enough that one bucket's share of the whole input fits the budget
-    (a power of two, so that groups of consecutive buckets are even)."""
-    needed = input_bytes / BYTES_PER_JSON_ROW * BYTES_PER_ASSEMBLED_ROW / budget
-    return min(MAX_BUCKETS, 1 << max(0, math.ceil(math.log2(max(needed, 1)))))
+def buckets_for(input_bytes: int, budget: int) -> int:
+    """Hash buckets per day: enough that one bucket's share of the whole input fits the budget,
+    and at least one a slice (a power of two, so that ranges of consecutive buckets are even)."""
+    needed = max(input_bytes / BYTES_PER_JSON_ROW * BYTES_PER_ASSEMBLED_ROW / budget, SLICES)
+    return min(MAX_BUCKETS, 1 << math.ceil(math.log2(needed)))
 
 
 def _stage_tasks(
     landing: Storage,
     to_read: pl.DataFrame,
-    folder: Path,
+    exchange: Exchange,
     days,
     buckets: int,
     first: int,
@@ -424,7 +362,7 @@ def _stage_tasks(
         StageTask(
             number=n,
             landing=landing.url,
-            folder=str(folder),
+            exchange=exchange,
             paths=paths[start : start + size],
             first_file=first + start,
             report_on=report_on,
@@ -442,116 +380,3 @@ def _learnt(read: pl.DataFrame, staged: list[Staged], first: int = 0) -> pl.Data
     positions = read.select("path").with_row_index("file", offset=first).with_columns(pl.col("file").cast(pl.UInt32))
     learnt = positions.join(facts, on="file", how="inner").drop("file")
     return learnt.filter(pl.col("sha").is_not_null()).select("path", "sha", "days", "rows")
-
-
-def _file_list(to_read: pl.DataFrame, merged: pl.DataFrame, folder: Path) -> pl.DataFrame:
-    """The run's files by position (as staged), with their delivery rank from the agreed first
-    sights: newest delivery highest. Written for the assembling workers."""
-    ranked = index_of_landing.delivery_order(merged).with_row_index("delivery").select("path", "delivery", "sha")
-    order = to_read.select("path").join(ranked, on="path", how="left", maintain_order="left")
-    order = order.with_columns(pl.col("delivery").cast(pl.UInt32))
-    order.write_ipc(folder / "files.arrow")
-    return order
-
-
-def _day_quarantine(staged: list[Staged], order: pl.DataFrame, day: date) -> pl.DataFrame:
-    parts = [s.quarantine.filter(pl.col("reading_date") == day) for s in staged]
-    rows = pl.concat([_NO_QUARANTINE, *parts])
-    named = rows.with_columns(source_file=order["path"].gather(rows["file"]))
-    return named.select(list(QUARANTINE_SCHEMA)).sort(["source_file", "row_number"], nulls_last=False)
-
-
-def _assemble_tasks(staged: list[Staged], day: date, budget: int, folder: Path, file_list: str) -> list[AssembleTask]:
-    """Consecutive buckets grouped so that each group's rows fit the memory budget."""
-    by_bucket: dict[int, list[tuple[str, int]]] = {}
-    rows: dict[int, int] = {}
-    for result in staged:
-        for batch_day, bucket, index, count in result.batches:
-            if batch_day == day:
-                by_bucket.setdefault(bucket, []).append((result.readings, index))
-                rows[bucket] = rows.get(bucket, 0) + count
-    groups: list[list[int]] = []
-    size = 0
-    for bucket in sorted(by_bucket):
-        if not groups or (size + rows[bucket]) * BYTES_PER_ASSEMBLED_ROW > budget:
-            groups.append([])
-            size = 0
-        groups[-1].append(bucket)
-        size += rows[bucket]
-    tasks = []
-    for number, buckets in enumerate(groups):
-        per_file: dict[str, list[int]] = {}
-        for bucket in buckets:
-            for path, index in by_bucket[bucket]:
-                per_file.setdefault(path, []).append(index)
-        tasks.append(AssembleTask(day, number, sorted(per_file.items()), str(folder), file_list))
-    return tasks
-
-
-def _assemble(build: DayBuild, results: Iterator[Assembled], order: pl.DataFrame, progress, parts: int) -> None:
-    """Collect the day's assembled files, and add up what each group measured."""
-    conflicts, accounting, half_hours, findings = [], [], [], {}
-    for done, part in enumerate(results, start=1):
-        if part.output:
-            build.readings.append(part.output)
-            if build.preview.is_empty():
-                build.preview = part.preview.cast(LAKE_SCHEMA)
-        build.staged += part.staged
-        build.loaded += part.loaded
-        build.duplicates += part.duplicates
-        build.kwh += part.kwh
-        build.meterpoints += part.meterpoints
-        for key, value in part.audit.items():
-            build.audit[key] += value
-        conflicts.append(part.conflicts)
-        accounting.append(part.accounting)
-        half_hours.append(part.half_hours)
-        for name, found in part.findings.items():
-            findings.setdefault(name, []).append(found)
-        progress(Progress("assembling", done, parts, "parts", build.day))
-    build.conflicts = pl.concat([pl.DataFrame(schema=CONFLICTS_SCHEMA), *conflicts], how="vertical_relaxed").sort(
-        "meterpoint_id", "interval_start_utc"
-    )
-    build.half_hours = (
-        pl.concat(half_hours).group_by("half_hours").agg(pl.col("meterpoints").sum()).sort("half_hours")
-        if half_hours
-        else build.half_hours
-    )
-    build.findings = {name: _combine(found) for name, found in findings.items()}
-    build.accounting = _accounting(accounting, build.quarantine, order)
-
-
-def _combine(found: list[Finding]) -> Finding:
-    shown = pl.concat([f.shown for f in found], how="vertical_relaxed")
-    totals: dict = {}
-    for f in found:
-        for key, value in f.totals.items():
-            totals[key] = totals.get(key, 0) + value
-    return Finding(sum(f.count for f in found), shown.sort(shown.columns[0]).head(SHOWN), totals)
-
-
-def _accounting(parts: list[pl.DataFrame], quarantine: pl.DataFrame, order: pl.DataFrame) -> pl.DataFrame:
-    """Per file: rows of the day loaded, dropped as duplicates, quarantined."""
-    counted = (
-        pl.concat(parts).group_by("file").agg(pl.col("loaded", "duplicates").sum())
-        if parts
-        else pl.DataFrame(schema={"file": pl.UInt32, "loaded": pl.UInt32, "duplicates": pl.UInt32})
-    )
-    named = counted.with_columns(source_file=order["path"].gather(counted["file"])).drop("file")
-    rejected = quarantine.filter(pl.col("row_number").is_not_null()).group_by("source_file").len("rows_quarantined")
-    # a file rejected whole is accounted too, with no rows, on the day it is reported on (its
-    # reason is in the quarantine): the day was built from it
-    whole = quarantine.filter(pl.col("row_number").is_null()).select("source_file").unique()
-    return (
-        named.join(rejected, on="source_file", how="full", coalesce=True)
-        .join(whole, on="source_file", how="full", coalesce=True)
-        .join(order.select(source_file="path", sha="sha"), on="source_file", how="left")
-        .with_columns(
-            rows_loaded=pl.col("loaded").fill_null(0),
-            duplicates=pl.col("duplicates").fill_null(0),
-            rows_quarantined=pl.col("rows_quarantined").fill_null(0),
-        )
-        .select(list(ACCOUNTING_SCHEMA))
-        .cast({c: t for c, t in ACCOUNTING_SCHEMA.items()})
-        .sort("source_file")
-    )

@@ -29,12 +29,12 @@ Every landed file is accounted for, and every row of it, once:
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from octo_assets.readings.exchange import Exchange
 from octo_assets.readings.learn import content_hash, content_hash_of
 from octo_assets.readings.parse import (
     FIRST_PARTITION,
@@ -59,6 +59,7 @@ STAGED_SCHEMA = {
     "consumption_kwh": pl.Decimal(18, 3),
 }
 MAX_BUCKETS = 1024  # buckets a day may be split into (readings.ingest chooses how many)
+SLICES = 64  # files of staged rows a task writes (at most): the most assembling steps a run can have
 FILE_FACTS_SCHEMA = {"file": pl.UInt32, "sha": pl.String, "rows": pl.Int64, "days": pl.List(pl.Date)}
 # the rows a task read, by the day each is counted on (loaded or quarantined), before the rows of
 # days the run does not build are dropped: what a run read of days not ended yet (ingest.Landed)
@@ -69,7 +70,7 @@ DAY_ROWS_SCHEMA = {"reading_date": pl.Date, "files": pl.UInt32, "rows": pl.UInt3
 class StageTask:
     number: int
     landing: str  # the landing area's URL
-    folder: str  # the run's staging folder
+    exchange: Exchange  # where the staged rows go, for the steps that assemble them
     paths: list[str]  # landing files, in the run's file list order
     first_file: int  # position of paths[0] in the run's file list
     report_on: date | None  # the day a file with no readable day is reported on (None: decided later)
@@ -86,8 +87,9 @@ class StageTask:
 @dataclass(frozen=True)
 class Staged:
     number: int
-    readings: str | None  # IPC file of STAGED_SCHEMA record batches
-    batches: list[tuple[date, int, int, int]]  # (day, bucket, batch index in `readings`, rows)
+    exchange: Exchange
+    readings: dict[int, str]  # slice -> IPC file (in `exchange`) of STAGED_SCHEMA record batches
+    batches: list[tuple[date, int, int, int]]  # (day, bucket, batch index in its slice's file, rows)
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA, with the file's position as `file`
     facts: pl.DataFrame  # FILE_FACTS_SCHEMA: what the index learns of each file
     day_rows: pl.DataFrame | None = None  # DAY_ROWS_SCHEMA
@@ -95,6 +97,12 @@ class Staged:
 
 def bucket_of(buckets: int) -> pl.Expr:
     return (pl.col("meterpoint_id").hash(seed=20210101) % buckets).cast(pl.Int32)
+
+
+def slice_of(bucket: int, buckets: int) -> int:
+    """The slice of consecutive buckets a bucket belongs to: a task writes a file of staged rows
+    per slice, and an assembling step reads the files of its range of slices."""
+    return bucket * SLICES // buckets
 
 
 def stage_files(task: StageTask) -> Staged:
@@ -128,8 +136,8 @@ def stage_files(task: StageTask) -> Staged:
         wanted = pl.Series(task.days, dtype=pl.Date).implode()
         readings = readings.filter(pl.col("reading_date").is_in(wanted))
         quarantine = quarantine.filter(pl.col("reading_date").is_in(wanted) | pl.col("reading_date").is_null())
-    target, batches = _write_batches(readings, task)
-    return Staged(task.number, target, batches, quarantine, facts_frame, day_rows)
+    targets, batches = _write_batches(readings, task)
+    return Staged(task.number, task.exchange, targets, batches, quarantine, facts_frame, day_rows)
 
 
 def _read(landing: Storage, paths: list[str]) -> list[bytes | str | OSError]:
@@ -242,26 +250,65 @@ def _day_rows(readings: pl.DataFrame, quarantine: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _write_batches(readings: pl.DataFrame, task: StageTask) -> tuple[str | None, list]:
-    """One record batch per (day, bucket): the rows sorted by both, converted to Arrow once, and
-    cut into zero-copy slices."""
+def _write_batches(readings: pl.DataFrame, task: StageTask) -> tuple[dict[int, str], list]:
+    """A file per slice of buckets (slice_of), of one record batch per (day, bucket): the rows sorted by
+    both, converted to Arrow once, and cut into zero-copy slices."""
     if readings.is_empty():
-        return None, []
+        return {}, []
     keyed = readings.with_columns(_bucket=bucket_of(task.buckets))
-    # one integer key: sorting by it is twice as fast as by the two columns
-    keyed = keyed.with_columns(_key=pl.col("reading_date").cast(pl.Int32) * MAX_BUCKETS + pl.col("_bucket"))
+    # one integer key, bucket first: a group's batches are consecutive; sorting by one integer is
+    # twice as fast as by two columns
+    keyed = keyed.with_columns(_key=pl.col("_bucket") * 2**20 + pl.col("reading_date").cast(pl.Int32))
     keyed = keyed.sort("_key", maintain_order=True)
-    runs = keyed.group_by("reading_date", "_bucket", maintain_order=True).len()
+    runs = keyed.group_by("_bucket", "reading_date", maintain_order=True).len()
     table = keyed.select(list(STAGED_SCHEMA)).to_arrow().combine_chunks()
-    target = str(Path(task.folder) / f"staged-{task.number:06d}.arrow")
-    batches, offset = [], 0
-    with pa.OSFile(target, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-        for index, (day, bucket, rows) in enumerate(runs.iter_rows()):
-            writer.write_batch(table.slice(offset, rows).to_batches()[0])
-            batches.append((day, bucket, index, rows))
-            offset += rows
-    return target, batches
+    by_slice: dict[int, list[tuple[date, int, int, int]]] = {}
+    offset = 0
+    for bucket, day, rows in runs.iter_rows():
+        by_slice.setdefault(slice_of(bucket, task.buckets), []).append((day, bucket, offset, rows))
+        offset += rows
+    targets, batches = {}, []
+    for group, runs_of_group in by_slice.items():
+        name = f"parse-{task.number:06d}/slice-{group:04d}.arrow"
+        with task.exchange.writing(name) as path, pa.OSFile(str(path), "wb") as sink:
+            with ipc.new_file(sink, table.schema) as writer:
+                for index, (day, bucket, start, rows) in enumerate(runs_of_group):
+                    writer.write_batch(table.slice(start, rows).to_batches()[0])
+                    batches.append((day, bucket, index, rows))
+        targets[group] = name
+    return targets, batches
 
 
 def _file_reject(source: str, reason: str) -> dict:
     return {"source_file": source, "row_number": None, "reading_date": None, "reason": reason, "raw": None}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a parse step (or make run's pre-pass) left in the exchange: a descriptor."""
+
+    number: int
+    exchange: Exchange
+    first_file: int
+    files: int
+    readings: dict[int, str]  # slice -> IPC file of staged rows
+    batches: list[tuple[date, int, int, int]]  # (day, bucket, batch index in its slice's file, rows)
+    quarantine: str  # parquet in the exchange: the shard's quarantine rows (file by position)
+    facts: str  # parquet in the exchange: FILE_FACTS_SCHEMA
+    day_rows: pl.DataFrame  # DAY_ROWS_SCHEMA: a row a day
+
+    @staticmethod
+    def of(staged: Staged, first_file: int, files: int) -> "Parsed":
+        """Descriptor of a staged batch; its quarantine and file facts written to its exchange."""
+        exchange, prefix = staged.exchange, f"parse-{staged.number:06d}"
+        return Parsed(
+            staged.number,
+            exchange,
+            first_file,
+            files,
+            staged.readings,
+            staged.batches,
+            exchange.write_frame(f"{prefix}/quarantine.parquet", staged.quarantine),
+            exchange.write_frame(f"{prefix}/facts.parquet", staged.facts),
+            staged.day_rows if staged.day_rows is not None else pl.DataFrame(schema=DAY_ROWS_SCHEMA),
+        )

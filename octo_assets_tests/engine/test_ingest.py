@@ -12,11 +12,13 @@ import polars as pl
 import pytest
 
 from octo_assets.lake import Lake
-from octo_assets.readings import ingest
-from octo_assets.readings.ingest import build_days, prestage
+from octo_assets.readings import ingest, steps
+from octo_assets.readings.exchange import Exchange
+from octo_assets.readings.ingest import prestage
 from octo_assets.readings.landing import STATE
 from octo_assets.settings import DEFAULT_MEMORY_MB, WorkerLimits
 from octo_assets.storage import Storage
+from octo_assets_tests.support.days import build_days
 
 DAY = date(2021, 1, 1)
 
@@ -33,16 +35,10 @@ def landing_state(ws) -> pl.DataFrame:
     return pl.read_parquet(Path(ws.lake, STATE, "files", "*.parquet"))
 
 
-def build(ws, tmp_path, days=(DAY,), workers=1, memory_mb=DEFAULT_MEMORY_MB, **kwargs):
-    """Each day's build, with its readings read back from its staged Parquet files."""
-    folder = tmp_path / f"staging-{len(list(tmp_path.glob('staging-*')))}"
-    folder.mkdir()
+def build(ws, tmp_path, days=(DAY,), memory_mb=DEFAULT_MEMORY_MB, **kwargs):
+    """Each day's build, with its readings read back from its Parquet files (`frame`)."""
     landing, lake = Storage(ws.readings), Lake(Storage(ws.lake))
-    built = []
-    for day in build_days(landing, lake, list(days), folder, WorkerLimits(workers, memory_mb=memory_mb), **kwargs):
-        day.frame = pl.concat([pl.read_parquet(part.path) for part in day.readings]) if day.readings else None
-        built.append(day)
-    return built
+    return build_days(landing, lake, list(days), tmp_path, memory_mb, **kwargs)
 
 
 def test_a_corrected_redelivery_in_a_subfolder_wins_and_the_conflict_is_reported(workspace, tmp_path):
@@ -150,7 +146,8 @@ def test_a_file_with_no_readable_day_is_reported_by_the_run_that_reads_it_and_on
 def test_a_day_assembled_in_parts_is_the_day_assembled_whole(workspace, tmp_path, monkeypatch, row_bytes, parts):
     """A meterpoint is never split between parts: de-duplication and counts are exact whether the
     day fits the memory budget in one part or, rows pretending to be 1,000 times bigger, in many."""
-    monkeypatch.setattr(ingest, "BYTES_PER_ASSEMBLED_ROW", row_bytes)
+    monkeypatch.setattr(ingest, "BYTES_PER_ASSEMBLED_ROW", row_bytes)  # buckets
+    monkeypatch.setattr(steps, "BYTES_PER_ASSEMBLED_ROW", row_bytes)  # parts
     for n in range(300):
         rows = [[f"2021-01-01 {h:02d}:{m:02d}:00", (n % 7) / 10, f"m{n:03d}"] for h in range(24) for m in (0, 30)]
         deliver(workspace, f"m{n:03d}.json", rows, 1_000)
@@ -169,15 +166,14 @@ def test_a_day_assembled_in_parts_is_the_day_assembled_whole(workspace, tmp_path
 
 def test_make_run_learns_the_days_while_parsing_and_the_run_reads_nothing_again(workspace, tmp_path):
     deliver(workspace, "m.json", [["2021-01-01 00:00:00", 1.0, "m"], ["2021-01-03 00:00:00", 2.0, "m"]], 1_000)
-    folder = tmp_path / "prestaged"
-    folder.mkdir()
+    exchange = Exchange(workspace.lake, "prestaged")
     landing, lake = Storage(workspace.readings), Lake(Storage(workspace.lake))
-    assert prestage(landing, lake, folder, WorkerLimits(), lambda days, seen, known: days).days == [
+    assert prestage(landing, lake, exchange, WorkerLimits(), lambda days, seen, known: days).days == [
         DAY,
         date(2021, 1, 3),
     ]
     (workspace.readings / "m.json").chmod(0)  # the run must not read it again
-    built = build(workspace, tmp_path, [DAY, date(2021, 1, 3)], prestaged=folder)
+    built = build(workspace, tmp_path, [DAY, date(2021, 1, 3)], prestaged=exchange)
     assert [(d.day, d.loaded, d.quarantine.height) for d in built] == [(DAY, 1, 0), (date(2021, 1, 3), 1, 0)]
 
 

@@ -222,7 +222,8 @@ def test_the_names_the_lake_gives_its_files(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     lake.publish("t", "date", DAYS[0], rows(1, 3), "run")  # delta-rs creates the table
     lake.publish("t", "date", DAYS[0], rows(2, 3), "run")  # and overwrites the day
-    lake.publish("t", "date", DAYS[1], as_files(rows(3, 4), tmp_path), "run")  # a day's files, as written
+    placed = as_files(rows(3, 4), tmp_path, lake, "t", DAYS[1])
+    lake.publish("t", "date", DAYS[1], placed, "run")  # a day's files, as written
     lake.publish("t", "date", DAYS[1], pl.DataFrame(schema=rows(0, 0).schema), "run")  # an empty day
     files = [e.path.removeprefix("t/") for e in lake.storage.list_files("t") if "_delta_log" not in e.path]
     assert len(files) == 4, files

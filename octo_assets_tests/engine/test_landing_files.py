@@ -14,10 +14,12 @@ import pytest
 
 from octo_assets.lake import Lake
 from octo_assets.readings import archive, ingest, landing
-from octo_assets.readings.ingest import build_days, prestage
+from octo_assets.readings.exchange import Exchange
+from octo_assets.readings.ingest import prestage
 from octo_assets.readings.learn import LearnTask, content_hash, learn
 from octo_assets.settings import WorkerLimits
 from octo_assets.storage import Storage
+from octo_assets_tests.support.days import build_days
 from octo_assets_tests.support.workspace import BACKENDS, COLUMNS
 
 DAY, DAY2 = date(2021, 1, 1), date(2021, 1, 2)
@@ -41,24 +43,18 @@ def put(ws, name: str, raw: bytes) -> bytes:
 
 
 def build(ws, tmp_path, days=(DAY,)) -> list[ingest.DayBuild]:
-    folder = tmp_path / f"staging-{len(list(tmp_path.glob('staging-*')))}"
-    folder.mkdir()
     ws.sync()
     landing_area, lake = Storage(ws.readings_url), Lake(Storage(ws.lake_url))
-    built = []
-    for day in build_days(landing_area, lake, list(days), folder, WorkerLimits(1)):
-        day.frame = pl.concat([pl.read_parquet(part.path) for part in day.readings]) if day.readings else None
-        built.append(day)
-    return built
+    return build_days(landing_area, lake, list(days), tmp_path)
 
 
 def first_look(ws, tmp_path, built: list[date]) -> ingest.Landed:
     """What `make run` learns before its run (ingest.prestage), building `built`."""
-    folder = tmp_path / f"prestaged-{len(list(tmp_path.glob('prestaged-*')))}"
-    folder.mkdir()
     ws.sync()
     landing_area, lake = Storage(ws.readings_url), Lake(Storage(ws.lake_url))
-    return prestage(landing_area, lake, folder, WorkerLimits(1), lambda *_: built)
+    exchange = Exchange(lake.storage.url, f"prestaged-{len(list(tmp_path.glob('prestaged-*')))}")
+    (tmp_path / exchange.run).mkdir()
+    return prestage(landing_area, lake, exchange, WorkerLimits(1), lambda *_: built)
 
 
 def state(ws) -> dict[str, tuple]:

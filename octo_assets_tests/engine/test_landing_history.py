@@ -16,9 +16,9 @@ import pytest
 from octo_assets.automation.landing_sensor import landing_changes
 from octo_assets.lake import Lake
 from octo_assets.readings import archive, landing
-from octo_assets.readings.ingest import build_days
-from octo_assets.settings import OPEN_DAYS, WorkerLimits
+from octo_assets.settings import OPEN_DAYS
 from octo_assets.storage import Storage
+from octo_assets_tests.support.days import build_days
 from octo_assets_tests.support.workspace import BACKENDS
 
 FIRST = date(2021, 1, 1)
@@ -63,13 +63,7 @@ def rows_loaded(seen: landing.Survey) -> int:
 def build(ws, tmp_path, *days: date):
     """Each day's build, with its readings read back from its staged Parquet files."""
     landing_area, lake = stores(ws)
-    folder = tmp_path / f"staging-{len(list(tmp_path.glob('staging-*')))}"
-    folder.mkdir()
-    built = []
-    for one in build_days(landing_area, lake, list(days), folder, WorkerLimits()):
-        one.frame = pl.concat([pl.read_parquet(part.path) for part in one.readings]) if one.readings else None
-        built.append(one)
-    return built
+    return build_days(landing_area, lake, list(days), tmp_path)
 
 
 # -- the work of a tick and of a run ----------------------------------------------------------------

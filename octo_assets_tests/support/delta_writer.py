@@ -6,7 +6,7 @@ SPEC: {"root": lake root, "table": ..., "ready": file to create once imported (o
 "go": file to wait for before the first publish (optional), "publishes": [{"day", "k", "n",
 "watermark" (optional), "delay" (seconds slept before, optional), "parquet" (bool: hand the
 rows over as a staged Parquet file instead of a frame), "files" (bool: as Parquet files in the
-table's layout, committed as they are: lake.DataFile)}]}.
+table's day folder, committed as they are: lake.Placed)}]}.
 
 Publishing {"k": k, "n": n} replaces the day with n rows (k, i) for i in 0..n-1. One JSON line
 per publish goes to stdout: {"day", "k", "watermark", "version"} (version None: refused).
@@ -21,21 +21,22 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from octo_assets.lake import DAY_KEY, DataFile, Lake, data_file
+from octo_assets.lake import DAY_KEY, Lake, Placed, data_file
 
 
 def rows(k: int, n: int) -> pl.DataFrame:
     return pl.DataFrame({"k": [k] * n, "i": list(range(n))}, schema={"k": pl.Int64, "i": pl.Int64})
 
 
-def as_files(frame: pl.DataFrame, folder: Path, parts: int = 2) -> list[DataFile]:
-    """The rows as up to `parts` Parquet files in the table's layout, as the readings' workers write them."""
+def as_files(frame: pl.DataFrame, folder: Path, lake: Lake, table: str, day: str, parts: int = 2) -> list[Placed]:
+    """The rows as up to `parts` Parquet files placed in the table's day folder, as the readings'
+    assembling steps write them (not committed: Lake.publish commits them)."""
     size = max(1, -(-frame.height // parts))
     files = []
     for number, start in enumerate(range(0, max(frame.height, 1), size)):
         path = folder / f"{time.monotonic_ns()}-{number}.parquet"
         pq.write_table(frame.slice(start, size).to_arrow(), path, store_schema=False, compression="zstd")
-        files.append(data_file(path))
+        files.append(lake.place(table, DAY_KEY, day, data_file(path)))
     return files
 
 
@@ -55,7 +56,7 @@ def main(spec_path: str) -> None:
         time.sleep(step.get("delay", 0))
         data = rows(step["k"], step["n"])
         if step.get("files"):
-            data = as_files(data, staging)
+            data = as_files(data, staging, lake, spec["table"], step["day"])
         elif step.get("parquet"):
             path = staging / f"{number}.parquet"
             data.write_parquet(path, row_group_size=max(1, step["n"] // 2))

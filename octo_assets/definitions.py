@@ -11,6 +11,7 @@ from octo_assets.automation import FRESHNESS_CHECKS, SCHEDULES, SENSORS, with_po
 from octo_assets.automation.housekeeping import lake_housekeeping_job
 from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.catalog.assets import catalog
+from octo_assets.executors import step_executor
 from octo_assets.home import homed
 from octo_assets.readings.assets import LANDING, readings
 from octo_assets.readings.checks import readings_against_the_source
@@ -42,7 +43,8 @@ defs = dg.Definitions(
     sensors=SENSORS,
     # runs refuse a Dagster instance that serves another lake (octo_assets.home)
     resources=homed(resources_from_env()),
-    # Steps run in the run's own process: the readings step parallelises its parsing itself,
-    # and a process per step (the default) costs seconds of start-up for each of ~30 steps.
-    executor=dg.in_process_executor,
+    # Each step a process of its own (or a Kubernetes Job: octo_assets.executors), so that a day's
+    # parse and assembling steps spread over the cores or the cluster. make run executes a run
+    # whose days take one step each in its own process: nothing to spread, no process to start.
+    executor=step_executor(),
 )

@@ -2,8 +2,8 @@
 
 OCTO_STEP_EXECUTOR chooses (settings.STEP_EXECUTOR):
 - unset or `multiprocess`: Dagster's multiprocess executor, as many steps at once as this process
-  has cores, each step a process forked from a forkserver that imported the heavy modules once
-  (about 0.5 s a step, against 1.2 s for a spawned one that imports them again);
+  has cores, each step a process forked from a forkserver that imported Dagster once (only
+  Dagster: PRELOAD_MODULES says why);
 - `k8s`: dagster-k8s's k8s_job_executor, configured by OCTO_STEP_K8S_CONFIG (YAML).
 
 Why the Kubernetes config is a setting rather than code: deploy/values.yaml holds it, as the
@@ -26,8 +26,10 @@ from octo_assets import settings
 from octo_assets.settings import STEP_EXECUTOR, STEP_K8S_CONFIG, SettingError, shown
 
 MULTIPROCESS, K8S = "multiprocess", "k8s"
-# imported once by the forkserver, before any step is forked from it
-PRELOAD_MODULES = ["dagster", "polars", "pyarrow", "deltalake", "octo_assets.readings.parse"]
+# imported once by the forkserver, before any step is forked from it. Only what starts no thread:
+# importing polars, pyarrow or deltalake starts native threads (their pools), and a process forked
+# from one that holds them can hang on a lock a thread that is not copied held (it did: every step)
+PRELOAD_MODULES = ["dagster"]
 
 
 def step_executor() -> dg.ExecutorDefinition:

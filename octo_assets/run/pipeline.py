@@ -22,6 +22,8 @@ import os
 import re
 import shutil
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,7 +41,9 @@ from octo_assets.keys import ANALYTICS, CATALOG
 from octo_assets.keys import SOURCE_TABLES as SOURCE_KEYS
 from octo_assets.lake import analytics_table, lake_tables
 from octo_assets.partitions import daily_partitions
+from octo_assets.readings.exchange import Exchange
 from octo_assets.readings.ingest import prestage
+from octo_assets.readings.steps import steps_for
 from octo_assets.resources import setting_problems
 from octo_assets.run import up_to_date
 from octo_assets.run.progress import Display, RunWatcher
@@ -94,28 +98,49 @@ def build(
     job_name: str = BUILD_JOB.name,
     selection: list[dg.AssetKey] | None = None,
     extra_checks: list[dg.AssetCheckKey] = (),
-) -> dg.ExecuteInProcessResult:
+    in_processes: bool = False,
+) -> dg.ExecuteInProcessResult | dg.JobExecutionResult:
     """One run of `job_name` (over first..last, if given), or a RunError saying why it failed.
-    `selection`: only these assets, with the job's checks of them and `extra_checks`."""
+    `selection`: only these assets, with the job's checks of them and `extra_checks`.
+
+    `in_processes`: the run's steps each in a process of its own, through the deployment's
+    executor (octo_assets.executors), with the resources the settings give (each step builds its
+    own): a day of several parse and assembling steps spreads over the cores. Otherwise every
+    step runs here, one after the other, with `resources`."""
     job = definitions.defs.resolve_job_def(job_name)
+    checks = set()
     if selection is not None:
         checks = {key for key in job.asset_layer.asset_graph.asset_check_keys if key.asset_key in set(selection)}
         job = job.get_subset(asset_selection=set(selection), asset_check_selection=checks | set(extra_checks))
     run_id = make_new_run_id()
     days = len(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))) if first else 0
-    watcher = RunWatcher(instance, run_id, display, days)
+    tags = {RANGE_START: first, RANGE_END: last} if first else {}
+    # Dagster's console log would add a stack to every failure and interruption: the run's
+    # warnings are shown by the watcher, a failure by the sentence below (its stack in the UI)
+    run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if in_processes:
+        assert job_name == BUILD_JOB.name, "only the build job runs its steps in processes of their own"
+        tags = {**tags, MAKE_RUN: run_id}  # Dagster names the run: the watcher finds it by this tag
+    watcher = RunWatcher(instance, None if in_processes else run_id, display, days, tags)
     watcher.start()
     try:
-        result = job.execute_in_process(
-            instance=instance,
-            resources=resources,
-            run_id=run_id,
-            tags={RANGE_START: first, RANGE_END: last} if first else {},
-            # Dagster's console log would add a stack to every failure and interruption: the run's
-            # warnings are shown by the watcher, a failure by the sentence below (its stack in the UI)
-            run_config={**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-            raise_on_error=False,
-        )
+        if in_processes:
+            result = dg.execute_job(
+                dg.reconstructable(deployed_job),
+                instance=instance,
+                run_config=run_config,
+                tags=tags,
+                asset_selection=sorted(selection, key=str) if selection is not None else None,
+            )
+        else:
+            result = job.execute_in_process(
+                instance=instance,
+                resources=resources,
+                run_id=run_id,
+                tags=tags,
+                run_config=run_config,
+                raise_on_error=False,
+            )
     finally:
         watcher.stop()
         interrupt.restore()  # Dagster replaced the SIGINT and SIGTERM handlers while the run executed
@@ -134,7 +159,15 @@ def build(
     return result
 
 
-def failed_checks(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
+MAKE_RUN = "octo/make_run"  # tags a run make run started through Dagster's executor
+
+
+def deployed_job() -> dg.JobDefinition:
+    """The build job as the deployment defines it: what each step's process loads again."""
+    return definitions.defs.resolve_job_def(BUILD_JOB.name)
+
+
+def failed_checks(result: dg.ExecuteInProcessResult | dg.JobExecutionResult) -> list[tuple[str, str, str]]:
     """The run's failed checks: (check, severity, day)."""
     return [
         (e.check_name, e.severity.value, e.partition or "")
@@ -256,12 +289,14 @@ def run_pipeline(
         decided["stale"] = stale
         return sorted(stale.build)
 
-    with staging_area() as folder:
+    # what the pre-pass parses waits in the lake's storage for the runs' steps (readings.exchange)
+    exchange = Exchange(lake.storage.url, f"make-run-{uuid.uuid4()}")
+    with staging_area(), cleared(exchange):
         display.start("listing the landing area")
         found = prestage(
             landing,
             lake,
-            folder,
+            exchange,
             resources["workers"].limits(),
             to_build,
             [date.fromisoformat(d) for d in wanted] if wanted is not None else None,
@@ -298,15 +333,20 @@ def run_pipeline(
             keys = sorted(reasons)
             kept = {day.isoformat(): why for day, why in stale.kept.items()}
         snapshot, moved, failed = refresh_snapshot(instance, resources, found_lake, display)
-        readings_config = {"prestaged": str(folder), "allow_empty_days": allow_empty, "force": force}
+        readings_config = {"prestaged": exchange.run, "allow_empty_days": allow_empty, "force": force}
         config = {"ops": {"lake__readings": {"config": readings_config}}}
         held = set(landed)
         empty = [d for d in keys if d not in held] if allow_empty else []
         every = definitions.defs.resolve_job_def(BUILD_JOB.name).asset_layer.selected_asset_keys
         without_source = [key for key in every if key not in SOURCE_KEYS.values()]  # published above, if changed
+        # a day of several parse and assembling steps (readings.steps) spreads them over the cores
+        in_processes = steps_for(found.files, resources["workers"].steps) > 1
         for first, last in contiguous(keys):
             display.line(f"materialising {first} .. {last} from {landing.url}")
-            failed += failed_checks(build(instance, resources, first, last, config, display, selection=without_source))
+            result = build(
+                instance, resources, first, last, config, display, selection=without_source, in_processes=in_processes
+            )
+            failed += failed_checks(result)
     corrected = {table: sorted(d for d in days_moved if d not in set(keys)) for table, days_moved in moved.items()}
     for table, first, last in correction_ranges(corrected):
         display.line(f"rebuilding {table} {first} .. {last}: the new snapshot moves these days")
@@ -330,6 +370,15 @@ def run_pipeline(
     left = sorted(d for d in landed if d in valid and d not in set(keys) and d not in kept)
     corrected = {table: days_moved for table, days_moved in corrected.items() if days_moved}
     return Built(keys, failed, empty, reasons, corrected, kept, left, snapshot, catalog, refreshed)
+
+
+@contextmanager
+def cleared(exchange: Exchange):
+    """The pre-pass's exchange, removed when make run ends however it ends."""
+    try:
+        yield exchange
+    finally:
+        exchange.clear()
 
 
 def refresh_snapshot(

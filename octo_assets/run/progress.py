@@ -170,9 +170,11 @@ class Display:
 class RunWatcher(threading.Thread):
     """Follows a run's event log and shows each step, and the readings step's own progress."""
 
-    def __init__(self, instance: dg.DagsterInstance, run_id: str, display: Display, days: int):
+    def __init__(self, instance: dg.DagsterInstance, run_id: str | None, display: Display, days: int, tags=None):
+        """`run_id`, or (a run Dagster names itself) `tags` that only it carries."""
         super().__init__(name="octo-progress", daemon=True)
         self.instance, self.run_id, self.display, self.days = instance, run_id, display, days
+        self.tags = tags or {}
         self.stopped = threading.Event()
         self.days_done: set[str] = set()
 
@@ -185,6 +187,11 @@ class RunWatcher(threading.Thread):
 
     def poll(self, cursor: str | None) -> str | None:
         try:
+            if self.run_id is None:
+                found = self.instance.get_run_ids(filters=dg.RunsFilter(tags=self.tags), limit=1)
+                if not found:
+                    return cursor
+                self.run_id = found[0]
             found = self.instance.get_records_for_run(self.run_id, cursor=cursor, limit=1000)
         except Exception:  # the run is not stored yet
             return cursor

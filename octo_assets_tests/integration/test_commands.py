@@ -121,7 +121,7 @@ def test_make_run_works_without_dagster_home_and_reports_the_days_it_did_not_bui
     assert "active agreements on 2021-01-02" in summary and "active agreements on 2021-01-01" not in summary
     assert "kWh reconciled                     yes" in summary
     # progress, as plain lines when not on a terminal, each phase with the time since the command began
-    assert re.search(r"^step lake__readings \(after \d+\.\d s\)$", done.stdout, re.MULTILINE)
+    assert re.search(r"^step lake__readings\.readings_publish \(after \d+\.\d s\)$", done.stdout, re.MULTILINE)
     assert sample_workspace.days("readings") == ["2021-01-02", "2021-01-03"]  # the days the table holds now
     for day in ("2021-01-04", "2021-01-05"):  # not even published empty: no commit of the day
         assert sample_workspace.published_day("readings", "date", day) is None
@@ -173,7 +173,7 @@ def test_on_a_terminal_make_run_shows_live_bars_and_no_rate_of_noise(sample_work
     assert not re.search(r"\d{5,}(\.\d+)? (files|parts)/s", text)
     assert "assembling 2021-01-03 (3 of 3 days)" in text
     assert re.search(r"100/100 \[00:\d\d\]", text)  # a count's elapsed time, as tqdm shows it
-    assert re.search(r"step lake__readings: 00:\d\d", text)  # a step's
+    assert re.search(r"step lake__readings\.readings_publish: 00:\d\d", text)  # a step's
 
 
 def test_make_sql_says_what_to_do_without_a_catalog_in_one_sentence(tmp_path):

@@ -40,7 +40,7 @@ def test_a_full_staging_disk_stops_the_run_with_one_sentence_naming_the_folder_a
         sample_workspace,
         DAGSTER_HOME=str(quiet_dagster_home(tmp_path / "dagster_home")),
         OCTO_STAGING_DIR=str(staging),
-        SIZE="128k",
+        SIZE="8k",  # less than a day of the sample as its assembling step writes it (a Parquet file)
     )
     done = subprocess.run(
         [*prefix, sys.executable, "-m", "octo_assets.run"],
@@ -52,7 +52,8 @@ def test_a_full_staging_disk_stops_the_run_with_one_sentence_naming_the_folder_a
     )
     sentence = one_sentence(done)
     assert done.returncode == 1
-    assert sentence.startswith(f"OCTO_STAGING_DIR: the disk of {staging} is full (")
-    assert " free of 128 KB): " in sentence
+    # the step that filled it stops the run: the run's id, then the sentence
+    assert sentence.split(" failed: ", 1)[-1].startswith(f"OCTO_STAGING_DIR: the disk of {staging} is full (")
+    assert " free of 8.0 KB): " in sentence
     assert "point OCTO_STAGING_DIR at a folder on a disk with more room" in sentence
     assert not (sample_workspace.lake / "readings").exists()  # nothing published

@@ -12,6 +12,7 @@ from octo_assets.home import refusal
 from octo_assets.housekeeping import LakeRefused, housekeep
 from octo_assets.lake import lake_tables
 from octo_assets.metadata import markdown_table
+from octo_assets.readings import exchange
 from octo_assets.resources import LakeStorage, Warehouse
 
 HOUSEKEEPING_CRON = "0 3 * * 0"  # Sunday 03:00 Europe/London: no run of the day is due
@@ -40,6 +41,8 @@ def lake_housekeeping(context: dg.OpExecutionContext, lake: LakeStorage, warehou
         )
     except LakeRefused as exc:  # ... or once every table's files are listed: nothing was deleted
         raise dg.Failure(description=str(exc)) from None
+    # what failed readings runs' steps left for a re-execution from the failure, once too old for one
+    swept = exchange.sweep(store.storage, exchange.KEPT.total_seconds())
     summary = pl.DataFrame(
         {
             "table": [d.table for d in done],
@@ -52,6 +55,7 @@ def lake_housekeeping(context: dg.OpExecutionContext, lake: LakeStorage, warehou
         {
             "retention_days": lake.retention_days,
             "files_deleted": int(summary["files deleted"].sum() or 0),
+            "exchanges_removed": len(swept),  # _staging/<run id>/ of runs that failed over a week ago
             "tables": dg.MetadataValue.md(markdown_table(summary, rows=len(done))),
         }
     )

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +25,8 @@ import pyarrow as pa
 from octo_assets.storage import Storage
 
 EXCHANGE = "_staging"  # at the lake's root (lake_root knows it as the lake's own)
+# a failed run's prefix is kept this long for a re-execution from its failure, then swept
+KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ the other; the same steps under Dagster's multiprocess executor are in
 integration/test_readings_steps_processes.py."""
 
 import os
+import time
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from octo_assets.lake import READINGS_TABLE, Lake
 from octo_assets.readings import steps
 from octo_assets.readings.checks import evaluate
-from octo_assets.readings.exchange import Exchange
+from octo_assets.readings.exchange import KEPT, Exchange, sweep
 from octo_assets.settings import DEFAULT_MEMORY_MB
 from octo_assets.storage import Storage
 from octo_assets_tests.support.days import build_days
@@ -165,3 +167,26 @@ def test_placed_files_wait_in_the_day_folder_unnamed_until_the_commit(landed, tm
     placed = {f"{READINGS_TABLE}/{p.rel}" for p in first.readings}
     assert placed and placed <= {e.path for e in lake.storage.list_files(READINGS_TABLE)}
     assert lake.delta(READINGS_TABLE) is None  # nothing committed: no table yet
+
+
+def test_a_failed_run_s_exchange_is_kept_for_a_re_execution_then_swept(tmp_path):
+    """What a run's steps hand each other stays while the run may be re-executed from its failure
+    (younger than exchange.KEPT: any file written lately) and goes after; nothing else at the root."""
+    lake = Storage(str(tmp_path / "lake"))
+    now = time.time()
+    old, resumed, fresh = (Exchange(lake.url, run) for run in ("old-run", "resumed-run", "fresh-run"))
+    for where, ages_s in ((old, [9 * 86400, 8 * 86400]), (resumed, [9 * 86400, 60]), (fresh, [5])):
+        for number, age_s in enumerate(ages_s):
+            name = where.write_frame(f"parse-{number}/quarantine.parquet", pl.DataFrame({"n": [number]}))
+            os.utime(Path(where.storage.uri(name)), (now - age_s, now - age_s))
+    lake.write_bytes("_state/landing/folders.parquet", b"not an exchange")
+    os.utime(Path(lake.uri("_state/landing/folders.parquet")), (now - 30 * 86400, now - 30 * 86400))
+    assert sweep(lake, KEPT.total_seconds(), now) == ["old-run"]
+    left = sorted(e.path for e in lake.list_files())
+    assert left == [
+        "_staging/fresh-run/parse-0/quarantine.parquet",
+        "_staging/resumed-run/parse-0/quarantine.parquet",
+        "_staging/resumed-run/parse-1/quarantine.parquet",
+        "_state/landing/folders.parquet",
+    ]
+    assert not Path(old.storage.url).exists()  # its folders too

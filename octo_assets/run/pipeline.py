@@ -125,13 +125,12 @@ def build(
     watcher.start()
     try:
         if in_processes:
-            result = dg.execute_job(
-                dg.reconstructable(deployed_job),
-                instance=instance,
-                run_config=run_config,
-                tags=tags,
-                asset_selection=sorted(selection, key=str) if selection is not None else None,
-            )
+            reconstructable = dg.reconstructable(deployed_job)
+            if selection is not None:  # the same assets and checks as the run in this process would have
+                reconstructable = reconstructable.get_subset(
+                    asset_selection=set(selection), asset_check_selection=checks | set(extra_checks)
+                )
+            result = dg.execute_job(reconstructable, instance=instance, run_config=run_config, tags=tags)
         else:
             result = job.execute_in_process(
                 instance=instance,

@@ -137,6 +137,8 @@ def plan(
         Shard(number, first + start, min(size, needed.height - start))
         for number, start in enumerate(range(0, needed.height, size or 1), start=after(prestaged))
     ]
+    for shard in shards:  # each parse step reads its own range of the list, not the whole list
+        exchange.write_frame(shard_files(shard), to_read.slice(shard.first, shard.count))
     return Plan(
         days=wanted,
         exchange=exchange,
@@ -153,6 +155,11 @@ def plan(
     )
 
 
+def shard_files(shard: Shard) -> str:
+    """The exchange's name of a parse step's files: path, size, first_seen_ns, mtime_ns."""
+    return f"parse-{shard.number:06d}/files.parquet"
+
+
 def after(prestaged: Prestaged | None) -> int:
     """The first number free for a parse step: the pre-pass's numbers are taken."""
     return max((p.number for p in prestaged.staged), default=0) + 1 if prestaged else 1
@@ -162,7 +169,7 @@ def parse_shard(plan: Plan, shard: Shard) -> Parsed:
     """Read, hash and parse one shard's files; its rows of the run's days go to the exchange."""
     if shard.count == 0:  # everything was parsed before the run (make run's pre-pass)
         return Parsed(shard.number, plan.exchange, shard.first, 0, {}, [], "", "", pl.DataFrame(schema=DAY_ROWS_SCHEMA))
-    files = plan.exchange.read_frame(FILES_TO_READ).slice(shard.first, shard.count)
+    files = plan.exchange.read_frame(shard_files(shard))
     task = StageTask(
         number=shard.number,
         landing=plan.landing,

@@ -268,11 +268,11 @@ def test_a_day_s_steps_run_as_kubernetes_jobs_of_their_own_size(deployed):
             for unit, size in container(heavy)["resources"][kind].items():
                 assert parse_quantity(size) > parse_quantity(light[kind][unit]), (kind, unit)
 
-    # a heavy step's worker processes are its CPU request, not the node's cores it would see
+    # a heavy step's Polars threads are its CPU request, not the node's cores it would see
     for heavy in (parse, assemble):
         cpu = parse_quantity(container(heavy)["resources"]["requests"]["cpu"])
-        assert int(env_of(heavy)["OCTO_WORKERS"]["value"]) == cpu
-    assert "OCTO_WORKERS" not in env_of(publish)
+        assert int(env_of(heavy)["POLARS_MAX_THREADS"]["value"]) == cpu
+    assert "POLARS_MAX_THREADS" not in env_of(publish)
 
     # the run's own pod only orchestrates: the code location's resources (see runLauncher's comment)
     run_context = instance.run_launcher.get_container_context_for_run(run)

@@ -4,6 +4,7 @@
 
     python -m bench.run --fixed-cost               # the pipeline on 10 meterpoints: a run's fixed cost
     python -m bench.run --compare 100000 1000000   # pipeline vs loop at each size: phases, memory, targets
+    python -m bench.run --compare 1000000 --steps 1 2 4   # its pipeline side per OCTO_READINGS_STEPS, then a rebuild
     python -m bench.run --sensor 1000000           # the landing sensor's ticks over that many new files
     python -m bench.run --history                  # the day after 1, 10 and 30 days of history (below)
     python -m bench.run --history 1 2 3 --history-files 2000   # the same, small
@@ -143,11 +144,22 @@ def pipeline_env(inp: Path, state: Path) -> dict:
     }
 
 
-def run_pipeline(label: str, inp: Path, run_dir: Path, args) -> dict:
-    env = pipeline_env(inp, fresh(run_dir))
-    report = measured(label, [PY, "-m", "octo_assets.run"], run_dir, args, env, inp)
+def run_pipeline(label: str, inp: Path, run_dir: Path, args, env: dict | None = None, argv: list | None = None) -> dict:
+    """`python -m octo_assets.run` (or argv) timed; env: a fresh pipeline_env under run_dir unless given."""
+    env = env or pipeline_env(inp, fresh(run_dir))
+    report = measured(label, argv or [PY, "-m", "octo_assets.run"], run_dir, args, env, inp)
     report["phases"] = phases(report, Path(env["DAGSTER_HOME"])) if report["exit_code"] == 0 else []
     return totals(report, readings_files(run_dir))
+
+
+def run_steps(n: int, mp: int, inp: Path, run_dir: Path, args) -> dict:
+    """--steps: the pipeline with OCTO_READINGS_STEPS=n on a fresh lake (the first build), then,
+    on the same lake, the rebuild of its days (--from/--to: every file parsed again, in n steps)."""
+    env = {**pipeline_env(inp, fresh(run_dir)), "OCTO_READINGS_STEPS": str(n)}
+    last = START + timedelta(days=args.days - 1)
+    build = run_pipeline(f"build-{mp}-steps{n}", inp, run_dir, args, env)
+    rebuild = run_pipeline(f"rebuild-{mp}-steps{n}", inp, run_dir, args, env, day_run(START, last))
+    return {"build": build, "rebuild": rebuild}
 
 
 def run_floor(label: str, inp: Path, run_dir: Path, args) -> dict:
@@ -208,12 +220,15 @@ def phases(report: dict, dagster_home: Path) -> list[tuple[str, float, float]]:
         steps = sorted((s.start_time, s.end_time, s.step_key) for s in instance.get_run_step_stats(run_id))
     t0, wall = report["started_at"], report["wall_s"]
     run_start, run_end = run.start_time - t0, run.end_time - t0
-    printed = [(line.split(maxsplit=1) + [""])[:2] for line in Path(report["log"]).read_text().split("\n") if line]
+    log = Path(report["log"]).read_bytes().decode(errors="replace")  # not read_text: a \r (a progress bar) is no line
+    printed = [(line.split(maxsplit=1) + [""])[:2] for line in log.split("\n") if line]
     marks = [(0.0, "start-up and imports, until the first line printed")]
     marks += [(float(t), f"after '{text[:50]}'") for t, text in printed if float(t) < run_start]
     found = [(name, t, end - t) for (t, name), (end, _) in zip(marks, [*marks[1:], (run_start, "")])]
     found += [(f"step {key}", start - t0, end - start) for start, end, key in steps]
-    in_steps = sum(end - start for start, end, _ in steps)
+    in_steps, reach = 0.0, 0.0
+    for start, end, _ in steps:  # steps that overlap (each in its own process) count once
+        in_steps, reach = in_steps + max(0.0, end - max(start, reach)), max(reach, end)
     return [*found, ("Dagster run, outside its steps", run_start, run_end - run_start - in_steps),
             ("after the run (summary), until exit", run_end, wall - run_end)]  # fmt: skip
 
@@ -279,14 +294,40 @@ def compare(args) -> None:
         runs = args.work / "runs" / f"mp{mp}-d{args.days}"
         floor = run_floor(f"floor-{mp}", inp, runs / "floor", args)
         loop = run_loop(f"loop-{mp}", inp, runs / "loop", args) if mp <= LOOP_UP_TO else None
-        pipe = run_pipeline(f"pipeline-{mp}", inp, runs / "pipeline", args)
-        results["compare"][mp] = {"summary": summary, "floor": floor, "loop": loop, "pipeline": pipe}
+        steps = {n: run_steps(n, mp, inp, runs / f"steps-{n}", args) for n in args.steps}
+        pipe = None if steps else run_pipeline(f"pipeline-{mp}", inp, runs / "pipeline", args)
+        results["compare"][mp] = {"summary": summary, "floor": floor, "loop": loop, "pipeline": pipe, "steps": steps}
         print(f"\n{mp:,} meterpoints x {args.days} day(s): {summary['rows']:,} readings in {summary['files']:,} files")
-        rows = [figures("pipeline (make run)", pipe, summary), figures("the floor (bench.floor)", floor, summary)]
+        rows = [figures("pipeline (make run)", pipe, summary)] if pipe else []
+        rows += [figures("the floor (bench.floor)", floor, summary)]
         rows += [figures("bare loop (bench.loop)", loop, summary)] if loop else []
         table(FIGURES, rows)
-        print(f"\npipeline / floor: **{pipe['wall_s'] / floor['wall_s']:.2f}x**" if floor["exit_code"] == 0 else "")
-        print_phases(pipe, floor=floor["wall_s"] if floor["exit_code"] == 0 else None)
+        base = floor["wall_s"] if floor["exit_code"] == 0 else None
+        if steps:
+            print_steps(steps, summary, base)
+            continue
+        print(f"\npipeline / floor: **{pipe['wall_s'] / base:.2f}x**" if base else "")
+        print_phases(pipe, floor=base)
+
+
+STEPS_FIGURES = ["wall s", "x floor", "largest process MB", "peak RSS sum MB", "check"]
+
+
+def print_steps(steps: dict, summary: dict, base: float | None) -> None:
+    """--steps: each N's first build and rebuild, against the floor's wall (base); then their phases."""
+    rows = []
+    for n, runs in steps.items():
+        row = [n]
+        for r in runs.values():
+            ok = r["exit_code"] == 0
+            row += [f"{r['wall_s']:.2f}" if ok else None, f"{r['wall_s'] / base:.2f}x" if ok and base else None]
+            row += [f"{r['max_process_rss_mb']:.0f}" if ok else None, f"{r['peak_rss_mb']:.0f}" if ok else None]
+            row += [check(r, summary)]
+        rows.append(row)
+    table(["OCTO_READINGS_STEPS", *(f"{run}: {f}" for run in ("build", "rebuild") for f in STEPS_FIGURES)], rows)
+    for runs in steps.values():
+        for r in runs.values():
+            print_phases(r, floor=base)
 
 
 def print_targets() -> None:
@@ -297,7 +338,7 @@ def print_targets() -> None:
         rows.append([f"{TINY} meterpoints x 1 day (fixed cost) <= {FIXED_TARGET_S:.0f} s",
                      f"**{fixed['wall_s']:.1f} s**", verdict(fixed["wall_s"] <= FIXED_TARGET_S)])  # fmt: skip
     done = results.get("compare", {}).get(1_000_000)
-    if done and done["pipeline"]["rows"] and done["floor"]["rows"]:
+    if done and done["pipeline"] and done["pipeline"]["rows"] and done["floor"]["rows"]:
         pipe, floor = done["pipeline"], done["floor"]
         ratio = f"{pipe['wall_s']:.1f} s / {floor['wall_s']:.1f} s = **{pipe['wall_s'] / floor['wall_s']:.2f}x**"
         rows.append([f"1,000,000 x 1 day: pipeline <= {FLOOR_TARGET:.0f}x the floor", ratio,
@@ -351,8 +392,8 @@ def land(inp: Path, landing: Path, day: date) -> None:
     subprocess.run(["cp", "-al", str(inp / "readings" / day.isoformat()), str(landing / day.isoformat())], check=True)
 
 
-def day_run(day: date) -> list[str]:
-    return [PY, "-m", "octo_assets.run", "--from", day.isoformat(), "--to", day.isoformat()]
+def day_run(day: date, last: date | None = None) -> list[str]:
+    return [PY, "-m", "octo_assets.run", "--from", day.isoformat(), "--to", (last or day).isoformat()]
 
 
 def build_day(day: date, run_dir: Path, env: dict) -> float:
@@ -481,6 +522,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--all", action="store_true", help="--fixed-cost --compare 100000 1000000 --sensor 1000000")
     parser.add_argument("--fixed-cost", action="store_true")
     parser.add_argument("--compare", type=int, nargs="+", metavar="METERPOINTS", default=[])
+    parser.add_argument(
+        "--steps", type=int, nargs="+", metavar="N", default=[], help="--compare's pipeline per OCTO_READINGS_STEPS=N"
+    )
     parser.add_argument("--sensor", type=int, metavar="FILES")
     parser.add_argument("--history", type=int, nargs="*", metavar="DAYS", help="checkpoints, days (default 1 10 30)")
     parser.add_argument("--history-files", type=int, default=100_000, metavar="FILES", help="a day (default 100,000)")

@@ -13,7 +13,7 @@ from octo_assets.automation.jobs import BUILD_JOB
 from octo_assets.catalog.assets import catalog
 from octo_assets.executors import step_executor
 from octo_assets.home import homed
-from octo_assets.readings.assets import LANDING, readings
+from octo_assets.readings.assets import LANDING, readings, readings_prepass_job
 from octo_assets.readings.checks import readings_against_the_source
 from octo_assets.resources import resources_from_env
 from octo_assets.source.assets import SOURCE_DB, source_snapshot
@@ -38,7 +38,7 @@ ASSETS = with_policies(
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[BUILD_JOB, lake_housekeeping_job],
+    jobs=[BUILD_JOB, lake_housekeeping_job, readings_prepass_job],
     schedules=SCHEDULES,
     sensors=SENSORS,
     # runs refuse a Dagster instance that serves another lake (octo_assets.home)

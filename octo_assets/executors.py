@@ -1,9 +1,9 @@
 """How a run's steps are started: each a process on this machine, or each a Kubernetes Job.
 
 OCTO_STEP_EXECUTOR chooses (settings.STEP_EXECUTOR):
-- unset or `multiprocess`: Dagster's multiprocess executor, as many steps at once as this process
-  has cores, each step a process forked from a forkserver that imported Dagster once (only
-  Dagster: PRELOAD_MODULES says why);
+- unset or `multiprocess`: Dagster's multiprocess executor, as many steps at once as OCTO_WORKERS
+  (unset: as this process has cores), each step a process forked from a forkserver that imported
+  Dagster once (only Dagster: PRELOAD_MODULES says why);
 - `k8s`: dagster-k8s's k8s_job_executor, configured by OCTO_STEP_K8S_CONFIG (YAML).
 
 Why the Kubernetes config is a setting rather than code: deploy/values.yaml holds it, as the
@@ -39,7 +39,10 @@ def step_executor() -> dg.ExecutorDefinition:
     if choice == MULTIPROCESS:
         return dg.multiprocess_executor.configured(
             {
-                "max_concurrent": settings.cores(),
+                # OCTO_WORKERS: how many of a run's steps work at once on this machine (unset: a core each)
+                "max_concurrent": settings.whole_number(
+                    settings.WORKERS, settings.cores(), 1, "processes", "or unset it for one per core"
+                ),
                 "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}},
             }
         )

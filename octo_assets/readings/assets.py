@@ -165,7 +165,8 @@ def readings_plan(
 def readings_parse(context: dg.OpExecutionContext, plan: steps.Plan, shard: steps.Shard) -> steps.Parsed:
     """Read, hash and parse one range of the run's landing files."""
     parsed = _failing_as_one_sentence(lambda: steps.parse_shard(plan, shard))
-    context.log.info(f"read {shard.count:,} landing files from position {shard.first:,}")
+    if shard.count:  # make run's progress bar reads these lines
+        context.log.info(f"read {shard.count:,} of {shard.count:,} landing files (from position {shard.first:,})")
     return parsed
 
 
@@ -196,6 +197,41 @@ def readings_assemble(context: dg.OpExecutionContext, plan: steps.Plan, tasks: l
             return steps.assemble_range(plan, tasks, str(scratch), said)
 
     return _failing_as_one_sentence(work)
+
+
+class PrepassConfig(dg.Config):
+    """The pre-pass's exchange (make run writes its plan there: readings.prepass)."""
+
+    exchange: str
+
+
+PREPASS_PLAN = "prepass-plan.pickle"
+PREPASS_PARSED = "prepass-parsed.pickle"
+
+
+@dg.op(out={"plan": dg.Out(io_manager_key=EXCHANGE_IO), "shards": dg.DynamicOut(io_manager_key=EXCHANGE_IO)})
+def prepass_plan(config: PrepassConfig, lake: LakeStorage):
+    """The plan make run made of its new landing files, and its parse steps."""
+    plan: steps.Plan = Exchange(lake.lake().storage.url, config.exchange).read_object(PREPASS_PLAN)
+    yield dg.Output(plan, output_name="plan")
+    for shard in plan.shards or [steps.Shard(1, 0, 0)]:  # a fan-out of none would skip what follows
+        yield dg.DynamicOutput(shard, mapping_key=f"files_{shard.first}", output_name="shards")
+
+
+@dg.op
+def prepass_parsed(plan: steps.Plan, parsed: list[steps.Parsed]) -> None:
+    """What the parse steps left, for make run to read."""
+    plan.exchange.write_object(PREPASS_PARSED, [p for p in parsed if p.files])
+
+
+@dg.job(
+    name="readings_prepass_job",
+    description="make run's pre-pass: its new landing files parsed by the readings' own parse steps, to learn "
+    "their days before the runs that build them (which take what was parsed over).",
+)
+def readings_prepass_job():
+    plan, shards = prepass_plan()
+    prepass_parsed(plan, shards.map(lambda shard: readings_parse(plan, shard)).collect())
 
 
 def _check_outs() -> dict[str, dg.Out]:

@@ -1,24 +1,9 @@
-"""A readings run's data path: landing files -> staged rows -> one checked Parquet file per day.
-
-Memory is bounded by a setting (OCTO_MEMORY_MB: WorkerLimits.memory_mb), not by the size of a day or of a backfill:
-
-1. list the landing area and reconcile it with the landing index (readings.landing): the files
-   that may hold the run's days, and the new or changed ones, whose days are learnt by reading;
-2. stage: worker processes read, hash and parse batches of files; each row of a wanted day goes
-   to local staging, filed under its day and a hash bucket of its meterpoint (readings.stage);
-   the landing index learns every file's days, and first sights are agreed (a compare-and-swap);
-3. assemble each day a group of buckets at a time, in the workers (readings.assemble): a
-   meterpoint is never split between groups, so de-duplication (the newest delivery wins) and
-   the checks are exact. Each group becomes one Parquet file of the day, written by its worker
-   in the lake's layout; this process only adds up what they measured: at no point is a whole
-   day in memory, and no row passes through it.
-
-Nothing here publishes: the asset audits each day, then publishes it (readings.assets).
-"""
+"""What a readings run's steps share (readings.steps): a day's build as the publish step audits
+it, make run's pre-pass as the runs take it over, the landing files a step reads, and the rule
+that refuses to blank a day whose files are gone."""
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -29,24 +14,13 @@ from octo_assets.domain import LOCAL_TZ
 from octo_assets.lake import DAY_KEY, FILES_TABLE, Lake, Placed
 from octo_assets.readings import landing as index_of_landing
 from octo_assets.readings.assemble import Finding
-from octo_assets.readings.exchange import Exchange
 from octo_assets.readings.parse import NOT_READINGS, QUARANTINE_SCHEMA, gzip_file, readings_file
 from octo_assets.readings.stage import (
-    DAY_ROWS_SCHEMA,
-    FILE_FACTS_SCHEMA,
     MAX_BUCKETS,
     SLICES,
     Parsed,
-    Staged,
-    StageTask,
-    stage_files,
 )
-from octo_assets.readings.workers import Pool
-from octo_assets.settings import OPEN_DAYS, WorkerLimits
-from octo_assets.storage import Storage
 
-MIN_FILES_PER_TASK, MAX_FILES_PER_TASK = 500, 8_000
-POOL_MIN_BYTES = 20 * 2**20  # of landing files to read or assemble
 BYTES_PER_JSON_ROW = 44  # compact case-study layout; pretty-printed files only overestimate the rows
 BYTES_PER_ASSEMBLED_ROW = 200  # a staged row in Arrow (~60 B) and the copies de-duplication makes
 GZIP_EXPANSION = 10  # a .json.gz file's JSON is about this many times its size (the sample's: 7.4 to 9)
@@ -117,17 +91,6 @@ class DayBuild:
         return self.rows_read == 0 and self.quarantine.is_empty()
 
 
-@dataclass(frozen=True)
-class Progress:
-    """What a run reports while it works (the run log, and make run's progress bar)."""
-
-    phase: str  # "reading" or "assembling"
-    done: int
-    total: int
-    unit: str  # "files" or "parts"
-    day: date | None = None
-
-
 PRESTAGED = "prestaged.pickle"  # in the pre-pass's exchange
 # the landing survey's columns that staging and delivery order use (landing.delivery_order sorts by the last three)
 STAGING_COLUMNS = ("path", "size", "first_seen_ns", "mtime_ns")
@@ -172,138 +135,6 @@ def last_ended_day() -> date:
     return datetime.now(ZoneInfo(LOCAL_TZ)).date() - timedelta(days=1)
 
 
-def not_ended(staged: list[Staged], current: pl.DataFrame, last_ended: date | None = None) -> pl.DataFrame:
-    """NOT_ENDED_SCHEMA from what `staged` read and the survey's files (`current`: path, days)."""
-    last = last_ended or last_ended_day()
-    holding = (
-        current.select("days")
-        .filter(pl.col("days").list.max() > last)
-        .explode("days")
-        .filter(pl.col("days") > last)
-        .group_by(reading_date="days")
-        .agg(files=pl.len())
-    )
-    counted = [s.day_rows for s in staged if s.day_rows is not None]
-    read = pl.concat([pl.DataFrame(schema=DAY_ROWS_SCHEMA), *counted]).filter(pl.col("reading_date") > last)
-    read = read.group_by("reading_date").agg(rows_read=pl.col("rows").sum())
-    return (
-        holding.join(read, on="reading_date", how="full", coalesce=True)
-        .with_columns(pl.col("files", "rows_read").fill_null(0))
-        .select(list(NOT_ENDED_SCHEMA))
-        .cast(NOT_ENDED_SCHEMA)
-        .sort("reading_date")
-    )
-
-
-def prestage(
-    landing: Storage,
-    lake: Lake,
-    exchange: Exchange,
-    limits: WorkerLimits,
-    choose_days: Callable[[list[date], index_of_landing.Survey, pl.DataFrame], list[date]],
-    wanted: list[date] | None = None,
-    progress=lambda p: None,
-    open_days: int = OPEN_DAYS,
-    everything: bool = True,
-) -> Landed:
-    """Read every new file of the folders `wanted` needs (every folder when None), once, keeping the
-    rows of `wanted` (all rows when None) in `exchange` for the runs that follow.
-
-    `make run` must name its days before its runs start. It learns them here while parsing, and
-    the runs' plan uses this survey and what was staged (readings.steps.plan, `prestaged`):
-    nothing is listed or read twice. `choose_days` turns the landed days, the survey and its files with
-    what reading them told (path, sha, days) into the days the run builds; the last of them is where
-    files with no readable day are reported (the run that read them says so). Without `everything`
-    (and `wanted`), only the folders `landing.plan` chooses are listed, and the folders holding the
-    chosen days once these are known.
-    """
-    seen = index_of_landing.survey(
-        landing, lake, index_of_landing.now_ns(), set(wanted or []), wanted is None and everything, open_days
-    )
-    # only what staging needs: at a million files each column of the survey is tens of MB
-    unknown = index_of_landing.delivery_order(seen.current.filter(pl.col("days").is_null()).select(*STAGING_COLUMNS))
-    buckets = buckets_for(json_bytes(seen.current), limits.memory_bytes)
-    with _pool(json_bytes(unknown), limits) as pool:
-        staged = _stage(pool, landing, unknown, exchange, wanted, buckets, 0, progress, report_on=None)
-    learnt = _learnt(unknown, staged)
-    counts = [s.facts.height for s in staged]
-    staged = [replace(s, facts=s.facts.clear()) for s in staged]  # in `learnt` now: the run reads none of them
-    landed = sorted(
-        set(index_of_landing.landed_days(seen.folders.frame, seen.current))
-        | set(learnt["days"].explode().drop_nulls().to_list())
-    )
-    known = index_of_landing.with_learnt(seen.current, learnt).select("path", "sha", "days")
-    built = choose_days(landed, seen, known)
-    del known
-    report_on = built[-1] if built else None
-    staged, learnt = report_unread_on(staged, learnt, report_on)
-    seen = index_of_landing.record(lake, seen, learnt)
-    unlisted = seen.unlisted()["days"].explode().drop_nulls()
-    if wanted is None and not everything and unlisted.is_in(built).any():
-        # a day to build is held by a folder not listed: list it, so that the run reads all its files
-        seen = index_of_landing.survey(landing, lake, index_of_landing.now_ns(), set(built), open_days=open_days)
-    parsed, first = [], 0
-    for batch, count in zip(staged, counts):
-        parsed.append(Parsed.of(batch, first, count))
-        first += count
-    exchange.write_object(PRESTAGED, Prestaged(seen.without_file_tables(), unknown.select("path"), parsed, buckets))
-    unreadable = _rejected_whole(staged, unknown.select("path"))
-    held = index_of_landing.files_for_days(seen.current, set(built)).height
-    return Landed(landed, unreadable, report_on, not_ended(staged, seen.current), held)
-
-
-def report_unread_on(staged: list[Staged], learnt: pl.DataFrame, day: date | None) -> tuple[list[Staged], pl.DataFrame]:
-    """Files read with no readable day of their own, reported on `day`: their quarantine rows
-    counted on it, and `day` recorded as their day. With no day, they stay unread in the landing
-    state (the next run that reads them reports them)."""
-    no_day = pl.col("sha").is_not_null() & pl.col("days").is_null()
-    if day is None:
-        return staged, learnt.filter(~no_day)
-    undecided = pl.col("reading_date").is_null()
-    staged = [
-        replace(
-            s,
-            quarantine=s.quarantine.with_columns(
-                reading_date=pl.when(undecided).then(pl.lit(day)).otherwise("reading_date")
-            ),
-        )
-        for s in staged
-    ]
-    return staged, learnt.with_columns(days=pl.when(no_day).then(pl.lit([day], pl.List(pl.Date))).otherwise("days"))
-
-
-def _rejected_whole(staged: list[Staged], files: pl.DataFrame) -> pl.DataFrame:
-    """source_file, reason of the files rejected whole in `staged` (positions in `files`)."""
-    rows = pl.concat([_NO_QUARANTINE, *[s.quarantine.filter(pl.col("row_number").is_null()) for s in staged]])
-    return rows.select(source_file=files["path"].gather(rows["file"]), reason="reason").sort("source_file")
-
-
-def _pool(input_bytes: int, limits: WorkerLimits) -> Pool:
-    """For a small input a worker's start-up (~0.5 s) costs more than it saves: one process."""
-    return Pool(limits.processes if input_bytes > POOL_MIN_BYTES else 1, limits.task_timeout_s)
-
-
-def _stage(
-    pool: Pool,
-    landing: Storage,
-    files: pl.DataFrame,
-    exchange: Exchange,
-    days,
-    buckets: int,
-    first: int,
-    progress,
-    report_on,
-):
-    staged = []
-    done = 0
-    tasks = _stage_tasks(landing, files, exchange, days, buckets, first, pool.workers, report_on)
-    for result in pool.run(stage_files, tasks):
-        staged.append(result)
-        done += result.facts.height
-        progress(Progress("reading", done, files.height, "files"))
-    return staged
-
-
 def refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) -> None:
     """A re-run never blanks a day: refuse days whose published rows came from files no longer in
     the landing area (a file moved within it, same content, is not gone)."""
@@ -342,41 +173,3 @@ def buckets_for(input_bytes: int, budget: int) -> int:
     and at least one a slice (a power of two, so that ranges of consecutive buckets are even)."""
     needed = max(input_bytes / BYTES_PER_JSON_ROW * BYTES_PER_ASSEMBLED_ROW / budget, SLICES)
     return min(MAX_BUCKETS, 1 << math.ceil(math.log2(needed)))
-
-
-def _stage_tasks(
-    landing: Storage,
-    to_read: pl.DataFrame,
-    exchange: Exchange,
-    days,
-    buckets: int,
-    first: int,
-    workers: int,
-    report_on: date | None,
-) -> list:
-    paths = to_read["path"].to_list()
-    seen = to_read["first_seen_ns"].to_list() if "first_seen_ns" in to_read.columns else None
-    # a few tasks per worker, to balance them; big enough that a task's fixed cost does not count
-    size = min(MAX_FILES_PER_TASK, max(MIN_FILES_PER_TASK, math.ceil(len(paths) / (4 * workers))))
-    return [
-        StageTask(
-            number=n,
-            landing=landing.url,
-            exchange=exchange,
-            paths=paths[start : start + size],
-            first_file=first + start,
-            report_on=report_on,
-            days=days,
-            buckets=buckets,
-            first_seen_ns=seen[start : start + size] if seen is not None else None,
-        )
-        for n, start in enumerate(range(0, len(paths), size), start=first + 1)
-    ]
-
-
-def _learnt(read: pl.DataFrame, staged: list[Staged], first: int = 0) -> pl.DataFrame:
-    """path, sha, days, rows of the files of `read` (staged from position `first` on) that were read."""
-    facts = pl.concat([s.facts for s in staged]) if staged else pl.DataFrame(schema=FILE_FACTS_SCHEMA)
-    positions = read.select("path").with_row_index("file", offset=first).with_columns(pl.col("file").cast(pl.UInt32))
-    learnt = positions.join(facts, on="file", how="inner").drop("file")
-    return learnt.filter(pl.col("sha").is_not_null()).select("path", "sha", "days", "rows")

@@ -80,7 +80,7 @@ class Shard:
 
 @dataclass(frozen=True)
 class Plan:
-    days: list[date]
+    days: list[date] | None  # the days whose rows are kept (None: every day, make run's pre-pass)
     exchange: Exchange
     landing: str
     lake: str
@@ -94,7 +94,7 @@ class Plan:
     memory_bytes: int
 
     def describe(self) -> str:
-        days = f"{self.days[0]} .. {self.days[-1]}" if self.days else "no day"
+        days = f"{self.days[0]} .. {self.days[-1]}" if self.days else "every day" if self.days is None else "no day"
         return (
             f"{days}: {self.files:,} landing file(s), {len(self.shards)} parse step(s), "
             f"{self.groups} assembling step(s)"
@@ -131,14 +131,7 @@ def plan(
     exchange.write_object(SURVEY, seen.without_file_tables())
     buckets = prestaged.buckets if prestaged else buckets_for(json_bytes(to_read), memory_bytes)
     steps = steps_for(to_read.height, steps_setting)
-    size = math.ceil(needed.height / steps) if needed.height else 0
-    first = before.height
-    shards = [
-        Shard(number, first + start, min(size, needed.height - start))
-        for number, start in enumerate(range(0, needed.height, size or 1), start=after(prestaged))
-    ]
-    for shard in shards:  # each parse step reads its own range of the list, not the whole list
-        exchange.write_frame(shard_files(shard), to_read.slice(shard.first, shard.count))
+    shards = _shards(exchange, to_read.slice(before.height), before.height, steps, after(prestaged))
     return Plan(
         days=wanted,
         exchange=exchange,
@@ -153,6 +146,48 @@ def plan(
         force=force,
         memory_bytes=memory_bytes,
     )
+
+
+def plan_files(
+    landing: Storage,
+    lake: Lake,
+    exchange: Exchange,
+    files: pl.DataFrame,
+    days: list[date] | None,
+    buckets: int,
+    memory_bytes: int,
+    steps_setting: int = 0,
+) -> Plan:
+    """A plan that only parses `files` (path, size, first_seen_ns, mtime_ns, in delivery order),
+    keeping the rows of `days` (None: every day): make run's pre-pass (readings.prepass)."""
+    count = steps_for(files.height, steps_setting)
+    return Plan(
+        days=days,
+        exchange=exchange,
+        landing=landing.url,
+        lake=lake.storage.url,
+        buckets=buckets,
+        groups=1,
+        shards=_shards(exchange, files, 0, count, 1),
+        prestaged=[],
+        files=files.height,
+        report_on=None,  # decided once the days are (prepass.report_unread_on)
+        force=False,
+        memory_bytes=memory_bytes,
+    )
+
+
+def _shards(exchange: Exchange, files: pl.DataFrame, first: int, count: int, number: int) -> list[Shard]:
+    """`files` (the run's files from position `first` on) cut into `count` ranges, numbered from
+    `number`; each range's list written for its parse step, which reads that alone."""
+    size = math.ceil(files.height / count) if files.height else 0
+    shards = [
+        Shard(n, first + start, min(size, files.height - start))
+        for n, start in enumerate(range(0, files.height, size or 1), start=number)
+    ]
+    for shard in shards:
+        exchange.write_frame(shard_files(shard), files.slice(shard.first - first, shard.count))
+    return shards
 
 
 def shard_files(shard: Shard) -> str:

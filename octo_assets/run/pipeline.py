@@ -41,9 +41,11 @@ from octo_assets.keys import ANALYTICS, CATALOG
 from octo_assets.keys import SOURCE_TABLES as SOURCE_KEYS
 from octo_assets.lake import analytics_table, lake_tables
 from octo_assets.partitions import daily_partitions
+from octo_assets.readings import steps
+from octo_assets.readings.assets import PREPASS_PARSED, PREPASS_PLAN, readings_prepass_job
 from octo_assets.readings.exchange import Exchange
-from octo_assets.readings.ingest import prestage
-from octo_assets.readings.steps import steps_for
+from octo_assets.readings.prepass import prestage
+from octo_assets.readings.stage import Parsed
 from octo_assets.resources import setting_problems
 from octo_assets.run import up_to_date
 from octo_assets.run.progress import Display, RunWatcher
@@ -119,13 +121,14 @@ def build(
     # warnings are shown by the watcher, a failure by the sentence below (its stack in the UI)
     run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if in_processes:
-        assert job_name == BUILD_JOB.name, "only the build job runs its steps in processes of their own"
         tags = {**tags, MAKE_RUN: run_id}  # Dagster names the run: the watcher finds it by this tag
     watcher = RunWatcher(instance, None if in_processes else run_id, display, days, tags)
     watcher.start()
     try:
         if in_processes:
-            reconstructable = dg.reconstructable(deployed_job)
+            reconstructable = dg.build_reconstructable_job(
+                __name__, deployed_job.__name__, reconstructable_args=(job_name,)
+            )
             if selection is not None:  # the same assets and checks as the run in this process would have
                 reconstructable = reconstructable.get_subset(
                     asset_selection=set(selection), asset_check_selection=checks | set(extra_checks)
@@ -161,9 +164,29 @@ def build(
 MAKE_RUN = "octo/make_run"  # tags a run make run started through Dagster's executor
 
 
-def deployed_job() -> dg.JobDefinition:
-    """The build job as the deployment defines it: what each step's process loads again."""
-    return definitions.defs.resolve_job_def(BUILD_JOB.name)
+def deployed_job(name: str = BUILD_JOB.name) -> dg.JobDefinition:
+    """A job as the deployment defines it: what each step's process loads again."""
+    return definitions.defs.resolve_job_def(name)
+
+
+PREPASS_JOB = readings_prepass_job.name
+
+
+def parse_new_files(instance: dg.DagsterInstance, resources: dict, display: Display):
+    """How make run's pre-pass parses (readings.prepass): a run of readings_prepass_job, its parse
+    steps each in a process of its own when there are several."""
+
+    def parse(plan: steps.Plan) -> list[Parsed]:
+        plan.exchange.write_object(PREPASS_PLAN, plan)
+        display.close()
+        config = {"ops": {"prepass_plan": {"config": {"exchange": plan.exchange.run}}}}
+        in_processes = len(plan.shards) > 1
+        result = build(instance, resources, None, None, config, display, PREPASS_JOB, in_processes=in_processes)
+        parsed = plan.exchange.read_object(PREPASS_PARSED)
+        Exchange(plan.exchange.lake, result.run_id).clear()  # its steps' outputs, read: the rows stay in plan's
+        return parsed
+
+    return parse
 
 
 def failed_checks(result: dg.ExecuteInProcessResult | dg.JobExecutionResult) -> list[tuple[str, str, str]]:
@@ -299,9 +322,10 @@ def run_pipeline(
             resources["workers"].limits(),
             to_build,
             [date.fromisoformat(d) for d in wanted] if wanted is not None else None,
-            display.reading,
+            parse_new_files(instance, resources, display),
             resources["landing"].open_days,
             everything=False,
+            steps_setting=resources["workers"].steps,
         )
         display.close()
         landed = [d.isoformat() for d in found.days]
@@ -339,7 +363,7 @@ def run_pipeline(
         every = definitions.defs.resolve_job_def(BUILD_JOB.name).asset_layer.selected_asset_keys
         without_source = [key for key in every if key not in SOURCE_KEYS.values()]  # published above, if changed
         # a day of several parse and assembling steps (readings.steps) spreads them over the cores
-        in_processes = steps_for(found.files, resources["workers"].steps) > 1
+        in_processes = steps.steps_for(found.files, resources["workers"].steps) > 1
         for first, last in contiguous(keys):
             display.line(f"materialising {first} .. {last} from {landing.url}")
             result = build(

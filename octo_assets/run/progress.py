@@ -22,8 +22,6 @@ from typing import TextIO
 
 import dagster as dg
 
-from octo_assets.readings.ingest import Progress
-
 READ = re.compile(r"read ([\d,]+) of ([\d,]+) landing files")
 ASSEMBLED = re.compile(r"(\d{4}-\d{2}-\d{2}): assembled part (\d+) of (\d+)")
 MIN_RATE_S = 1.0  # a rate over less time than this is noise
@@ -159,12 +157,6 @@ class Display:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-    def reading(self, progress: Progress) -> None:
-        """The callback for a readings step run in this process (prestage)."""
-        if self.phase != "reading the new landing files":
-            self.start("reading the new landing files", progress.total, "files")
-        self.update(progress.done, progress.total)
 
 
 class RunWatcher(threading.Thread):

@@ -14,8 +14,8 @@ import pytest
 from octo_assets.lake import Lake
 from octo_assets.readings import ingest, steps
 from octo_assets.readings.exchange import Exchange
-from octo_assets.readings.ingest import prestage
 from octo_assets.readings.landing import STATE
+from octo_assets.readings.prepass import prestage
 from octo_assets.settings import DEFAULT_MEMORY_MB, WorkerLimits
 from octo_assets.storage import Storage
 from octo_assets_tests.support.days import build_days

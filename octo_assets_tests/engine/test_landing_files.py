@@ -15,8 +15,8 @@ import pytest
 from octo_assets.lake import Lake
 from octo_assets.readings import archive, ingest, landing
 from octo_assets.readings.exchange import Exchange
-from octo_assets.readings.ingest import prestage
 from octo_assets.readings.learn import LearnTask, content_hash, learn
+from octo_assets.readings.prepass import prestage
 from octo_assets.settings import WorkerLimits
 from octo_assets.storage import Storage
 from octo_assets_tests.support.days import build_days

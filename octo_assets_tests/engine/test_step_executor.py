@@ -316,6 +316,7 @@ def test_no_credential_is_in_a_step_s_job(deployed):
 
 @pytest.mark.parametrize("value", [None, "", " multiprocess ", "Multiprocess"])
 def test_unset_the_steps_are_processes_forked_from_a_preloaded_forkserver(monkeypatch, value):
+    monkeypatch.delenv("OCTO_WORKERS", raising=False)
     if value is None:
         monkeypatch.delenv(STEP_EXECUTOR, raising=False)
     else:
@@ -325,6 +326,8 @@ def test_unset_the_steps_are_processes_forked_from_a_preloaded_forkserver(monkey
     config = chosen.apply_config_mapping({}).value["config"]
     assert config["max_concurrent"] == settings.cores()
     assert config["start_method"] == {"forkserver": {"preload_modules": PRELOAD_MODULES}}
+    monkeypatch.setenv("OCTO_WORKERS", "3")  # steps at once on this machine
+    assert step_executor().apply_config_mapping({}).value["config"]["max_concurrent"] == 3
     # a module the forkserver cannot import fails every step of every run
     assert [m for m in PRELOAD_MODULES if importlib.util.find_spec(m) is None] == []
 

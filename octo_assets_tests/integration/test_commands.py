@@ -168,7 +168,7 @@ def test_on_a_terminal_make_run_shows_live_bars_and_no_rate_of_noise(sample_work
     assert run.wait(timeout=180) == 0
     text = output.decode(errors="replace")
     assert "\r" in text  # redrawn in place
-    assert "reading the new landing files: 100%" in text and "100/100" in text
+    assert "reading landing files: 100%" in text and "100/100" in text
     # a rate only over a second or more (the sample's phases are shorter), never millions a second
     assert not re.search(r"\d{5,}(\.\d+)? (files|parts)/s", text)
     assert "assembling 2021-01-03 (3 of 3 days)" in text

@@ -128,7 +128,7 @@ def totals(tmp_path: Path) -> tuple:
     "signum, ignore_sigint, when",
     [
         (signal.SIGINT, False, "step lake__readings"),  # inside the Dagster run, the workers assembling
-        (signal.SIGINT, False, "reading the new landing files"),  # before it, the workers parsing
+        (signal.SIGINT, False, "step readings_parse["),  # before it, make run's pre-pass parsing
         (signal.SIGTERM, True, "step lake__readings"),  # `make run &` in a script, then `kill PID`
         (signal.SIGTERM, True, "step analytics__half_hourly_consumption"),
     ],

@@ -115,8 +115,9 @@ def test_a_day_in_four_step_processes_is_the_day_in_one(landed, tmp_path, instan
         "OCTO_STAGING_DIR": str(staging),
         "DAGSTER_HOME": str(home),
     }
-    # the first run: its pre-pass parses the new files (make run learns their days), four steps
-    # assemble; the second rebuilds the day from its known files: four steps parse, four assemble
+    # the first run: its pre-pass parses the new files in four steps (make run learns their days
+    # from them: readings_prepass_job), four steps assemble; the second rebuilds the day from its
+    # known files: four steps parse, four assemble
     for args, parse_steps in (([], 1), (["--from", DAY.isoformat(), "--to", DAY.isoformat()], STEPS)):
         done = subprocess.run(
             [sys.executable, "-m", "octo_assets.run", *args],
@@ -130,6 +131,10 @@ def test_a_day_in_four_step_processes_is_the_day_in_one(landed, tmp_path, instan
         assert tables(many) == reference
         # the steps were processes of their own, each with a staging folder that ended with it
         # (nothing is left in the staging root, nor under the lake's exchange)
+        if not args:
+            prepass = step_processes(home, "readings_prepass_job")
+            assert sum("readings_parse[" in k for k, _ in prepass) == STEPS
+            assert len({pid for _, pid in prepass}) == len(prepass)
         started = step_processes(home)
         keys = [key for key, _ in started]
         assert sum("readings_parse[" in k for k in keys) == parse_steps
@@ -140,10 +145,10 @@ def test_a_day_in_four_step_processes_is_the_day_in_one(landed, tmp_path, instan
         assert Storage(many).list_files(EXCHANGE) == []
 
 
-def step_processes(home) -> list[tuple[str, int]]:
-    """(step key, process id) of each step of the newest build run in the instance at `home`."""
+def step_processes(home, job: str = "build_all") -> list[tuple[str, int]]:
+    """(step key, process id) of each step of the newest run of `job` in the instance at `home`."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        run = next(r for r in instance.get_runs() if r.job_name == "build_all")
+        run = next(r for r in instance.get_runs() if r.job_name == job)
         return [
             (e.step_key, e.dagster_event.pid)  # the process that started the step
             for e in instance.all_logs(run.run_id)

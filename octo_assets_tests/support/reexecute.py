@@ -16,7 +16,9 @@ from octo_assets.run.pipeline import deployed_job
 def main(parent_id: str) -> int:
     with dg.DagsterInstance.get() as instance:
         parent = instance.get_run_by_id(parent_id)
-        job = dg.reconstructable(deployed_job)
+        job = dg.build_reconstructable_job(
+            deployed_job.__module__, deployed_job.__name__, reconstructable_args=(parent.job_name,)
+        )
         if parent.asset_selection is not None:  # make run's runs are subsets of the build job
             job = job.get_subset(
                 asset_selection=parent.asset_selection, asset_check_selection=parent.asset_check_selection

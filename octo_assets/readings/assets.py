@@ -162,8 +162,8 @@ def readings_plan(
 
 
 @dg.op(out=dg.Out(io_manager_key=EXCHANGE_IO), tags=HEAVY)
-def readings_parse(context: dg.OpExecutionContext, plan: steps.Plan, shard: steps.Shard) -> steps.Parsed:
-    """Read, hash and parse one range of the run's landing files."""
+def readings_parse(context: dg.OpExecutionContext, plan: steps.Plan, shard: steps.Shard) -> list[steps.Parsed]:
+    """Read, hash and parse one range of the run's landing files (a descriptor per batch)."""
     parsed = _failing_as_one_sentence(lambda: steps.parse_shard(plan, shard))
     if shard.count:  # make run's progress bar reads these lines
         context.log.info(f"read {shard.count:,} of {shard.count:,} landing files (from position {shard.first:,})")
@@ -171,12 +171,12 @@ def readings_parse(context: dg.OpExecutionContext, plan: steps.Plan, shard: step
 
 
 @dg.op(out={"split": dg.Out(io_manager_key=EXCHANGE_IO), "ranges": dg.DynamicOut(io_manager_key=EXCHANGE_IO)})
-def readings_split(context: dg.OpExecutionContext, plan: steps.Plan, parsed: list[steps.Parsed]):
+def readings_split(context: dg.OpExecutionContext, plan: steps.Plan, parsed: list[list[steps.Parsed]]):
     """Record what parsing learnt, and cut each day into ranges of meterpoints to assemble."""
 
     def work():
         with staging_area() as scratch:
-            return steps.split(plan, parsed, str(scratch))
+            return steps.split(plan, [batch for step in parsed for batch in step], str(scratch))
 
     done = _failing_as_one_sentence(work)
     yield dg.Output(done, output_name="split")
@@ -219,9 +219,9 @@ def prepass_plan(config: PrepassConfig, lake: LakeStorage):
 
 
 @dg.op
-def prepass_parsed(plan: steps.Plan, parsed: list[steps.Parsed]) -> None:
+def prepass_parsed(plan: steps.Plan, parsed: list[list[steps.Parsed]]) -> None:
     """What the parse steps left, for make run to read."""
-    plan.exchange.write_object(PREPASS_PARSED, [p for p in parsed if p.files])
+    plan.exchange.write_object(PREPASS_PARSED, [batch for step in parsed for batch in step])
 
 
 @dg.job(

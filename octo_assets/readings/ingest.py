@@ -160,12 +160,17 @@ def refuse_if_files_gone(lake: Lake, current: pl.DataFrame, days: list[date]) ->
         raise LandingFilesGone("\n".join(problems))
 
 
-def json_bytes(files: pl.DataFrame) -> int:
-    """The bytes of JSON the landing files of `files` (path, size) hold: a .json.gz file's size
-    times GZIP_EXPANSION, a file that is not read (only hashed) none."""
+def json_weight() -> pl.Expr:
+    """The bytes of JSON a landing file (path, size) holds: a .json.gz file's size times
+    GZIP_EXPANSION, a file that is not read (only hashed) none."""
     path = pl.col("path")
-    weight = pl.when(~readings_file(path)).then(0).when(gzip_file(path)).then(GZIP_EXPANSION).otherwise(1)
-    return int(files.select((pl.col("size") * weight).sum()).item() or 0)
+    factor = pl.when(~readings_file(path)).then(0).when(gzip_file(path)).then(GZIP_EXPANSION).otherwise(1)
+    return pl.col("size") * factor
+
+
+def json_bytes(files: pl.DataFrame) -> int:
+    """The bytes of JSON the landing files of `files` (path, size) hold (json_weight)."""
+    return int(files.select(json_weight().sum()).item() or 0)
 
 
 def buckets_for(input_bytes: int, budget: int) -> int:

@@ -39,7 +39,7 @@ _NO_QUARANTINE = pl.DataFrame(
 
 def in_this_process(plan: steps.Plan) -> list[Parsed]:
     """The pre-pass's parse steps one after the other, here (tests, and tools without Dagster)."""
-    return [steps.parse_shard(plan, shard) for shard in plan.shards]
+    return [batch for shard in plan.shards for batch in steps.parse_shard(plan, shard)]
 
 
 def prestage(

@@ -40,11 +40,11 @@ from octo_assets.readings.ingest import (
     Prestaged,
     buckets_for,
     json_bytes,
+    json_weight,
     refuse_if_files_gone,
 )
 from octo_assets.readings.parse import QUARANTINE_SCHEMA
 from octo_assets.readings.stage import (
-    DAY_ROWS_SCHEMA,
     FILE_FACTS_SCHEMA,
     SLICES,
     Parsed,
@@ -54,6 +54,8 @@ from octo_assets.readings.stage import (
 )
 from octo_assets.storage import Storage
 
+FILES_PER_BATCH, BYTES_PER_BATCH = 8_000, 64 * 2**20  # what a parse step holds at once
+BATCHES_PER_SHARD = 100_000  # a batch's number: its shard's times this, plus its own
 FILES_PER_STEP = 200_000  # landing files a parse step reads (a 1M-meterpoint day: 5 steps); minutes of work
 FILES_TO_READ = "files-to-read.parquet"  # the plan's list: path, size, first_seen_ns, mtime_ns
 FILE_LIST = "files.arrow"  # path, delivery, sha by position: what assembling names and ranks files by
@@ -197,26 +199,50 @@ def shard_files(shard: Shard) -> str:
 
 def after(prestaged: Prestaged | None) -> int:
     """The first number free for a parse step: the pre-pass's numbers are taken."""
-    return max((p.number for p in prestaged.staged), default=0) + 1 if prestaged else 1
+    return max((p.number // BATCHES_PER_SHARD for p in prestaged.staged), default=0) + 1 if prestaged else 1
 
 
-def parse_shard(plan: Plan, shard: Shard) -> Parsed:
-    """Read, hash and parse one shard's files; its rows of the run's days go to the exchange."""
+def parse_shard(plan: Plan, shard: Shard) -> list[Parsed]:
+    """Read, hash and parse one shard's files, a batch at a time (at most FILES_PER_BATCH files and
+    BYTES_PER_BATCH of JSON: what a step holds does not grow with its share of the day); the rows
+    of the run's days go to the exchange. A descriptor per batch."""
     if shard.count == 0:  # everything was parsed before the run (make run's pre-pass)
-        return Parsed(shard.number, plan.exchange, shard.first, 0, {}, [], "", "", pl.DataFrame(schema=DAY_ROWS_SCHEMA))
+        return []
     files = plan.exchange.read_frame(shard_files(shard))
-    task = StageTask(
-        number=shard.number,
-        landing=plan.landing,
-        exchange=plan.exchange,
-        paths=files["path"].to_list(),
-        first_file=shard.first,
-        report_on=plan.report_on,
-        days=plan.days,
-        buckets=plan.buckets,
-        first_seen_ns=files["first_seen_ns"].to_list(),
-    )
-    return Parsed.of(stage_files(task), shard.first, shard.count)
+    weight = files.select(path="path", size=pl.col("size").fill_null(0))
+    ends = batch_ends(weight)
+    parsed, start = [], 0
+    for number, end in enumerate(ends):
+        batch = files.slice(start, end - start)
+        task = StageTask(
+            number=shard.number * BATCHES_PER_SHARD + number,
+            landing=plan.landing,
+            exchange=plan.exchange,
+            paths=batch["path"].to_list(),
+            first_file=shard.first + start,
+            report_on=plan.report_on,
+            days=plan.days,
+            buckets=plan.buckets,
+            first_seen_ns=batch["first_seen_ns"].to_list(),
+        )
+        parsed.append(Parsed.of(stage_files(task), shard.first + start, batch.height))
+        start = end
+    return parsed
+
+
+def batch_ends(files: pl.DataFrame) -> list[int]:
+    """Where each batch of `files` (path, size) ends: at most FILES_PER_BATCH files and, but for a
+    single bigger file, BYTES_PER_BATCH of JSON."""
+    if files.is_empty():
+        return []
+    ends, count, size = [], 0, 0
+    for position, weight in enumerate(files.select(weight=json_weight())["weight"].to_list()):
+        if count and (count >= FILES_PER_BATCH or size + weight > BYTES_PER_BATCH):
+            ends.append(position)
+            count, size = 0, 0
+        count += 1
+        size += weight
+    return [*ends, files.height]
 
 
 @dataclass(frozen=True)
@@ -462,7 +488,7 @@ def build_in_one_process(
     """Every step, one after the other, in this process: what the Dagster graph runs, for tests
     and tools that build without Dagster."""
     made = plan(landing, lake, days, exchange, memory_bytes, steps_setting, prestaged, open_days, force)
-    parsed = [parse_shard(made, shard) for shard in made.shards]
+    parsed = [batch for shard in made.shards for batch in parse_shard(made, shard)]
     done = split(made, parsed, str(scratch))
     parts = [part for tasks in done.tasks for part in assemble_range(made, tasks, str(scratch))]
     return gather(made, done, parts)

@@ -139,7 +139,7 @@ def test_the_steps_really_split_the_files_and_the_meterpoints(landed, tmp_path):
     assert len(plan.shards) == 4 and plan.groups == 4
     shard_of = {path: s.number for s in plan.shards for path in files[s.first : s.first + s.count]}
     assert shard_of["2021-01-01/m07.json"] != shard_of["late/m07-fix.json"]
-    parsed = [steps.parse_shard(plan, shard) for shard in plan.shards]
+    parsed = [batch for shard in plan.shards for batch in steps.parse_shard(plan, shard)]
     done = steps.split(plan, parsed, str(tmp_path))
     ranges_with_work = [tasks for tasks in done.tasks if tasks]
     assert len(ranges_with_work) == 4
@@ -190,3 +190,39 @@ def test_a_failed_run_s_exchange_is_kept_for_a_re_execution_then_swept(tmp_path)
         "_state/landing/folders.parquet",
     ]
     assert not Path(old.storage.url).exists()  # its folders too
+
+
+def test_a_parse_step_holds_one_batch_of_its_files_at_a_time(landed, in_one_step, tmp_path, monkeypatch):
+    """What a parse step holds does not grow with its share of the day: its files are staged a
+    batch at a time (here 5 files), and the day is the same."""
+    monkeypatch.setattr(steps, "FILES_PER_BATCH", 5)
+    lake = Lake(Storage(f"{landed.lake_url}-batches"))
+    plan = steps.plan(
+        Storage(landed.readings_url), lake, DAYS, Exchange(lake.storage.url, "batches"), DEFAULT_MEMORY_MB * 2**20, 2
+    )
+    parsed = [steps.parse_shard(plan, shard) for shard in plan.shards]
+    assert [len(batches) for batches in parsed] == [-(-shard.count // 5) for shard in plan.shards]
+    assert all(batch.files <= 5 for batches in parsed for batch in batches)
+    built = build(landed, tmp_path, 2)
+    for day, expected in zip(built, in_one_step, strict=True):
+        assert outcome(day)["readings"].equals(expected["readings"])
+        assert outcome(day)["accounting"].equals(expected["accounting"])
+
+
+@pytest.mark.parametrize(
+    "sizes, ends",
+    [
+        ([], []),
+        ([10] * 7, [3, 6, 7]),  # FILES_PER_BATCH 3
+        ([40, 40, 40], [2, 3]),  # BYTES_PER_BATCH 100
+        ([500, 1, 1], [1, 3]),  # a file bigger than a batch is a batch of its own
+        ([1, 500, 1], [1, 2, 3]),
+    ],
+)
+def test_batches_end_at_a_number_of_files_or_of_bytes(monkeypatch, sizes, ends):
+    monkeypatch.setattr(steps, "FILES_PER_BATCH", 3)
+    monkeypatch.setattr(steps, "BYTES_PER_BATCH", 100)
+    files = pl.DataFrame(
+        {"path": [f"f{n}.json" for n in range(len(sizes))], "size": sizes}, schema_overrides={"size": pl.Int64}
+    )
+    assert steps.batch_ends(files) == ends

@@ -42,10 +42,14 @@ def test_the_pipeline_runs_on_the_production_instance(production_instance, postg
     days = run_pipeline(production_instance, sample_workspace.resources()).days
 
     runs = production_instance.get_runs()
-    # the first snapshot, then the days in one single-run backfill
+    # the new files parsed (make run's pre-pass), the first snapshot, then the days in one run
     success = dg.DagsterRunStatus.SUCCESS
-    assert sorted((r.job_name, r.status) for r in runs) == [("build_all", success), ("source_snapshot_job", success)]
-    assert dict(postgres.execute("SELECT status, count(*) FROM runs GROUP BY status")) == {"SUCCESS": 2}
+    assert sorted((r.job_name, r.status) for r in runs) == [
+        ("build_all", success),
+        ("readings_prepass_job", success),
+        ("source_snapshot_job", success),
+    ]
+    assert dict(postgres.execute("SELECT status, count(*) FROM runs GROUP BY status")) == {"SUCCESS": 3}
     rows = postgres.execute(
         "SELECT asset_key, count(*) FROM event_logs "
         "WHERE dagster_event_type = 'ASSET_MATERIALIZATION' GROUP BY asset_key"

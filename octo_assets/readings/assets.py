@@ -23,7 +23,6 @@ from octo_assets.readings import steps
 from octo_assets.readings.checks import READINGS_CHECKS, evaluate
 from octo_assets.readings.exchange import Exchange
 from octo_assets.readings.ingest import LAKE_SCHEMA, PRESTAGED, DayBuild, LandingFilesGone
-from octo_assets.readings.workers import WorkerError
 from octo_assets.resources import LakeStorage, LandingFolder, ReadingsWorkers
 from octo_assets.staging import StagingFull, staging_area
 
@@ -121,7 +120,7 @@ def _failing_as_one_sentence(work):
     """Our own errors end a step with their sentence, not a stack."""
     try:
         return work()
-    except (LandingFilesGone, WorkerError, StagingFull) as exc:
+    except (LandingFilesGone, StagingFull) as exc:
         raise dg.Failure(description=str(exc)) from None
 
 

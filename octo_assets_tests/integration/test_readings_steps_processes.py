@@ -94,41 +94,21 @@ def tables(lake_url: str) -> dict:
 
 
 def test_a_day_in_four_step_processes_is_the_day_in_one(landed, tmp_path, instance):
-    one = f"{landed.s3}/lake-one-step"
-    resources = build_resources(landed.readings_url, landed.source_db, one, f"{landed.s3}/one.duckdb")
-    assert run_pipeline(instance, resources).days == [DAY.isoformat()]  # one step, in this process
-    reference = tables(one)
-    assert len(reference[READINGS_TABLE]) == 16 * 48
-    assert sum(1 for row in reference[READINGS_TABLE] if row[3] == 7.5 or str(row[3]) == "7.500") == 3
-    assert len(reference[CONFLICTS_TABLE]) == 3 and len(reference[QUARANTINE_TABLE]) == 1
+    expected = reference(landed, f"{landed.s3}/lake-one-step", instance)
+    assert len(expected[READINGS_TABLE]) == 16 * 48
+    assert sum(1 for row in expected[READINGS_TABLE] if row[3] == 7.5 or str(row[3]) == "7.500") == 3
+    assert len(expected[CONFLICTS_TABLE]) == 3 and len(expected[QUARANTINE_TABLE]) == 1
 
     many = f"{landed.s3}/lake-four-steps"
-    home = quiet_dagster_home(tmp_path / "home")
-    staging = tmp_path / "staging"
-    env = {
-        **os.environ,
-        "OCTO_READINGS_DIR": landed.readings_url,
-        "OCTO_SOURCE_DB": str(landed.source_db),
-        "OCTO_LAKE_DIR": many,
-        "OCTO_WAREHOUSE": f"{landed.s3}/many.duckdb",
-        "OCTO_READINGS_STEPS": str(STEPS),
-        "OCTO_STAGING_DIR": str(staging),
-        "DAGSTER_HOME": str(home),
-    }
+    env = make_run_env(landed, tmp_path, many, STEPS, "many")
+    home, staging = Path(env["DAGSTER_HOME"]), Path(env["OCTO_STAGING_DIR"])
     # the first run: its pre-pass parses the new files in four steps (make run learns their days
     # from them: readings_prepass_job), four steps assemble; the second rebuilds the day from its
     # known files: four steps parse, four assemble
     for args, parse_steps in (([], 1), (["--from", DAY.isoformat(), "--to", DAY.isoformat()], STEPS)):
-        done = subprocess.run(
-            [sys.executable, "-m", "octo_assets.run", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-        )
+        done = make_run(env, *args, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
-        assert tables(many) == reference
+        assert tables(many) == expected
         # the steps were processes of their own, each with a staging folder that ended with it
         # (nothing is left in the staging root, nor under the lake's exchange)
         if not args:
